@@ -1,0 +1,294 @@
+//! Reads and writes the Kaggle `styles.csv` format, including the quirks of the real file.
+//!
+//! The real file is not proper CSV: `productDisplayName` is the last column and is written without
+//! quotes, so names such as `Puma Men's, Black T-shirt` make a row with more than ten fields. The
+//! extra fields belong to the name. A few rows also have an empty `year`. Every row is either turned
+//! into a [`Product`] or reported as a [`RejectedRow`] with a reason; nothing is dropped silently.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::ids::ProductId;
+use crate::money::Cents;
+use crate::product::Product;
+
+/// The header of the original file.
+pub const STYLES_HEADER: &str =
+    "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName";
+
+const BASE_COLUMNS: usize = 10;
+
+/// A row that could not be imported, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedRow {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    /// Why the row was refused.
+    pub reason: String,
+    /// The row as it was read (truncated to 200 characters).
+    pub raw: String,
+}
+
+/// What a parse of a whole file produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StylesParse {
+    /// Rows that became products, in file order.
+    pub products: Vec<Product>,
+    /// Rows that were refused, in file order.
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// Why a whole file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StylesFileError {
+    /// The file has no header line.
+    #[error("the file is empty: expected the styles.csv header")]
+    Empty,
+    /// The header is not the styles.csv header (with or without `price`).
+    #[error("unexpected header {found:?}: expected {STYLES_HEADER:?} optionally followed by ,price")]
+    BadHeader {
+        /// The header line that was found.
+        found: String,
+    },
+}
+
+/// Parses the whole text of a `styles.csv`, with or without a trailing `price` column.
+///
+/// # Errors
+/// [`StylesFileError`] when the header is missing or wrong; bad rows are not errors but
+/// [`RejectedRow`]s.
+pub fn parse_styles(text: &str) -> Result<StylesParse, StylesFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.lines().enumerate();
+    let (_, header) = lines.next().ok_or(StylesFileError::Empty)?;
+    let header = header.trim_end_matches('\r').trim();
+    let has_price = match header.strip_prefix(STYLES_HEADER) {
+        Some("") => false,
+        Some(",price") => true,
+        _ => return Err(StylesFileError::BadHeader { found: header.chars().take(200).collect() }),
+    };
+    let mut out = StylesParse::default();
+    let mut seen = HashSet::new();
+    for (idx, raw) in lines {
+        let line = raw.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line_no = idx + 1;
+        match parse_row(line, has_price) {
+            Ok(p) if !seen.insert(p.id) => out.rejected.push(RejectedRow {
+                line: line_no,
+                reason: format!("duplicate id {}", p.id),
+                raw: line.chars().take(200).collect(),
+            }),
+            Ok(p) => out.products.push(p),
+            Err(reason) => out.rejected.push(RejectedRow {
+                line: line_no,
+                reason,
+                raw: line.chars().take(200).collect(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Splits a line on commas, honouring double-quoted fields where a writer used them.
+fn split_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::with_capacity(BASE_COLUMNS + 1);
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut at_start = true;
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    cur.push('"');
+                    chars.next();
+                } else {
+                    quoted = false;
+                }
+            } else {
+                cur.push(c);
+            }
+            continue;
+        }
+        match c {
+            ',' => {
+                fields.push(std::mem::take(&mut cur));
+                at_start = true;
+                continue;
+            }
+            '"' if at_start => quoted = true,
+            _ => cur.push(c),
+        }
+        at_start = false;
+    }
+    fields.push(cur);
+    fields
+}
+
+fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
+    let fields = split_fields(line);
+    let expected = BASE_COLUMNS + usize::from(has_price);
+    if fields.len() < expected {
+        return Err(format!("expected at least {expected} fields, found {}", fields.len()));
+    }
+    let (name_fields, price) = if has_price {
+        let (last, rest) = fields.split_last().ok_or("empty row")?;
+        (&rest[BASE_COLUMNS - 1..], Some(last.as_str()))
+    } else {
+        (&fields[BASE_COLUMNS - 1..], None)
+    };
+    let id = ProductId::parse(&fields[0]).map_err(|e| e.to_string())?;
+    let required = |i: usize, col: &str| -> Result<String, String> {
+        let v = fields[i].trim();
+        if v.is_empty() { Err(format!("missing {col}")) } else { Ok(v.to_owned()) }
+    };
+    let optional = |i: usize| -> Option<String> {
+        let v = fields[i].trim();
+        (!v.is_empty()).then(|| v.to_owned())
+    };
+    let year = match fields[7].trim() {
+        "" => None,
+        y => {
+            // The real file writes some years as "2012.0".
+            let y = y.strip_suffix(".0").unwrap_or(y);
+            Some(
+                y.parse::<u16>()
+                    .ok()
+                    .filter(|v| (1900..=2100).contains(v))
+                    .ok_or_else(|| format!("invalid year {y:?}"))?,
+            )
+        }
+    };
+    let price = match price.map(str::trim) {
+        None | Some("") => None,
+        Some(p) => {
+            let c = Cents::parse(p).map_err(|e| format!("invalid price: {e}"))?;
+            if c.is_negative() {
+                return Err(format!("negative price {c}"));
+            }
+            Some(c)
+        }
+    };
+    Ok(Product {
+        id,
+        gender: required(1, "gender")?,
+        master_category: required(2, "masterCategory")?,
+        sub_category: required(3, "subCategory")?,
+        article_type: required(4, "articleType")?,
+        base_colour: optional(5),
+        season: optional(6),
+        year,
+        usage: optional(8),
+        product_display_name: name_fields.join(",").trim().to_owned(),
+        price,
+    })
+}
+
+/// Writes products in exactly the `styles.csv` layout (unquoted name, with a `price` column),
+/// so that the loader treats generated and real files alike.
+#[must_use]
+pub fn write_styles(products: &[Product]) -> String {
+    let mut out = String::with_capacity(products.len() * 96);
+    out.push_str(STYLES_HEADER);
+    out.push_str(",price\n");
+    for p in products {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            p.id,
+            p.gender,
+            p.master_category,
+            p.sub_category,
+            p.article_type,
+            p.base_colour.as_deref().unwrap_or(""),
+            p.season.as_deref().unwrap_or(""),
+            p.year.map(|y| y.to_string()).unwrap_or_default(),
+            p.usage.as_deref().unwrap_or(""),
+            p.product_display_name,
+            p.price.map(|c| c.to_string()).unwrap_or_default(),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Rows shaped like the real Kaggle file, tricky ones included.
+    const REAL_ROWS: &str = "\
+id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName
+15970,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Check Men Navy Blue Shirt
+39386,Men,Apparel,Bottomwear,Jeans,Blue,Summer,2012,Casual,Peter England Men Party Blue Jeans
+11399,Boys,Apparel,Topwear,Tshirts,Red,Summer,,Casual,Doodle Kids Boy's Red T-shirt
+12967,Women,Accessories,Bags,Handbags,Black,Summer,2011,Casual,Baggit Women, Black, Handbag
+53759,Men,Apparel,Topwear,Tshirts,Grey,Summer,2012.0,Casual,Puma Men Grey T-shirt
+";
+
+    #[test]
+    fn unquoted_commas_stay_in_the_display_name_and_empty_year_is_allowed() {
+        let parsed = parse_styles(REAL_ROWS).unwrap();
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        assert_eq!(parsed.products.len(), 5);
+        let bag = &parsed.products[3];
+        assert_eq!(bag.product_display_name, "Baggit Women, Black, Handbag");
+        assert_eq!(bag.article_type, "Handbags");
+        assert_eq!(parsed.products[2].year, None);
+        assert_eq!(parsed.products[4].year, Some(2012));
+    }
+
+    #[test]
+    fn every_bad_row_is_rejected_with_a_reason_and_line_number() {
+        let text = "\
+id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName,price
+1,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Good Shirt,19.99
+x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
+3,Men,Apparel,Topwear,,Blue,Fall,2011,Casual,No Article Type,19.99
+4,Men,Apparel,Topwear,Shirts,Blue,Fall,20x1,Casual,Bad Year,19.99
+5,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Price,1.999
+6,Men,Apparel
+1,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Duplicate,5.00
+7,Women,Apparel,Topwear,Tops,Pink,Summer,2012,Casual,Name, With, Commas,24.50
+";
+        let parsed = parse_styles(text).unwrap();
+        assert_eq!(parsed.products.len(), 2);
+        assert_eq!(parsed.products[1].product_display_name, "Name, With, Commas");
+        assert_eq!(parsed.products[1].price, Some(Cents(2450)));
+        let reasons: Vec<(usize, &str)> =
+            parsed.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        assert_eq!(reasons.len(), 6);
+        assert!(reasons[0].1.contains("product id"));
+        assert_eq!(reasons[1], (4, "missing articleType"));
+        assert!(reasons[2].1.contains("invalid year"));
+        assert!(reasons[3].1.contains("invalid price"));
+        assert!(reasons[4].1.contains("expected at least 11 fields"));
+        assert_eq!(reasons[5], (8, "duplicate id 1"));
+    }
+
+    #[test]
+    fn a_wrong_header_is_an_error_not_a_pile_of_rejections() {
+        assert_eq!(parse_styles(""), Err(StylesFileError::Empty));
+        assert!(matches!(parse_styles("a,b,c\n1,2,3"), Err(StylesFileError::BadHeader { .. })));
+    }
+
+    #[test]
+    fn written_catalogs_read_back_identically() {
+        let parsed = parse_styles(REAL_ROWS).unwrap();
+        let again = parse_styles(&write_styles(&parsed.products)).unwrap();
+        assert!(again.rejected.is_empty());
+        assert_eq!(again.products, parsed.products);
+    }
+
+    #[test]
+    fn crlf_line_endings_and_a_byte_order_mark_are_accepted() {
+        let text = format!("\u{feff}{}", REAL_ROWS.replace('\n', "\r\n"));
+        let parsed = parse_styles(&text).unwrap();
+        assert_eq!(parsed.products.len(), 5);
+        assert_eq!(parsed.products[0].product_display_name, "Turtle Check Men Navy Blue Shirt");
+    }
+}

@@ -1,0 +1,354 @@
+//! Clickstream events: the JSON the website sends, its validation, and the enriched form the
+//! recommender works on.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CustomerId, EventId, ProductId, SessionId};
+use crate::money::Cents;
+use crate::product::Product;
+
+/// The only schema version this code reads.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// How far ahead of its arrival an event's own time may be (clock skew of phones).
+pub const MAX_FUTURE_SKEW: Duration = Duration::hours(1);
+
+/// Largest event we accept, in bytes (Kinesis allows 1 MiB; a click is a few hundred bytes).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+
+/// What the customer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// A page without a product (home, category list, search).
+    PageView,
+    /// A product detail page.
+    ProductView,
+    /// A click on a product tile or link.
+    Click,
+    /// A product put in the cart.
+    AddToCart,
+    /// A product taken out of the cart.
+    RemoveFromCart,
+}
+
+impl EventType {
+    /// Every type.
+    pub const ALL: [Self; 5] =
+        [Self::PageView, Self::ProductView, Self::Click, Self::AddToCart, Self::RemoveFromCart];
+
+    /// The name used in JSON and in the lake.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PageView => "page_view",
+            Self::ProductView => "product_view",
+            Self::Click => "click",
+            Self::AddToCart => "add_to_cart",
+            Self::RemoveFromCart => "remove_from_cart",
+        }
+    }
+
+    /// Parses the JSON name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// True for the types that must name a product.
+    #[must_use]
+    pub const fn needs_product(self) -> bool {
+        !matches!(self, Self::PageView)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The device family the event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    /// Desktop browser.
+    Desktop,
+    /// Mobile browser.
+    Mobile,
+    /// Tablet browser.
+    Tablet,
+    /// The store's native app.
+    App,
+    /// Anything else the website reports.
+    #[serde(other)]
+    Other,
+}
+
+impl Device {
+    /// Every device family.
+    pub const ALL: [Self; 5] = [Self::Desktop, Self::Mobile, Self::Tablet, Self::App, Self::Other];
+
+    /// The name used in JSON and in the lake.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Desktop => "desktop",
+            Self::Mobile => "mobile",
+            Self::Tablet => "tablet",
+            Self::App => "app",
+            Self::Other => "other",
+        }
+    }
+
+    /// Parses the JSON name; unknown names are [`Device::Other`].
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        Self::ALL.into_iter().find(|d| d.as_str() == s).unwrap_or(Self::Other)
+    }
+}
+
+/// One clickstream event, valid by construction (see [`ClickEvent::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickEvent {
+    /// Idempotency key.
+    pub event_id: EventId,
+    /// What happened.
+    pub event_type: EventType,
+    /// Who did it.
+    pub user_id: CustomerId,
+    /// The browsing session.
+    pub session_id: SessionId,
+    /// The product, absent for page views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<ProductId>,
+    /// When it happened, with the offset the device reported.
+    pub occurred_at: DateTime<FixedOffset>,
+    /// Device family.
+    pub device: Device,
+    /// Event schema version.
+    pub schema_version: u16,
+}
+
+/// Why an event was refused; the `code` is the counter label, the message the detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct InvalidEvent {
+    /// The rule that failed.
+    pub code: InvalidEventCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// The validation rules an event can break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidEventCode {
+    /// Not JSON, not UTF-8, a missing or mistyped field, or a bad identifier.
+    Malformed,
+    /// Larger than [`MAX_EVENT_BYTES`].
+    TooLarge,
+    /// A schema version this code does not read.
+    UnsupportedSchema,
+    /// A product event without `product_id`.
+    MissingProduct,
+    /// `occurred_at` too far after the arrival time.
+    FutureTimestamp,
+    /// A product id that is not in the catalog.
+    UnknownProduct,
+}
+
+impl InvalidEventCode {
+    /// The label used in reports and dead letters.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedSchema => "unsupported_schema",
+            Self::MissingProduct => "missing_product",
+            Self::FutureTimestamp => "future_timestamp",
+            Self::UnknownProduct => "unknown_product",
+        }
+    }
+}
+
+impl fmt::Display for InvalidEventCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl InvalidEvent {
+    fn new(code: InvalidEventCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl ClickEvent {
+    /// Parses and validates one record's bytes.
+    ///
+    /// `arrived_at` is when the stream received the record; an event more than
+    /// [`MAX_FUTURE_SKEW`] after it is refused.
+    ///
+    /// # Errors
+    /// [`InvalidEvent`] naming the first rule the record breaks.
+    pub fn parse(bytes: &[u8], arrived_at: DateTime<Utc>) -> Result<Self, InvalidEvent> {
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(InvalidEvent::new(
+                InvalidEventCode::TooLarge,
+                format!("{} bytes, limit {MAX_EVENT_BYTES}", bytes.len()),
+            ));
+        }
+        let ev: Self = serde_json::from_slice(bytes)
+            .map_err(|e| InvalidEvent::new(InvalidEventCode::Malformed, e.to_string()))?;
+        ev.validate(arrived_at)?;
+        Ok(ev)
+    }
+
+    /// Checks the rules that the JSON shape alone cannot express.
+    ///
+    /// # Errors
+    /// [`InvalidEvent`] naming the first rule the event breaks.
+    pub fn validate(&self, arrived_at: DateTime<Utc>) -> Result<(), InvalidEvent> {
+        if self.schema_version != SCHEMA_VERSION {
+            return Err(InvalidEvent::new(
+                InvalidEventCode::UnsupportedSchema,
+                format!("schema_version {} (this code reads {SCHEMA_VERSION})", self.schema_version),
+            ));
+        }
+        if self.event_type.needs_product() && self.product_id.is_none() {
+            return Err(InvalidEvent::new(
+                InvalidEventCode::MissingProduct,
+                format!("{} without product_id", self.event_type),
+            ));
+        }
+        if self.occurred_at.with_timezone(&Utc) > arrived_at + MAX_FUTURE_SKEW {
+            return Err(InvalidEvent::new(
+                InvalidEventCode::FutureTimestamp,
+                format!("occurred_at {} is after arrival {arrived_at}", self.occurred_at),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The event time in UTC.
+    #[must_use]
+    pub fn occurred_utc(&self) -> DateTime<Utc> {
+        self.occurred_at.with_timezone(&Utc)
+    }
+
+    /// The JSON the website sends.
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// A click event joined with the product's attributes: what the recommender and trends work on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrichedEvent {
+    /// The event.
+    pub event: ClickEvent,
+    /// The product's attributes, when the event names a product.
+    pub product: Option<ProductAttributes>,
+}
+
+/// The attributes of a product that enrichment copies onto an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductAttributes {
+    /// Gender.
+    pub gender: String,
+    /// Master category.
+    pub master_category: String,
+    /// Sub category.
+    pub sub_category: String,
+    /// Article type.
+    pub article_type: String,
+    /// Colour (`Unknown` when missing).
+    pub colour: String,
+    /// Season.
+    pub season: Option<String>,
+    /// List price.
+    pub price: Option<Cents>,
+}
+
+impl From<&Product> for ProductAttributes {
+    fn from(p: &Product) -> Self {
+        Self {
+            gender: p.gender.clone(),
+            master_category: p.master_category.clone(),
+            sub_category: p.sub_category.clone(),
+            article_type: p.article_type.clone(),
+            colour: p.colour().to_owned(),
+            season: p.season.clone(),
+            price: p.price,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T10:00:00Z".parse().unwrap()
+    }
+
+    const GOOD: &str = r#"{"event_id":"6f1c1f3e-8a52-4a8e-9d51-3f1e2b0c9a11","event_type":"product_view","user_id":42,"session_id":"s-1","product_id":15970,"occurred_at":"2026-11-25T16:59:58+07:00","device":"mobile","schema_version":1}"#;
+
+    #[test]
+    fn a_valid_event_parses_with_its_own_offset() {
+        let ev = ClickEvent::parse(GOOD.as_bytes(), now()).unwrap();
+        assert_eq!(ev.event_type, EventType::ProductView);
+        assert_eq!(ev.product_id, Some(ProductId::new(15970).unwrap()));
+        assert_eq!(ev.occurred_utc(), "2026-11-25T09:59:58Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(ev.occurred_at.offset().local_minus_utc(), 7 * 3600);
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let ev = ClickEvent::parse(GOOD.as_bytes(), now()).unwrap();
+        assert_eq!(ClickEvent::parse(&ev.to_json(), now()).unwrap(), ev);
+    }
+
+    fn code_of(json: &str) -> InvalidEventCode {
+        ClickEvent::parse(json.as_bytes(), now()).unwrap_err().code
+    }
+
+    #[test]
+    fn each_broken_rule_gets_its_own_code() {
+        assert_eq!(code_of("{not json"), InvalidEventCode::Malformed);
+        assert_eq!(code_of(&GOOD.replace("\"user_id\":42", "\"user_id\":0")), InvalidEventCode::Malformed);
+        assert_eq!(code_of(&GOOD.replace("product_view", "teleport")), InvalidEventCode::Malformed);
+        assert_eq!(
+            code_of(&GOOD.replace("\"schema_version\":1", "\"schema_version\":2")),
+            InvalidEventCode::UnsupportedSchema
+        );
+        assert_eq!(
+            code_of(&GOOD.replace(",\"product_id\":15970", "")),
+            InvalidEventCode::MissingProduct
+        );
+        assert_eq!(
+            code_of(&GOOD.replace("2026-11-25T16:59:58+07:00", "2026-11-26T16:59:58+07:00")),
+            InvalidEventCode::FutureTimestamp
+        );
+        let big = format!("{}{}", GOOD, " ".repeat(MAX_EVENT_BYTES));
+        assert_eq!(code_of(&big), InvalidEventCode::TooLarge);
+    }
+
+    #[test]
+    fn page_views_need_no_product_and_unknown_devices_are_other() {
+        let json = GOOD
+            .replace("product_view", "page_view")
+            .replace(",\"product_id\":15970", "")
+            .replace("mobile", "smart_fridge");
+        let ev = ClickEvent::parse(json.as_bytes(), now()).unwrap();
+        assert_eq!(ev.product_id, None);
+        assert_eq!(ev.device, Device::Other);
+    }
+}

@@ -1,0 +1,22 @@
+//! The fashion-store pipeline's domain: the model (products, customers, orders, click events,
+//! recommendations, trends), the ports (traits) every adapter implements, and the services that
+//! hold the business logic. Nothing here does IO.
+#![warn(missing_docs)]
+
+pub mod activity;
+pub mod calendar;
+pub mod catalog_csv;
+pub mod customer;
+pub mod dead_letter;
+pub mod event;
+pub mod ids;
+pub mod lake;
+pub mod model;
+pub mod money;
+pub mod order;
+pub mod ports;
+pub mod product;
+pub mod recommendation;
+pub mod sales;
+pub mod stream;
+pub mod trends;

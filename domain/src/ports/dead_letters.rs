@@ -1,0 +1,25 @@
+//! Port: where unusable records go, with their reason.
+
+use async_trait::async_trait;
+
+use super::errors::StoreError;
+use crate::dead_letter::DeadLetter;
+
+/// Dead letters, kept durably. `put_many` is idempotent by [`DeadLetter::key`]: the same record
+/// refused twice (a replayed batch) is stored once.
+///
+/// # Errors
+/// - [`StoreError::Unavailable`] on throttling or timeout; the caller MUST NOT acknowledge the
+///   records until a retry succeeds, or they would be lost.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Stores dead letters.
+    async fn put_many(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+
+    /// How many dead letters are stored.
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` stored dead letters, oldest first.
+    async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+}

@@ -1,0 +1,103 @@
+//! Ports of the data lake: writing partitions, cataloguing them, and querying them with SQL.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::errors::LakeError;
+use crate::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
+
+/// How a committed partition relates to what was there before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteMode {
+    /// The commit replaces the whole partition (daily batch reruns).
+    Replace,
+    /// The commit adds files to the partition (micro-batches of the clickstream).
+    Append,
+}
+
+/// An open write to one partition. Nothing written is visible to readers before `commit`.
+///
+/// # Errors
+/// - [`LakeError::Schema`] MUST be returned when rows of another table are written.
+#[async_trait]
+pub trait PartitionWriter: Send {
+    /// Buffers or streams rows into the partition's new files.
+    async fn write(&mut self, rows: TableRows) -> Result<(), LakeError>;
+
+    /// Makes everything written visible at once: for [`WriteMode::Replace`] readers see the old
+    /// partition or the new one, never a mix; for [`WriteMode::Append`] they see all of this
+    /// write's files or none. A crash before `commit` returns leaves the previous state readable.
+    async fn commit(self: Box<Self>) -> Result<PartitionInfo, LakeError>;
+
+    /// Drops everything written; the partition stays as it was.
+    async fn abort(self: Box<Self>) -> Result<(), LakeError>;
+}
+
+/// Writes Parquet partitions under Hive-style paths `<table>/<k>=<v>/...`.
+///
+/// # Errors
+/// - [`LakeError::Unavailable`] on throttling or timeout.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LakeWriter: Send + Sync {
+    /// Opens a write to one partition of `table`.
+    async fn open(
+        &self,
+        table: &TableDef,
+        partition: &PartitionKey,
+        mode: WriteMode,
+    ) -> Result<Box<dyn PartitionWriter>, LakeError>;
+}
+
+/// The record of tables and their partitions (Glue on AWS).
+///
+/// # Errors
+/// - [`LakeError::NotFound`] MUST be returned by `put_partition` for a table never ensured.
+/// - [`LakeError::Unavailable`] on throttling or timeout.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TableCatalog: Send + Sync {
+    /// Creates the table, or updates its schema to `table`; idempotent.
+    async fn ensure_table(&self, table: &TableDef) -> Result<(), LakeError>;
+
+    /// The table's definition, `None` if it was never ensured.
+    async fn table(&self, name: &str) -> Result<Option<TableDef>, LakeError>;
+
+    /// Records a partition (insert or replace by key); idempotent.
+    async fn put_partition(&self, partition: &PartitionInfo) -> Result<(), LakeError>;
+
+    /// The table's partitions, ordered by key.
+    async fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>, LakeError>;
+}
+
+/// A typed query parameter, bound to `$1`, `$2`, ... (never spliced into SQL text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QueryParam {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+}
+
+/// The rows of a query, as JSON values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    /// Column names, in order.
+    pub columns: Vec<String>,
+    /// Rows, each with one value per column.
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// Runs SQL over the lake's catalogued tables (DataFusion locally, Athena on AWS).
+///
+/// # Errors
+/// - [`LakeError::Query`] MUST be returned for SQL the engine refuses or that fails.
+/// - [`LakeError::Unavailable`] on throttling or timeout.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait QueryEngine: Send + Sync {
+    /// Runs one statement with its parameters and returns all rows.
+    async fn query(&self, sql: &str, params: &[QueryParam]) -> Result<QueryResult, LakeError>;
+}

@@ -1,0 +1,44 @@
+//! Ports: the traits the services depend on, implemented by the memory, local and AWS adapters.
+
+mod activity;
+mod catalog;
+mod clock;
+mod dead_letters;
+mod errors;
+mod lake;
+mod models;
+mod purchases;
+mod recommendations;
+mod stream;
+
+pub use activity::UserActivityStore;
+pub use catalog::ProductCatalog;
+pub use clock::{Clock, SystemClock};
+pub use dead_letters::DeadLetterSink;
+pub use errors::{LakeError, PurchaseStoreError, StoreError, StreamError};
+pub use lake::{
+    LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult, TableCatalog, WriteMode,
+};
+pub use models::ModelStore;
+pub use purchases::{PurchaseSource, PurchaseStore};
+pub use recommendations::RecommendationStore;
+pub use stream::{CheckpointStore, ClickstreamPublisher, ClickstreamSource, PublishReport};
+
+#[cfg(any(test, feature = "mocks"))]
+pub use activity::MockUserActivityStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use catalog::MockProductCatalog;
+#[cfg(any(test, feature = "mocks"))]
+pub use clock::MockClock;
+#[cfg(any(test, feature = "mocks"))]
+pub use dead_letters::MockDeadLetterSink;
+#[cfg(any(test, feature = "mocks"))]
+pub use lake::{MockLakeWriter, MockQueryEngine, MockTableCatalog};
+#[cfg(any(test, feature = "mocks"))]
+pub use models::MockModelStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use purchases::{MockPurchaseSource, MockPurchaseStore};
+#[cfg(any(test, feature = "mocks"))]
+pub use recommendations::MockRecommendationStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use stream::{MockCheckpointStore, MockClickstreamPublisher, MockClickstreamSource};

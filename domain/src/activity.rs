@@ -72,7 +72,11 @@ impl UserActivity {
 
     /// Adds an interaction, keeping the list in event-time order and within the cap.
     pub fn push_interaction(&mut self, it: Interaction) {
-        let pos = self.recent.iter().rposition(|r| r.at <= it.at).map_or(0, |p| p + 1);
+        let pos = self
+            .recent
+            .iter()
+            .rposition(|r| r.at <= it.at)
+            .map_or(0, |p| p + 1);
         self.recent.insert(pos, it);
         while self.recent.len() > MAX_RECENT_INTERACTIONS {
             self.recent.pop_front();
@@ -100,7 +104,12 @@ mod tests {
             });
         }
         assert_eq!(a.recent.len(), MAX_RECENT_INTERACTIONS);
-        assert!(a.recent.iter().zip(a.recent.iter().skip(1)).all(|(x, y)| x.at <= y.at));
+        assert!(
+            a.recent
+                .iter()
+                .zip(a.recent.iter().skip(1))
+                .all(|(x, y)| x.at <= y.at)
+        );
         assert_eq!(a.recent.back().unwrap().product_id.get(), 60);
         assert_eq!(a.last_event_at, Some(base + chrono::Duration::seconds(59)));
     }

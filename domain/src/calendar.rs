@@ -45,7 +45,11 @@ impl StoreDay {
     #[must_use]
     pub fn new(date: NaiveDate, tz: Tz) -> Self {
         let next = date.checked_add_days(Days::new(1)).unwrap_or(date);
-        Self { date, start: local_midnight(tz, date), end: local_midnight(tz, next) }
+        Self {
+            date,
+            start: local_midnight(tz, date),
+            end: local_midnight(tz, next),
+        }
     }
 
     /// The store-local day before the one containing `now`.
@@ -79,8 +83,14 @@ mod tests {
         let now: DateTime<Utc> = "2026-11-25T17:01:00Z".parse().unwrap();
         let d = StoreDay::yesterday(now, tz);
         assert_eq!(d.date, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
-        assert_eq!(d.start, "2026-11-24T17:00:00Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(d.end, "2026-11-25T17:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            d.start,
+            "2026-11-24T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            d.end,
+            "2026-11-25T17:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[test]

@@ -15,8 +15,7 @@ use crate::money::Cents;
 use crate::product::Product;
 
 /// The header of the original file.
-pub const STYLES_HEADER: &str =
-    "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName";
+pub const STYLES_HEADER: &str = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName";
 
 const BASE_COLUMNS: usize = 10;
 
@@ -47,7 +46,9 @@ pub enum StylesFileError {
     #[error("the file is empty: expected the styles.csv header")]
     Empty,
     /// The header is not the styles.csv header (with or without `price`).
-    #[error("unexpected header {found:?}: expected {STYLES_HEADER:?} optionally followed by ,price")]
+    #[error(
+        "unexpected header {found:?}: expected {STYLES_HEADER:?} optionally followed by ,price"
+    )]
     BadHeader {
         /// The header line that was found.
         found: String,
@@ -67,7 +68,11 @@ pub fn parse_styles(text: &str) -> Result<StylesParse, StylesFileError> {
     let has_price = match header.strip_prefix(STYLES_HEADER) {
         Some("") => false,
         Some(",price") => true,
-        _ => return Err(StylesFileError::BadHeader { found: header.chars().take(200).collect() }),
+        _ => {
+            return Err(StylesFileError::BadHeader {
+                found: header.chars().take(200).collect(),
+            });
+        }
     };
     let mut out = StylesParse::default();
     let mut seen = HashSet::new();
@@ -134,7 +139,10 @@ fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
     let fields = split_fields(line);
     let expected = BASE_COLUMNS + usize::from(has_price);
     if fields.len() < expected {
-        return Err(format!("expected at least {expected} fields, found {}", fields.len()));
+        return Err(format!(
+            "expected at least {expected} fields, found {}",
+            fields.len()
+        ));
     }
     let (name_fields, price) = if has_price {
         let (last, rest) = fields.split_last().ok_or("empty row")?;
@@ -145,7 +153,11 @@ fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
     let id = ProductId::parse(&fields[0]).map_err(|e| e.to_string())?;
     let required = |i: usize, col: &str| -> Result<String, String> {
         let v = fields[i].trim();
-        if v.is_empty() { Err(format!("missing {col}")) } else { Ok(v.to_owned()) }
+        if v.is_empty() {
+            Err(format!("missing {col}"))
+        } else {
+            Ok(v.to_owned())
+        }
     };
     let optional = |i: usize| -> Option<String> {
         let v = fields[i].trim();
@@ -257,10 +269,16 @@ x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
 ";
         let parsed = parse_styles(text).unwrap();
         assert_eq!(parsed.products.len(), 2);
-        assert_eq!(parsed.products[1].product_display_name, "Name, With, Commas");
+        assert_eq!(
+            parsed.products[1].product_display_name,
+            "Name, With, Commas"
+        );
         assert_eq!(parsed.products[1].price, Some(Cents(2450)));
-        let reasons: Vec<(usize, &str)> =
-            parsed.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        let reasons: Vec<(usize, &str)> = parsed
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
         assert_eq!(reasons.len(), 6);
         assert!(reasons[0].1.contains("product id"));
         assert_eq!(reasons[1], (4, "missing articleType"));
@@ -273,7 +291,10 @@ x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
     #[test]
     fn a_wrong_header_is_an_error_not_a_pile_of_rejections() {
         assert_eq!(parse_styles(""), Err(StylesFileError::Empty));
-        assert!(matches!(parse_styles("a,b,c\n1,2,3"), Err(StylesFileError::BadHeader { .. })));
+        assert!(matches!(
+            parse_styles("a,b,c\n1,2,3"),
+            Err(StylesFileError::BadHeader { .. })
+        ));
     }
 
     #[test]
@@ -289,6 +310,9 @@ x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
         let text = format!("\u{feff}{}", REAL_ROWS.replace('\n', "\r\n"));
         let parsed = parse_styles(&text).unwrap();
         assert_eq!(parsed.products.len(), 5);
-        assert_eq!(parsed.products[0].product_display_name, "Turtle Check Men Navy Blue Shirt");
+        assert_eq!(
+            parsed.products[0].product_display_name,
+            "Turtle Check Men Navy Blue Shirt"
+        );
     }
 }

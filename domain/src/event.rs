@@ -37,8 +37,13 @@ pub enum EventType {
 
 impl EventType {
     /// Every type.
-    pub const ALL: [Self; 5] =
-        [Self::PageView, Self::ProductView, Self::Click, Self::AddToCart, Self::RemoveFromCart];
+    pub const ALL: [Self; 5] = [
+        Self::PageView,
+        Self::ProductView,
+        Self::Click,
+        Self::AddToCart,
+        Self::RemoveFromCart,
+    ];
 
     /// The name used in JSON and in the lake.
     #[must_use]
@@ -90,7 +95,13 @@ pub enum Device {
 
 impl Device {
     /// Every device family.
-    pub const ALL: [Self; 5] = [Self::Desktop, Self::Mobile, Self::Tablet, Self::App, Self::Other];
+    pub const ALL: [Self; 5] = [
+        Self::Desktop,
+        Self::Mobile,
+        Self::Tablet,
+        Self::App,
+        Self::Other,
+    ];
 
     /// The name used in JSON and in the lake.
     #[must_use]
@@ -107,7 +118,10 @@ impl Device {
     /// Parses the JSON name; unknown names are [`Device::Other`].
     #[must_use]
     pub fn parse(s: &str) -> Self {
-        Self::ALL.into_iter().find(|d| d.as_str() == s).unwrap_or(Self::Other)
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .unwrap_or(Self::Other)
     }
 }
 
@@ -184,7 +198,10 @@ impl fmt::Display for InvalidEventCode {
 
 impl InvalidEvent {
     fn new(code: InvalidEventCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -217,7 +234,10 @@ impl ClickEvent {
         if self.schema_version != SCHEMA_VERSION {
             return Err(InvalidEvent::new(
                 InvalidEventCode::UnsupportedSchema,
-                format!("schema_version {} (this code reads {SCHEMA_VERSION})", self.schema_version),
+                format!(
+                    "schema_version {} (this code reads {SCHEMA_VERSION})",
+                    self.schema_version
+                ),
             ));
         }
         if self.event_type.needs_product() && self.product_id.is_none() {
@@ -229,7 +249,10 @@ impl ClickEvent {
         if self.occurred_at.with_timezone(&Utc) > arrived_at + MAX_FUTURE_SKEW {
             return Err(InvalidEvent::new(
                 InvalidEventCode::FutureTimestamp,
-                format!("occurred_at {} is after arrival {arrived_at}", self.occurred_at),
+                format!(
+                    "occurred_at {} is after arrival {arrived_at}",
+                    self.occurred_at
+                ),
             ));
         }
         Ok(())
@@ -306,7 +329,10 @@ mod tests {
         let ev = ClickEvent::parse(GOOD.as_bytes(), now()).unwrap();
         assert_eq!(ev.event_type, EventType::ProductView);
         assert_eq!(ev.product_id, Some(ProductId::new(15970).unwrap()));
-        assert_eq!(ev.occurred_utc(), "2026-11-25T09:59:58Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            ev.occurred_utc(),
+            "2026-11-25T09:59:58Z".parse::<DateTime<Utc>>().unwrap()
+        );
         assert_eq!(ev.occurred_at.offset().local_minus_utc(), 7 * 3600);
     }
 
@@ -323,8 +349,14 @@ mod tests {
     #[test]
     fn each_broken_rule_gets_its_own_code() {
         assert_eq!(code_of("{not json"), InvalidEventCode::Malformed);
-        assert_eq!(code_of(&GOOD.replace("\"user_id\":42", "\"user_id\":0")), InvalidEventCode::Malformed);
-        assert_eq!(code_of(&GOOD.replace("product_view", "teleport")), InvalidEventCode::Malformed);
+        assert_eq!(
+            code_of(&GOOD.replace("\"user_id\":42", "\"user_id\":0")),
+            InvalidEventCode::Malformed
+        );
+        assert_eq!(
+            code_of(&GOOD.replace("product_view", "teleport")),
+            InvalidEventCode::Malformed
+        );
         assert_eq!(
             code_of(&GOOD.replace("\"schema_version\":1", "\"schema_version\":2")),
             InvalidEventCode::UnsupportedSchema

@@ -179,7 +179,10 @@ impl EventId {
     pub fn parse(text: &str) -> Result<Self, IdError> {
         Uuid::parse_str(text.trim())
             .map(Self)
-            .map_err(|_| IdError::NotUuid { kind: "event id", value: excerpt(text) })
+            .map_err(|_| IdError::NotUuid {
+                kind: "event id",
+                value: excerpt(text),
+            })
     }
 
     /// The UUID.
@@ -214,7 +217,10 @@ impl SessionId {
             return Err(IdError::Empty { kind: "session id" });
         }
         if t.chars().count() > Self::MAX_LEN {
-            return Err(IdError::TooLong { kind: "session id", max: Self::MAX_LEN });
+            return Err(IdError::TooLong {
+                kind: "session id",
+                max: Self::MAX_LEN,
+            });
         }
         Ok(Self(t.to_owned()))
     }
@@ -247,9 +253,18 @@ mod tests {
     fn product_id_parses_positive_integers_and_refuses_the_rest() {
         assert_eq!(ProductId::parse(" 15970 ").unwrap().get(), 15970);
         assert!(matches!(ProductId::parse(""), Err(IdError::Empty { .. })));
-        assert!(matches!(ProductId::parse("0"), Err(IdError::NotPositiveInteger { .. })));
-        assert!(matches!(ProductId::parse("-3"), Err(IdError::NotPositiveInteger { .. })));
-        assert!(matches!(ProductId::parse("12a"), Err(IdError::NotPositiveInteger { .. })));
+        assert!(matches!(
+            ProductId::parse("0"),
+            Err(IdError::NotPositiveInteger { .. })
+        ));
+        assert!(matches!(
+            ProductId::parse("-3"),
+            Err(IdError::NotPositiveInteger { .. })
+        ));
+        assert!(matches!(
+            ProductId::parse("12a"),
+            Err(IdError::NotPositiveInteger { .. })
+        ));
     }
 
     #[test]

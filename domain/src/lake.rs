@@ -79,11 +79,19 @@ pub struct Column {
 }
 
 fn col(name: &str, ty: ColumnType) -> Column {
-    Column { name: name.to_owned(), ty, nullable: false }
+    Column {
+        name: name.to_owned(),
+        ty,
+        nullable: false,
+    }
 }
 
 fn opt(name: &str, ty: ColumnType) -> Column {
-    Column { name: name.to_owned(), ty, nullable: true }
+    Column {
+        name: name.to_owned(),
+        ty,
+        nullable: true,
+    }
 }
 
 /// A lake table: data columns plus string partition keys (Hive style, `key=value` directories).
@@ -269,7 +277,11 @@ impl PartitionKey {
     /// The relative path, `k1=v1/k2=v2`.
     #[must_use]
     pub fn path(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("/")
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// The values, in key order.
@@ -284,7 +296,10 @@ impl PartitionKey {
         let parts: Option<Vec<(String, String)>> = path
             .trim_matches('/')
             .split('/')
-            .map(|seg| seg.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .map(|seg| {
+                seg.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            })
             .collect();
         parts.filter(|p| !p.is_empty()).map(Self)
     }

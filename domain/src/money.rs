@@ -47,13 +47,20 @@ impl Cents {
         {
             return Err(err());
         }
-        let w: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| err())? };
+        let w: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| err())?
+        };
         let f: i64 = match frac.len() {
             0 => 0,
             1 => frac.parse::<i64>().map_err(|_| err())? * 10,
             _ => frac.parse().map_err(|_| err())?,
         };
-        let v = w.checked_mul(100).and_then(|c| c.checked_add(f)).ok_or_else(err)?;
+        let v = w
+            .checked_mul(100)
+            .and_then(|c| c.checked_add(f))
+            .ok_or_else(err)?;
         Ok(Self(if neg { -v } else { v }))
     }
 

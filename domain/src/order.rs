@@ -29,8 +29,13 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status, in life-cycle order.
-    pub const ALL: [Self; 5] =
-        [Self::Paid, Self::Shipped, Self::Delivered, Self::Cancelled, Self::Returned];
+    pub const ALL: [Self; 5] = [
+        Self::Paid,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::Returned,
+    ];
 
     /// The lower-case name stored in databases and files.
     #[must_use]

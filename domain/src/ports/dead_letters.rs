@@ -20,6 +20,6 @@ pub trait DeadLetterSink: Send + Sync {
     /// How many dead letters are stored.
     async fn count(&self) -> Result<u64, StoreError>;
 
-    /// Up to `limit` stored dead letters, oldest first.
+    /// Up to `limit` stored dead letters, oldest first (by `at`; ties in any order).
     async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 }

@@ -1,0 +1,453 @@
+//! The lake in memory: partitions of domain rows, a catalog, and a query engine for the small SQL
+//! subset tests need (`SELECT * | COUNT(*) FROM t [WHERE c = v] [LIMIT n]`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
+use fashion_domain::money::Cents;
+use fashion_domain::ports::{
+    LakeError, LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult, TableCatalog,
+    WriteMode,
+};
+use serde_json::{Value, json};
+
+use crate::lock;
+
+#[derive(Default)]
+struct State {
+    tables: BTreeMap<String, TableDef>,
+    /// Committed data: (table, partition) → batches.
+    data: BTreeMap<(String, PartitionKey), Vec<TableRows>>,
+    /// What the catalog was told.
+    partitions: BTreeMap<(String, PartitionKey), PartitionInfo>,
+}
+
+/// Lake writer and table catalog over shared in-memory state.
+#[derive(Clone, Default)]
+pub struct InMemoryLake {
+    state: Arc<Mutex<State>>,
+}
+
+impl InMemoryLake {
+    /// An empty lake.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A query engine over this lake's catalogued partitions.
+    #[must_use]
+    pub fn query_engine(&self) -> InMemoryQueryEngine {
+        InMemoryQueryEngine { lake: self.clone() }
+    }
+}
+
+struct MemoryPartitionWriter {
+    lake: InMemoryLake,
+    table: TableDef,
+    key: PartitionKey,
+    mode: WriteMode,
+    pending: Vec<TableRows>,
+}
+
+#[async_trait]
+impl PartitionWriter for MemoryPartitionWriter {
+    async fn write(&mut self, rows: TableRows) -> Result<(), LakeError> {
+        if rows.table() != self.table.name {
+            return Err(LakeError::Schema {
+                message: format!(
+                    "rows of {} written to table {}",
+                    rows.table(),
+                    self.table.name
+                ),
+            });
+        }
+        if !rows.is_empty() {
+            self.pending.push(rows);
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<PartitionInfo, LakeError> {
+        let mut st = lock(&self.lake.state);
+        let slot = st
+            .data
+            .entry((self.table.name.clone(), self.key.clone()))
+            .or_default();
+        if self.mode == WriteMode::Replace {
+            slot.clear();
+        }
+        slot.extend(self.pending);
+        let rows = slot.iter().map(TableRows::len).sum::<usize>() as u64;
+        Ok(PartitionInfo {
+            table: self.table.name.clone(),
+            location: format!("memory://{}/{}", self.table.name, self.key.path()),
+            key: self.key,
+            files: slot.len() as u64,
+            rows,
+            bytes: 0,
+        })
+    }
+
+    async fn abort(self: Box<Self>) -> Result<(), LakeError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LakeWriter for InMemoryLake {
+    async fn open(
+        &self,
+        table: &TableDef,
+        partition: &PartitionKey,
+        mode: WriteMode,
+    ) -> Result<Box<dyn PartitionWriter>, LakeError> {
+        let keys: Vec<&str> = partition.0.iter().map(|(k, _)| k.as_str()).collect();
+        if keys
+            != table
+                .partition_keys
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        {
+            return Err(LakeError::Schema {
+                message: format!(
+                    "partition {partition} does not match keys {:?} of {}",
+                    table.partition_keys, table.name
+                ),
+            });
+        }
+        Ok(Box::new(MemoryPartitionWriter {
+            lake: self.clone(),
+            table: table.clone(),
+            key: partition.clone(),
+            mode,
+            pending: Vec::new(),
+        }))
+    }
+}
+
+#[async_trait]
+impl TableCatalog for InMemoryLake {
+    async fn ensure_table(&self, table: &TableDef) -> Result<(), LakeError> {
+        lock(&self.state)
+            .tables
+            .insert(table.name.clone(), table.clone());
+        Ok(())
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<TableDef>, LakeError> {
+        Ok(lock(&self.state).tables.get(name).cloned())
+    }
+
+    async fn put_partition(&self, partition: &PartitionInfo) -> Result<(), LakeError> {
+        let mut st = lock(&self.state);
+        if !st.tables.contains_key(&partition.table) {
+            return Err(LakeError::NotFound {
+                what: format!("table {}", partition.table),
+            });
+        }
+        st.partitions.insert(
+            (partition.table.clone(), partition.key.clone()),
+            partition.clone(),
+        );
+        Ok(())
+    }
+
+    async fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>, LakeError> {
+        Ok(lock(&self.state)
+            .partitions
+            .iter()
+            .filter(|((t, _), _)| t == table)
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+}
+
+fn ts(t: &DateTime<Utc>) -> Value {
+    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn money(c: Cents) -> Value {
+    Value::String(c.to_string())
+}
+
+/// The rows as JSON values in the table's column order (the order of [`TableDef::columns`]).
+fn row_values(rows: &TableRows) -> Vec<Vec<Value>> {
+    match rows {
+        TableRows::Clickstream(r) => r
+            .iter()
+            .map(|e| {
+                vec![
+                    json!(e.event_id.to_string()),
+                    json!(e.event_type.as_str()),
+                    json!(e.user_id.get()),
+                    json!(e.session_id.as_str()),
+                    e.product_id.map_or(Value::Null, |p| json!(p.get())),
+                    ts(&e.occurred_utc()),
+                    json!(e.occurred_at.offset().local_minus_utc() / 60),
+                    json!(e.device.as_str()),
+                    json!(e.schema_version),
+                ]
+            })
+            .collect(),
+        TableRows::Orders(r) => r
+            .iter()
+            .map(|o| {
+                vec![
+                    json!(o.order_id.get()),
+                    json!(o.customer_id.get()),
+                    ts(&o.ordered_at),
+                    json!(o.status.as_str()),
+                    json!(o.item_count),
+                    json!(o.units),
+                    money(o.total),
+                    json!(o.currency),
+                ]
+            })
+            .collect(),
+        TableRows::OrderItems(r) => r
+            .iter()
+            .map(|l| {
+                vec![
+                    json!(l.order_id.get()),
+                    json!(l.line_no),
+                    json!(l.customer_id.get()),
+                    json!(l.product_id.get()),
+                    json!(l.quantity),
+                    money(l.unit_price),
+                    money(l.line_total),
+                    ts(&l.ordered_at),
+                ]
+            })
+            .collect(),
+        TableRows::DailySales(r) => r
+            .iter()
+            .map(|s| {
+                vec![
+                    json!(s.product_id.get()),
+                    json!(s.article_type),
+                    json!(s.colour),
+                    json!(s.gender),
+                    json!(s.master_category),
+                    json!(s.city),
+                    json!(s.units),
+                    money(s.revenue),
+                    json!(s.orders),
+                    json!(s.distinct_customers),
+                ]
+            })
+            .collect(),
+        TableRows::CustomerDaily(r) => r
+            .iter()
+            .map(|c| {
+                vec![
+                    json!(c.customer_id.get()),
+                    json!(c.city),
+                    json!(c.orders),
+                    json!(c.units),
+                    money(c.revenue),
+                ]
+            })
+            .collect(),
+        TableRows::Quarantine(r) => r
+            .iter()
+            .map(|q| {
+                vec![
+                    json!(q.rule.as_str()),
+                    json!(q.record_key),
+                    json!(q.detail),
+                    json!(q.record),
+                ]
+            })
+            .collect(),
+        TableRows::Products(r) => r
+            .iter()
+            .map(|p| {
+                vec![
+                    json!(p.id.get()),
+                    json!(p.gender),
+                    json!(p.master_category),
+                    json!(p.sub_category),
+                    json!(p.article_type),
+                    json!(p.base_colour),
+                    json!(p.season),
+                    json!(p.year),
+                    json!(p.usage),
+                    json!(p.product_display_name),
+                    p.price.map_or(Value::Null, money),
+                ]
+            })
+            .collect(),
+        TableRows::Customers(r) => r
+            .iter()
+            .map(|c| {
+                vec![
+                    json!(c.id.get()),
+                    json!(c.city),
+                    json!(c.country),
+                    json!(c.segment),
+                    ts(&c.signed_up_at),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// A query engine for `SELECT * | SELECT COUNT(*) FROM t [WHERE col = value] [LIMIT n]` over
+/// catalogued partitions; anything else is refused with [`LakeError::Query`].
+#[derive(Clone)]
+pub struct InMemoryQueryEngine {
+    lake: InMemoryLake,
+}
+
+struct Parsed {
+    count: bool,
+    table: String,
+    filter: Option<(String, Value)>,
+    limit: Option<usize>,
+}
+
+fn unsupported(sql: &str) -> LakeError {
+    LakeError::Query {
+        message: format!(
+            "the in-memory engine runs only `SELECT * | COUNT(*) FROM t [WHERE c = v] [LIMIT n]`, got {sql:?}"
+        ),
+    }
+}
+
+fn parse(sql: &str, params: &[QueryParam]) -> Result<Parsed, LakeError> {
+    let toks: Vec<&str> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .collect();
+    let kw = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.eq_ignore_ascii_case(w));
+    if !kw(0, "select") || !kw(2, "from") {
+        return Err(unsupported(sql));
+    }
+    let count = match toks[1] {
+        "*" => false,
+        t if t.eq_ignore_ascii_case("count(*)") => true,
+        _ => return Err(unsupported(sql)),
+    };
+    let table = toks.get(3).ok_or_else(|| unsupported(sql))?.to_string();
+    let mut i = 4;
+    let mut filter = None;
+    if kw(i, "where") {
+        let (col, eq, val) = match (toks.get(i + 1), toks.get(i + 2), toks.get(i + 3)) {
+            (Some(c), Some(e), Some(v)) => (*c, *e, *v),
+            _ => return Err(unsupported(sql)),
+        };
+        if eq != "=" {
+            return Err(unsupported(sql));
+        }
+        let value = if let Some(n) = val.strip_prefix('$') {
+            let idx: usize = n.parse().map_err(|_| unsupported(sql))?;
+            match params.get(idx.wrapping_sub(1)) {
+                Some(QueryParam::Text(s)) => json!(s),
+                Some(QueryParam::Int(v)) => json!(v),
+                Some(QueryParam::Float(v)) => json!(v),
+                None => {
+                    return Err(LakeError::Query {
+                        message: format!("no value for parameter ${idx}"),
+                    });
+                }
+            }
+        } else if let Some(s) = val.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+            json!(s)
+        } else {
+            val.parse::<i64>()
+                .map(|v| json!(v))
+                .map_err(|_| unsupported(sql))?
+        };
+        filter = Some((col.to_owned(), value));
+        i += 4;
+    }
+    let mut limit = None;
+    if kw(i, "limit") {
+        limit = Some(
+            toks.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| unsupported(sql))?,
+        );
+        i += 2;
+    }
+    if i != toks.len() {
+        return Err(unsupported(sql));
+    }
+    Ok(Parsed {
+        count,
+        table,
+        filter,
+        limit,
+    })
+}
+
+#[async_trait]
+impl QueryEngine for InMemoryQueryEngine {
+    async fn query(&self, sql: &str, params: &[QueryParam]) -> Result<QueryResult, LakeError> {
+        let q = parse(sql, params)?;
+        let st = lock(&self.lake.state);
+        let def = st.tables.get(&q.table).ok_or_else(|| LakeError::Query {
+            message: format!("table {} not found", q.table),
+        })?;
+        let mut columns: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+        columns.extend(def.partition_keys.iter().cloned());
+        let filter_idx = match &q.filter {
+            Some((c, _)) => {
+                Some(
+                    columns
+                        .iter()
+                        .position(|x| x == c)
+                        .ok_or_else(|| LakeError::Query {
+                            message: format!("column {c} not found in {}", q.table),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let mut rows = Vec::new();
+        for ((table, key), batches) in &st.data {
+            // Only catalogued partitions are visible to queries, as with Glue and Athena.
+            if table != &q.table || !st.partitions.contains_key(&(table.clone(), key.clone())) {
+                continue;
+            }
+            for b in batches {
+                for mut r in row_values(b) {
+                    r.extend(key.values().into_iter().map(Value::String));
+                    let keep = match (&q.filter, filter_idx) {
+                        (Some((_, v)), Some(i)) => loose_eq(&r[i], v),
+                        _ => true,
+                    };
+                    if keep {
+                        rows.push(r);
+                    }
+                }
+            }
+        }
+        if q.count {
+            return Ok(QueryResult {
+                columns: vec!["count".into()],
+                rows: vec![vec![json!(rows.len())]],
+            });
+        }
+        if let Some(n) = q.limit {
+            rows.truncate(n);
+        }
+        Ok(QueryResult { columns, rows })
+    }
+}
+
+/// Compares a stored value with a literal the way SQL would after coercion.
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::Number(n)) | (Value::Number(n), Value::String(x)) => {
+            x == &n.to_string()
+        }
+        _ => a == b,
+    }
+}

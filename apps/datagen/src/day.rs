@@ -1,0 +1,480 @@
+//! One simulated day: every customer's sessions, their events, the orders they place, the planted
+//! trends' pull, and dirty data when asked for.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Days, Duration, NaiveDate, Offset, TimeZone, Utc};
+use fashion_domain::event::{ClickEvent, Device, EventType, SCHEMA_VERSION};
+use fashion_domain::ids::{CustomerId, EventId, ProductId, SessionId};
+use fashion_domain::order::{OrderItemRow, OrderRow, OrderStatus, StoredOrder};
+use fashion_domain::product::Product;
+use fashion_domain::trends::PlantedTrend;
+use rand::RngExt;
+use rand::rngs::Xoshiro256PlusPlus;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{DayData, DirtyEvent, DirtyOrder, GenConfig, Generator, pick_weighted};
+
+/// Sessions start at these local hours with these weights (evening peak).
+const HOUR_WEIGHTS: [f64; 24] = [
+    1.0, 0.5, 0.3, 0.2, 0.2, 0.4, 1.0, 2.0, 3.0, 3.5, 4.0, 4.0, 5.0, 4.5, 4.0, 4.0, 4.0, 4.5, 5.0,
+    6.5, 8.0, 8.0, 6.0, 3.0,
+];
+
+/// One record the website sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedEvent {
+    /// The customer id as text (the stream's partition key).
+    pub partition_key: String,
+    /// The JSON bytes, possibly dirty.
+    pub data: Vec<u8>,
+    /// When it is sent (its event time for clean records).
+    pub occurred_at: DateTime<Utc>,
+    /// The type of a clean record (`None` for dirty ones).
+    pub event_type: Option<EventType>,
+    /// The product of a clean record.
+    pub product_id: Option<ProductId>,
+}
+
+struct ProductInfo {
+    id: ProductId,
+    gender: String,
+    article_type: String,
+    colour: String,
+    price: i64,
+    pop: f64,
+}
+
+/// The static structure the simulation draws from.
+pub struct World {
+    products: Vec<ProductInfo>,
+    by_gender_type: HashMap<(String, String), Vec<usize>>,
+    groups: Vec<Vec<usize>>,
+    groups_by_gender_type: HashMap<(String, String), Vec<usize>>,
+    types_by_gender: HashMap<String, Vec<(String, f64)>>,
+    colours: Vec<(String, f64)>,
+    max_product_id: u32,
+}
+
+impl World {
+    pub fn new(products: &[Product], rng: &mut Xoshiro256PlusPlus) -> Self {
+        let mut infos = Vec::with_capacity(products.len());
+        let mut by_gender_type: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut colour_count: BTreeMap<String, f64> = BTreeMap::new();
+        for (i, p) in products.iter().enumerate() {
+            infos.push(ProductInfo {
+                id: p.id,
+                gender: p.gender.clone(),
+                article_type: p.article_type.clone(),
+                colour: p.colour().to_owned(),
+                price: p.price.map_or(1999, |c| c.get()),
+                // Zipf-like popularity: a few products draw most views.
+                pop: 1.0 / (1.0 + rng.random::<f64>() * 40.0).powf(0.9),
+            });
+            by_gender_type.entry((p.gender.clone(), p.article_type.clone())).or_default().push(i);
+            *colour_count.entry(p.colour().to_owned()).or_default() += 1.0;
+        }
+        // Co-viewed groups: similar products people compare in one session, 6 to 12 at a time,
+        // carved out of each (gender, article type).
+        let mut groups = Vec::new();
+        let mut groups_by_gender_type: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut keys: Vec<_> = by_gender_type.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            let mut members = by_gender_type[&key].clone();
+            // Fisher-Yates with our rng, for determinism.
+            for i in (1..members.len()).rev() {
+                members.swap(i, rng.random_range(0..=i));
+            }
+            for chunk in members.chunks(rng.random_range(6..=12)) {
+                groups_by_gender_type.entry(key.clone()).or_default().push(groups.len());
+                groups.push(chunk.to_vec());
+            }
+        }
+        let mut types_by_gender: HashMap<String, Vec<(String, f64)>> = HashMap::new();
+        let mut gt: Vec<_> = by_gender_type.iter().collect();
+        gt.sort_by(|a, b| a.0.cmp(b.0));
+        for ((g, t), v) in gt {
+            types_by_gender.entry(g.clone()).or_default().push((t.clone(), v.len() as f64));
+        }
+        let max_product_id = infos.iter().map(|p| p.id.get()).max().unwrap_or(1);
+        Self {
+            products: infos,
+            by_gender_type,
+            groups,
+            groups_by_gender_type,
+            types_by_gender,
+            colours: colour_count.into_iter().collect(),
+            max_product_id,
+        }
+    }
+
+    /// Article types sold for `gender`, weighted by how many products they have.
+    pub fn types_of(&self, gender: &str) -> &[(String, f64)] {
+        self.types_by_gender.get(gender).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn random_colour(&self, rng: &mut Xoshiro256PlusPlus) -> String {
+        let w: Vec<f64> = self.colours.iter().map(|c| c.1).collect();
+        self.colours[pick_weighted(rng, &w)].0.clone()
+    }
+
+    pub fn random_group(&self, gender: &str, article_type: &str, rng: &mut Xoshiro256PlusPlus) -> Option<usize> {
+        let gs = self.groups_by_gender_type.get(&(gender.to_owned(), article_type.to_owned()))?;
+        gs.get(rng.random_range(0..gs.len().max(1))).copied()
+    }
+
+    /// Picks two (article type, colour) pairs with enough products, one per segment, away from
+    /// the colours everyone buys anyway, and sets them rising a third of the way in.
+    pub fn plant_trends(&self, config: &GenConfig, rng: &mut Xoshiro256PlusPlus) -> Vec<PlantedTrend> {
+        let starts = config
+            .start
+            .checked_add_days(Days::new(u64::from((config.days / 3).max(1))))
+            .unwrap_or(config.start);
+        let mut out = Vec::new();
+        for (gender, growth) in [("Women", 1.4), ("Men", 1.35)] {
+            let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+            for p in &self.products {
+                if p.gender == gender && !["Black", "White", "Blue", "Unknown"].contains(&p.colour.as_str()) {
+                    *counts.entry((p.article_type.clone(), p.colour.clone())).or_default() += 1;
+                }
+            }
+            let mut candidates: Vec<_> = counts.into_iter().filter(|(_, n)| *n >= 4).collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            // Prefer mid-sized combos: big enough to see, small enough to stand out.
+            candidates.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+            let top = &candidates[..candidates.len().min(8)];
+            let ((article_type, colour), _) = top[rng.random_range(0..top.len())].clone();
+            if out.iter().any(|t: &PlantedTrend| t.article_type == article_type && t.colour == colour) {
+                continue;
+            }
+            out.push(PlantedTrend { article_type, colour, starts, daily_growth: growth });
+        }
+        out
+    }
+}
+
+/// How strongly a planted trend pulls on `date` (1.0 before it starts).
+fn multiplier(t: &PlantedTrend, date: NaiveDate) -> f64 {
+    let days = (date - t.starts).num_days();
+    if days < 0 { 1.0 } else { t.daily_growth.powi(i32::try_from(days + 1).unwrap_or(30)) }
+}
+
+fn new_uuid(rng: &mut Xoshiro256PlusPlus) -> Uuid {
+    let bytes: [u8; 16] = rng.random();
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+struct Session<'a> {
+    generator: &'a Generator,
+    rng: &'a mut Xoshiro256PlusPlus,
+    customer: CustomerId,
+    session: SessionId,
+    device: Device,
+    at: DateTime<Utc>,
+    offset: chrono::FixedOffset,
+    events: Vec<GeneratedEvent>,
+}
+
+impl Session<'_> {
+    fn emit(&mut self, event_type: EventType, product: Option<ProductId>) {
+        let ev = ClickEvent {
+            event_id: EventId::from_uuid(new_uuid(self.rng)),
+            event_type,
+            user_id: self.customer,
+            session_id: self.session.clone(),
+            product_id: product,
+            occurred_at: self.at.with_timezone(&self.offset),
+            device: self.device,
+            schema_version: SCHEMA_VERSION,
+        };
+        self.events.push(GeneratedEvent {
+            partition_key: self.customer.to_string(),
+            data: ev.to_json(),
+            occurred_at: self.at,
+            event_type: Some(event_type),
+            product_id: product,
+        });
+        self.at += Duration::seconds(self.rng.random_range(8..120));
+    }
+}
+
+/// Simulates one day of the store.
+pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayData {
+    let cfg = g.config();
+    let date = cfg.start.checked_add_days(Days::new(u64::from(index))).unwrap_or(cfg.start);
+    let w = &g.world;
+    let tz = cfg.time_zone;
+    let mults: Vec<f64> = g.planted.iter().map(|t| multiplier(t, date)).collect();
+    let mut events = Vec::new();
+    let mut orders = Vec::new();
+    let day_end = tz
+        .from_local_datetime(&date.succ_opt().unwrap_or(date).and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+    let mut order_seq = 0u64;
+    for (customer, persona) in g.customers.iter().zip(&g.personas) {
+        let sessions = persona.activity.floor() as u32 + u32::from(rng.random_bool(persona.activity.fract()));
+        for s in 0..sessions {
+            let hour = pick_weighted(rng, &HOUR_WEIGHTS) as u32;
+            let local = date.and_hms_opt(hour, rng.random_range(0..60), rng.random_range(0..60)).unwrap_or_default();
+            let Some(start) = tz.from_local_datetime(&local).earliest() else { continue };
+            let device = if rng.random_bool(0.8) { persona.device } else { Device::ALL[rng.random_range(0..4)] };
+            let session = SessionId::parse(&format!("s{}-{index}-{s}-{:08x}", customer.id, rng.random::<u32>()))
+                .unwrap_or_else(|_| unreachable!("generated session ids are short and non-blank"));
+            let mut sess = Session {
+                generator: g,
+                rng,
+                customer: customer.id,
+                session,
+                device,
+                at: start.with_timezone(&Utc),
+                offset: start.offset().fix(),
+                events: Vec::new(),
+            };
+            let (picked, trending) = choose_products(&mut sess, persona, &mults);
+            sess.emit(EventType::PageView, None);
+            let mut cart: Vec<usize> = Vec::new();
+            for &pi in &picked {
+                let p = &sess.generator.world.products[pi];
+                if sess.rng.random_bool(0.3) {
+                    sess.emit(EventType::PageView, None);
+                }
+                if sess.rng.random_bool(0.35) {
+                    sess.emit(EventType::Click, Some(p.id));
+                }
+                sess.emit(EventType::ProductView, Some(p.id));
+                let mut p_cart: f64 = 0.04;
+                if persona.types.iter().any(|(t, _)| *t == p.article_type) {
+                    p_cart *= 2.0;
+                }
+                if persona.colours.contains(&p.colour) {
+                    p_cart *= 1.5;
+                }
+                if trending.contains(&pi) {
+                    p_cart *= 1.3;
+                }
+                if sess.rng.random_bool(p_cart.min(0.3)) {
+                    sess.emit(EventType::AddToCart, Some(p.id));
+                    cart.push(pi);
+                }
+            }
+            if !cart.is_empty() && sess.rng.random_bool(0.15) {
+                let gone = cart.remove(sess.rng.random_range(0..cart.len()));
+                let id = sess.generator.world.products[gone].id;
+                sess.emit(EventType::RemoveFromCart, Some(id));
+            }
+            cart.dedup();
+            if !cart.is_empty() && sess.rng.random_bool(0.45) {
+                order_seq += 1;
+                let at = (sess.at + Duration::seconds(sess.rng.random_range(30..300))).min(day_end - Duration::seconds(1));
+                orders.push(make_order(&mut sess, &cart, at, index, order_seq));
+            }
+            events.append(&mut sess.events);
+        }
+    }
+    events.sort_by_key(|e| e.occurred_at);
+    let mut day = DayData { date, events, orders, ..DayData::default() };
+    if cfg.dirty_rate > 0.0 {
+        dirty_events(&mut day, cfg.dirty_rate, rng);
+        dirty_orders(&mut day, cfg.dirty_rate, g, w.max_product_id, rng);
+    }
+    day
+}
+
+/// The products one session looks at, and which of them are pulled by a planted trend.
+fn choose_products(sess: &mut Session<'_>, persona: &crate::Persona, mults: &[f64]) -> (Vec<usize>, Vec<usize>) {
+    let w = &sess.generator.world;
+    let rng = &mut *sess.rng;
+    let n = 1 + (rng.random::<f64>().ln() / 0.8f64.ln()).floor().min(14.0) as usize;
+    let weighted = |rng: &mut Xoshiro256PlusPlus, pool: &[usize], colour_bonus: &[String]| -> usize {
+        let ws: Vec<f64> = pool
+            .iter()
+            .map(|&i| {
+                let p = &w.products[i];
+                p.pop * if colour_bonus.contains(&p.colour) { 3.0 } else { 1.0 }
+            })
+            .collect();
+        pool[pick_weighted(rng, &ws)]
+    };
+    // A planted trend draws sessions in proportion to how far it has risen.
+    for (t, m) in sess.generator.planted.iter().zip(mults) {
+        let pool: Vec<usize> = w
+            .by_gender_type
+            .get(&(persona.segment.clone(), t.article_type.clone()))
+            .map(|v| v.iter().copied().filter(|&i| w.products[i].colour == t.colour).collect())
+            .unwrap_or_default();
+        if !pool.is_empty() && rng.random_bool((0.06 * (m - 1.0)).clamp(0.0, 0.5)) {
+            let picked: Vec<usize> = (0..n.max(3)).map(|_| weighted(rng, &pool, &[])).collect();
+            return (picked.clone(), picked);
+        }
+    }
+    let type_w: Vec<f64> = persona.types.iter().map(|t| t.1).collect();
+    let ty = persona.types.get(pick_weighted(rng, &type_w)).map_or("Tshirts", |t| t.0.as_str()).to_owned();
+    let same_type = w.by_gender_type.get(&(persona.segment.clone(), ty.clone())).cloned().unwrap_or_default();
+    if same_type.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    if rng.random_bool(0.6) {
+        // Comparing similar products: one co-viewed group, wandering off now and then.
+        let group = if !persona.groups.is_empty() && rng.random_bool(0.5) {
+            persona.groups[rng.random_range(0..persona.groups.len())]
+        } else {
+            w.random_group(&persona.segment, &ty, rng).unwrap_or(0)
+        };
+        let members = &w.groups[group];
+        let picked = (0..n)
+            .map(|_| {
+                if rng.random_bool(0.15) {
+                    weighted(rng, &same_type, &persona.colours)
+                } else {
+                    members[rng.random_range(0..members.len())]
+                }
+            })
+            .collect();
+        return (picked, Vec::new());
+    }
+    let picked = (0..n).map(|_| weighted(rng, &same_type, &persona.colours)).collect();
+    (picked, Vec::new())
+}
+
+fn make_order(sess: &mut Session<'_>, cart: &[usize], at: DateTime<Utc>, index: u32, seq: u64) -> StoredOrder {
+    let order_id = i64::from(index + 1) * 1_000_000 + i64::try_from(seq).unwrap_or(0);
+    let items: Vec<OrderItemRow> = cart
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(line, &pi)| {
+            let p = &sess.generator.world.products[pi];
+            let quantity = match sess.rng.random_range(0..100) {
+                0..=84 => 1,
+                85..=96 => 2,
+                _ => 3,
+            };
+            let discount = sess.rng.random_bool(0.2);
+            OrderItemRow {
+                order_id,
+                line_no: i32::try_from(line + 1).unwrap_or(1),
+                product_id: Some(i64::from(p.id.get())),
+                quantity,
+                unit_price_cents: if discount { p.price * 9 / 10 } else { p.price },
+            }
+        })
+        .collect();
+    let total = items.iter().map(|i| i64::from(i.quantity) * i.unit_price_cents).sum();
+    let status = match sess.rng.random_range(0..100) {
+        0..=69 => OrderStatus::Paid,
+        70..=84 => OrderStatus::Shipped,
+        85..=94 => OrderStatus::Delivered,
+        95..=97 => OrderStatus::Cancelled,
+        _ => OrderStatus::Returned,
+    };
+    StoredOrder {
+        order: OrderRow {
+            order_id,
+            customer_id: Some(sess.customer.as_i64()),
+            ordered_at: at,
+            recorded_at: at,
+            status: status.as_str().to_owned(),
+            total_cents: total,
+            currency: "USD".to_owned(),
+        },
+        items,
+    }
+}
+
+fn rewrite(data: &[u8], f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        f(obj);
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn dirty_events(day: &mut DayData, rate: f64, rng: &mut Xoshiro256PlusPlus) {
+    let mut out = Vec::with_capacity(day.events.len() + day.events.len() / 50);
+    for mut e in std::mem::take(&mut day.events) {
+        if !rng.random_bool(rate.clamp(0.0, 1.0)) {
+            out.push(e);
+            continue;
+        }
+        let kind = DirtyEvent::ALL[rng.random_range(0..DirtyEvent::ALL.len())];
+        *day.dirty_events.entry(kind).or_default() += 1;
+        match kind {
+            DirtyEvent::Duplicate => {
+                let copy = GeneratedEvent { event_type: None, product_id: None, ..e.clone() };
+                out.push(e);
+                out.push(copy);
+                continue;
+            }
+            DirtyEvent::Malformed => e.data.truncate(e.data.len() / 2),
+            DirtyEvent::MissingProduct => {
+                e.data = rewrite(&e.data, |o| {
+                    o.insert("event_type".into(), Value::from("product_view"));
+                    o.remove("product_id");
+                });
+            }
+            DirtyEvent::BadUserId => {
+                e.data = rewrite(&e.data, |o| {
+                    o.insert("user_id".into(), Value::from("guest"));
+                });
+            }
+            DirtyEvent::UnsupportedSchema => {
+                e.data = rewrite(&e.data, |o| {
+                    o.insert("schema_version".into(), Value::from(99));
+                });
+            }
+            DirtyEvent::FutureTimestamp => {
+                let later = (e.occurred_at + Duration::days(3)).to_rfc3339();
+                e.data = rewrite(&e.data, |o| {
+                    o.insert("occurred_at".into(), Value::from(later));
+                });
+            }
+        }
+        e.event_type = None;
+        e.product_id = None;
+        out.push(e);
+    }
+    day.events = out;
+}
+
+fn dirty_orders(day: &mut DayData, rate: f64, g: &Generator, max_product: u32, rng: &mut Xoshiro256PlusPlus) {
+    let users = i64::from(g.config().users);
+    // Orders are far fewer than events: dirty them more often so every kind shows up.
+    let p = (rate * 3.0).clamp(0.0, 1.0);
+    for (n, o) in day.orders.iter_mut().enumerate() {
+        if !rng.random_bool(p) {
+            continue;
+        }
+        let kind = DirtyOrder::ALL[rng.random_range(0..DirtyOrder::ALL.len())];
+        *day.dirty_orders.entry(kind).or_default() += 1;
+        let n = i64::try_from(n).unwrap_or(0);
+        let recompute = |o: &mut StoredOrder| {
+            o.order.total_cents = o.items.iter().map(|i| i64::from(i.quantity) * i.unit_price_cents).sum();
+        };
+        match kind {
+            DirtyOrder::DuplicateLine => {
+                let line = o.items[0].clone();
+                o.items.insert(1, line);
+            }
+            DirtyOrder::MissingCustomer => o.order.customer_id = None,
+            DirtyOrder::MissingProduct => o.items[0].product_id = None,
+            DirtyOrder::UnknownCustomer => o.order.customer_id = Some(users + 100_000 + n),
+            DirtyOrder::UnknownProduct => o.items[0].product_id = Some(i64::from(max_product) + 1_000 + n),
+            DirtyOrder::NonPositiveQuantity => {
+                o.items[0].quantity = if rng.random_bool(0.5) { 0 } else { -1 };
+                recompute(o);
+            }
+            DirtyOrder::NegativePrice => {
+                o.items[0].unit_price_cents = -o.items[0].unit_price_cents.max(1);
+                recompute(o);
+            }
+            DirtyOrder::TotalMismatch => o.order.total_cents += rng.random_range(1..500),
+            DirtyOrder::LateRecorded => o.order.ordered_at -= Duration::days(3),
+            DirtyOrder::UnknownStatus => o.order.status = "on_hold".to_owned(),
+        }
+    }
+}

@@ -57,6 +57,19 @@ impl fmt::Display for SequenceNumber {
     }
 }
 
+/// The shard of `shards` a partition key belongs to: a stable FNV-1a hash, so one customer's
+/// events always land on the same shard and keep their order (the embedded stream's rule; Kinesis
+/// hashes with MD5 on its side).
+#[must_use]
+pub fn shard_for_key(key: &str, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    usize::try_from(h % shards.max(1) as u64).unwrap_or(0)
+}
+
 /// A record to put on the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundRecord {
@@ -84,6 +97,17 @@ pub struct StreamRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_key_always_lands_on_the_same_shard_and_keys_spread() {
+        assert_eq!(
+            shard_for_key("customer-42", 4),
+            shard_for_key("customer-42", 4)
+        );
+        let spread: std::collections::HashSet<_> =
+            (0..100).map(|i| shard_for_key(&i.to_string(), 4)).collect();
+        assert_eq!(spread.len(), 4);
+    }
 
     #[test]
     fn sequence_numbers_compare_as_numbers_not_text() {

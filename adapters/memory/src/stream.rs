@@ -8,19 +8,11 @@ use fashion_domain::ports::{
     CheckpointStore, ClickstreamPublisher, ClickstreamSource, Clock, PublishReport, StreamError,
     SystemClock,
 };
-use fashion_domain::stream::{OutboundRecord, SequenceNumber, ShardId, StreamRecord};
+use fashion_domain::stream::{
+    OutboundRecord, SequenceNumber, ShardId, StreamRecord, shard_for_key,
+};
 
 use crate::lock;
-
-/// FNV-1a: a stable hash so a partition key always lands on the same shard.
-pub(crate) fn shard_of(key: &str, shards: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    usize::try_from(h % shards.max(1) as u64).unwrap_or(0)
-}
 
 /// A stream of `n` shards held in memory; records get sequence numbers 1, 2, ... per shard.
 pub struct InMemoryStream {
@@ -70,7 +62,7 @@ impl ClickstreamPublisher for InMemoryStream {
     async fn publish(&self, records: &[OutboundRecord]) -> Result<PublishReport, StreamError> {
         let now = self.clock.now();
         for r in records {
-            let i = shard_of(&r.partition_key, self.shards.len());
+            let i = shard_for_key(&r.partition_key, self.shards.len());
             let mut shard = lock(&self.shards[i]);
             let seq = shard.len() as u64 + 1;
             shard.push(StreamRecord {
@@ -154,18 +146,5 @@ impl CheckpointStore for InMemoryCheckpointStore {
             *slot = position.clone();
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_same_key_always_lands_on_the_same_shard() {
-        assert_eq!(shard_of("customer-42", 4), shard_of("customer-42", 4));
-        let spread: std::collections::HashSet<_> =
-            (0..100).map(|i| shard_of(&i.to_string(), 4)).collect();
-        assert_eq!(spread.len(), 4);
     }
 }

@@ -72,7 +72,10 @@ impl World {
                 // Zipf-like popularity: a few products draw most views.
                 pop: 1.0 / (1.0 + rng.random::<f64>() * 40.0).powf(0.9),
             });
-            by_gender_type.entry((p.gender.clone(), p.article_type.clone())).or_default().push(i);
+            by_gender_type
+                .entry((p.gender.clone(), p.article_type.clone()))
+                .or_default()
+                .push(i);
             *colour_count.entry(p.colour().to_owned()).or_default() += 1.0;
         }
         // Co-viewed groups: similar products people compare in one session, 6 to 12 at a time,
@@ -88,7 +91,10 @@ impl World {
                 members.swap(i, rng.random_range(0..=i));
             }
             for chunk in members.chunks(rng.random_range(6..=12)) {
-                groups_by_gender_type.entry(key.clone()).or_default().push(groups.len());
+                groups_by_gender_type
+                    .entry(key.clone())
+                    .or_default()
+                    .push(groups.len());
                 groups.push(chunk.to_vec());
             }
         }
@@ -96,7 +102,10 @@ impl World {
         let mut gt: Vec<_> = by_gender_type.iter().collect();
         gt.sort_by(|a, b| a.0.cmp(b.0));
         for ((g, t), v) in gt {
-            types_by_gender.entry(g.clone()).or_default().push((t.clone(), v.len() as f64));
+            types_by_gender
+                .entry(g.clone())
+                .or_default()
+                .push((t.clone(), v.len() as f64));
         }
         let max_product_id = infos.iter().map(|p| p.id.get()).max().unwrap_or(1);
         Self {
@@ -120,14 +129,25 @@ impl World {
         self.colours[pick_weighted(rng, &w)].0.clone()
     }
 
-    pub fn random_group(&self, gender: &str, article_type: &str, rng: &mut Xoshiro256PlusPlus) -> Option<usize> {
-        let gs = self.groups_by_gender_type.get(&(gender.to_owned(), article_type.to_owned()))?;
+    pub fn random_group(
+        &self,
+        gender: &str,
+        article_type: &str,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Option<usize> {
+        let gs = self
+            .groups_by_gender_type
+            .get(&(gender.to_owned(), article_type.to_owned()))?;
         gs.get(rng.random_range(0..gs.len().max(1))).copied()
     }
 
     /// Picks two (article type, colour) pairs with enough products, one per segment, away from
     /// the colours everyone buys anyway, and sets them rising a third of the way in.
-    pub fn plant_trends(&self, config: &GenConfig, rng: &mut Xoshiro256PlusPlus) -> Vec<PlantedTrend> {
+    pub fn plant_trends(
+        &self,
+        config: &GenConfig,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Vec<PlantedTrend> {
         let starts = config
             .start
             .checked_add_days(Days::new(u64::from((config.days / 3).max(1))))
@@ -136,8 +156,12 @@ impl World {
         for (gender, growth) in [("Women", 1.4), ("Men", 1.35)] {
             let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
             for p in &self.products {
-                if p.gender == gender && !["Black", "White", "Blue", "Unknown"].contains(&p.colour.as_str()) {
-                    *counts.entry((p.article_type.clone(), p.colour.clone())).or_default() += 1;
+                if p.gender == gender
+                    && !["Black", "White", "Blue", "Unknown"].contains(&p.colour.as_str())
+                {
+                    *counts
+                        .entry((p.article_type.clone(), p.colour.clone()))
+                        .or_default() += 1;
                 }
             }
             let mut candidates: Vec<_> = counts.into_iter().filter(|(_, n)| *n >= 4).collect();
@@ -148,10 +172,18 @@ impl World {
             candidates.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
             let top = &candidates[..candidates.len().min(8)];
             let ((article_type, colour), _) = top[rng.random_range(0..top.len())].clone();
-            if out.iter().any(|t: &PlantedTrend| t.article_type == article_type && t.colour == colour) {
+            if out
+                .iter()
+                .any(|t: &PlantedTrend| t.article_type == article_type && t.colour == colour)
+            {
                 continue;
             }
-            out.push(PlantedTrend { article_type, colour, starts, daily_growth: growth });
+            out.push(PlantedTrend {
+                article_type,
+                colour,
+                starts,
+                daily_growth: growth,
+            });
         }
         out
     }
@@ -160,7 +192,11 @@ impl World {
 /// How strongly a planted trend pulls on `date` (1.0 before it starts).
 fn multiplier(t: &PlantedTrend, date: NaiveDate) -> f64 {
     let days = (date - t.starts).num_days();
-    if days < 0 { 1.0 } else { t.daily_growth.powi(i32::try_from(days + 1).unwrap_or(30)) }
+    if days < 0 {
+        1.0
+    } else {
+        t.daily_growth.powi(i32::try_from(days + 1).unwrap_or(30))
+    }
 }
 
 fn new_uuid(rng: &mut Xoshiro256PlusPlus) -> Uuid {
@@ -205,26 +241,48 @@ impl Session<'_> {
 /// Simulates one day of the store.
 pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayData {
     let cfg = g.config();
-    let date = cfg.start.checked_add_days(Days::new(u64::from(index))).unwrap_or(cfg.start);
+    let date = cfg
+        .start
+        .checked_add_days(Days::new(u64::from(index)))
+        .unwrap_or(cfg.start);
     let w = &g.world;
     let tz = cfg.time_zone;
     let mults: Vec<f64> = g.planted.iter().map(|t| multiplier(t, date)).collect();
     let mut events = Vec::new();
     let mut orders = Vec::new();
     let day_end = tz
-        .from_local_datetime(&date.succ_opt().unwrap_or(date).and_hms_opt(0, 0, 0).unwrap_or_default())
+        .from_local_datetime(
+            &date
+                .succ_opt()
+                .unwrap_or(date)
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default(),
+        )
         .earliest()
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
     let mut order_seq = 0u64;
     for (customer, persona) in g.customers.iter().zip(&g.personas) {
-        let sessions = persona.activity.floor() as u32 + u32::from(rng.random_bool(persona.activity.fract()));
+        let sessions =
+            persona.activity.floor() as u32 + u32::from(rng.random_bool(persona.activity.fract()));
         for s in 0..sessions {
             let hour = pick_weighted(rng, &HOUR_WEIGHTS) as u32;
-            let local = date.and_hms_opt(hour, rng.random_range(0..60), rng.random_range(0..60)).unwrap_or_default();
-            let Some(start) = tz.from_local_datetime(&local).earliest() else { continue };
-            let device = if rng.random_bool(0.8) { persona.device } else { Device::ALL[rng.random_range(0..4)] };
-            let session = SessionId::parse(&format!("s{}-{index}-{s}-{:08x}", customer.id, rng.random::<u32>()))
-                .unwrap_or_else(|_| unreachable!("generated session ids are short and non-blank"));
+            let local = date
+                .and_hms_opt(hour, rng.random_range(0..60), rng.random_range(0..60))
+                .unwrap_or_default();
+            let Some(start) = tz.from_local_datetime(&local).earliest() else {
+                continue;
+            };
+            let device = if rng.random_bool(0.8) {
+                persona.device
+            } else {
+                Device::ALL[rng.random_range(0..4)]
+            };
+            let session = SessionId::parse(&format!(
+                "s{}-{index}-{s}-{:08x}",
+                customer.id,
+                rng.random::<u32>()
+            ))
+            .unwrap_or_else(|_| unreachable!("generated session ids are short and non-blank"));
             let mut sess = Session {
                 generator: g,
                 rng,
@@ -270,14 +328,20 @@ pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayD
             cart.dedup();
             if !cart.is_empty() && sess.rng.random_bool(0.45) {
                 order_seq += 1;
-                let at = (sess.at + Duration::seconds(sess.rng.random_range(30..300))).min(day_end - Duration::seconds(1));
+                let at = (sess.at + Duration::seconds(sess.rng.random_range(30..300)))
+                    .min(day_end - Duration::seconds(1));
                 orders.push(make_order(&mut sess, &cart, at, index, order_seq));
             }
             events.append(&mut sess.events);
         }
     }
     events.sort_by_key(|e| e.occurred_at);
-    let mut day = DayData { date, events, orders, ..DayData::default() };
+    let mut day = DayData {
+        date,
+        events,
+        orders,
+        ..DayData::default()
+    };
     if cfg.dirty_rate > 0.0 {
         dirty_events(&mut day, cfg.dirty_rate, rng);
         dirty_orders(&mut day, cfg.dirty_rate, g, w.max_product_id, rng);
@@ -286,26 +350,41 @@ pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayD
 }
 
 /// The products one session looks at, and which of them are pulled by a planted trend.
-fn choose_products(sess: &mut Session<'_>, persona: &crate::Persona, mults: &[f64]) -> (Vec<usize>, Vec<usize>) {
+fn choose_products(
+    sess: &mut Session<'_>,
+    persona: &crate::Persona,
+    mults: &[f64],
+) -> (Vec<usize>, Vec<usize>) {
     let w = &sess.generator.world;
     let rng = &mut *sess.rng;
     let n = 1 + (rng.random::<f64>().ln() / 0.8f64.ln()).floor().min(14.0) as usize;
-    let weighted = |rng: &mut Xoshiro256PlusPlus, pool: &[usize], colour_bonus: &[String]| -> usize {
-        let ws: Vec<f64> = pool
-            .iter()
-            .map(|&i| {
-                let p = &w.products[i];
-                p.pop * if colour_bonus.contains(&p.colour) { 3.0 } else { 1.0 }
-            })
-            .collect();
-        pool[pick_weighted(rng, &ws)]
-    };
+    let weighted =
+        |rng: &mut Xoshiro256PlusPlus, pool: &[usize], colour_bonus: &[String]| -> usize {
+            let ws: Vec<f64> = pool
+                .iter()
+                .map(|&i| {
+                    let p = &w.products[i];
+                    p.pop
+                        * if colour_bonus.contains(&p.colour) {
+                            3.0
+                        } else {
+                            1.0
+                        }
+                })
+                .collect();
+            pool[pick_weighted(rng, &ws)]
+        };
     // A planted trend draws sessions in proportion to how far it has risen.
     for (t, m) in sess.generator.planted.iter().zip(mults) {
         let pool: Vec<usize> = w
             .by_gender_type
             .get(&(persona.segment.clone(), t.article_type.clone()))
-            .map(|v| v.iter().copied().filter(|&i| w.products[i].colour == t.colour).collect())
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| w.products[i].colour == t.colour)
+                    .collect()
+            })
             .unwrap_or_default();
         if !pool.is_empty() && rng.random_bool((0.06 * (m - 1.0)).clamp(0.0, 0.5)) {
             let picked: Vec<usize> = (0..n.max(3)).map(|_| weighted(rng, &pool, &[])).collect();
@@ -313,8 +392,16 @@ fn choose_products(sess: &mut Session<'_>, persona: &crate::Persona, mults: &[f6
         }
     }
     let type_w: Vec<f64> = persona.types.iter().map(|t| t.1).collect();
-    let ty = persona.types.get(pick_weighted(rng, &type_w)).map_or("Tshirts", |t| t.0.as_str()).to_owned();
-    let same_type = w.by_gender_type.get(&(persona.segment.clone(), ty.clone())).cloned().unwrap_or_default();
+    let ty = persona
+        .types
+        .get(pick_weighted(rng, &type_w))
+        .map_or("Tshirts", |t| t.0.as_str())
+        .to_owned();
+    let same_type = w
+        .by_gender_type
+        .get(&(persona.segment.clone(), ty.clone()))
+        .cloned()
+        .unwrap_or_default();
     if same_type.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -337,11 +424,19 @@ fn choose_products(sess: &mut Session<'_>, persona: &crate::Persona, mults: &[f6
             .collect();
         return (picked, Vec::new());
     }
-    let picked = (0..n).map(|_| weighted(rng, &same_type, &persona.colours)).collect();
+    let picked = (0..n)
+        .map(|_| weighted(rng, &same_type, &persona.colours))
+        .collect();
     (picked, Vec::new())
 }
 
-fn make_order(sess: &mut Session<'_>, cart: &[usize], at: DateTime<Utc>, index: u32, seq: u64) -> StoredOrder {
+fn make_order(
+    sess: &mut Session<'_>,
+    cart: &[usize],
+    at: DateTime<Utc>,
+    index: u32,
+    seq: u64,
+) -> StoredOrder {
     let order_id = i64::from(index + 1) * 1_000_000 + i64::try_from(seq).unwrap_or(0);
     let items: Vec<OrderItemRow> = cart
         .iter()
@@ -364,7 +459,10 @@ fn make_order(sess: &mut Session<'_>, cart: &[usize], at: DateTime<Utc>, index: 
             }
         })
         .collect();
-    let total = items.iter().map(|i| i64::from(i.quantity) * i.unit_price_cents).sum();
+    let total = items
+        .iter()
+        .map(|i| i64::from(i.quantity) * i.unit_price_cents)
+        .sum();
     let status = match sess.rng.random_range(0..100) {
         0..=69 => OrderStatus::Paid,
         70..=84 => OrderStatus::Shipped,
@@ -405,7 +503,11 @@ fn dirty_events(day: &mut DayData, rate: f64, rng: &mut Xoshiro256PlusPlus) {
         *day.dirty_events.entry(kind).or_default() += 1;
         match kind {
             DirtyEvent::Duplicate => {
-                let copy = GeneratedEvent { event_type: None, product_id: None, ..e.clone() };
+                let copy = GeneratedEvent {
+                    event_type: None,
+                    product_id: None,
+                    ..e.clone()
+                };
                 out.push(e);
                 out.push(copy);
                 continue;
@@ -441,7 +543,13 @@ fn dirty_events(day: &mut DayData, rate: f64, rng: &mut Xoshiro256PlusPlus) {
     day.events = out;
 }
 
-fn dirty_orders(day: &mut DayData, rate: f64, g: &Generator, max_product: u32, rng: &mut Xoshiro256PlusPlus) {
+fn dirty_orders(
+    day: &mut DayData,
+    rate: f64,
+    g: &Generator,
+    max_product: u32,
+    rng: &mut Xoshiro256PlusPlus,
+) {
     let users = i64::from(g.config().users);
     // Orders are far fewer than events: dirty them more often so every kind shows up.
     let p = (rate * 3.0).clamp(0.0, 1.0);
@@ -453,7 +561,11 @@ fn dirty_orders(day: &mut DayData, rate: f64, g: &Generator, max_product: u32, r
         *day.dirty_orders.entry(kind).or_default() += 1;
         let n = i64::try_from(n).unwrap_or(0);
         let recompute = |o: &mut StoredOrder| {
-            o.order.total_cents = o.items.iter().map(|i| i64::from(i.quantity) * i.unit_price_cents).sum();
+            o.order.total_cents = o
+                .items
+                .iter()
+                .map(|i| i64::from(i.quantity) * i.unit_price_cents)
+                .sum();
         };
         match kind {
             DirtyOrder::DuplicateLine => {
@@ -463,7 +575,9 @@ fn dirty_orders(day: &mut DayData, rate: f64, g: &Generator, max_product: u32, r
             DirtyOrder::MissingCustomer => o.order.customer_id = None,
             DirtyOrder::MissingProduct => o.items[0].product_id = None,
             DirtyOrder::UnknownCustomer => o.order.customer_id = Some(users + 100_000 + n),
-            DirtyOrder::UnknownProduct => o.items[0].product_id = Some(i64::from(max_product) + 1_000 + n),
+            DirtyOrder::UnknownProduct => {
+                o.items[0].product_id = Some(i64::from(max_product) + 1_000 + n)
+            }
             DirtyOrder::NonPositiveQuantity => {
                 o.items[0].quantity = if rng.random_bool(0.5) { 0 } else { -1 };
                 recompute(o);

@@ -189,7 +189,10 @@ impl GroundTruth {
         }
         for e in &day.events {
             if let Some(t) = e.event_type {
-                *self.events_by_type.entry(t.as_str().to_owned()).or_default() += 1;
+                *self
+                    .events_by_type
+                    .entry(t.as_str().to_owned())
+                    .or_default() += 1;
             }
         }
     }
@@ -244,7 +247,14 @@ impl Generator {
         let planted = world.plant_trends(&config, &mut rng);
         let mut rng = stream_rng(config.seed, 3);
         let (customers, personas) = people::synthesize(&config, &world, &mut rng);
-        Self { config, products, customers, personas, world, planted }
+        Self {
+            config,
+            products,
+            customers,
+            personas,
+            world,
+            planted,
+        }
     }
 
     /// The configuration.
@@ -287,7 +297,11 @@ impl Generator {
     #[must_use]
     pub fn dates(&self) -> Vec<NaiveDate> {
         (0..self.config.days)
-            .filter_map(|d| self.config.start.checked_add_days(chrono::Days::new(u64::from(d))))
+            .filter_map(|d| {
+                self.config
+                    .start
+                    .checked_add_days(chrono::Days::new(u64::from(d)))
+            })
             .collect()
     }
 
@@ -301,7 +315,10 @@ impl Generator {
     /// Per-customer segment, for tests that check recommendations against personas.
     #[must_use]
     pub fn segments(&self) -> HashMap<u64, String> {
-        self.customers.iter().map(|c| (c.id.get(), c.segment.clone())).collect()
+        self.customers
+            .iter()
+            .map(|c| (c.id.get(), c.segment.clone()))
+            .collect()
     }
 }
 
@@ -312,7 +329,12 @@ mod tests {
     use fashion_domain::event::{ClickEvent, EventType};
 
     fn small() -> GenConfig {
-        GenConfig { users: 300, products: 800, days: 4, ..GenConfig::default() }
+        GenConfig {
+            users: 300,
+            products: 800,
+            days: 4,
+            ..GenConfig::default()
+        }
     }
 
     #[test]
@@ -334,7 +356,11 @@ mod tests {
         let parsed = parse_styles(&write_styles(g.products())).unwrap();
         assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected.first());
         assert_eq!(parsed.products, g.products());
-        assert!(g.products().iter().any(|p| p.product_display_name.contains(',')));
+        assert!(
+            g.products()
+                .iter()
+                .any(|p| p.product_display_name.contains(','))
+        );
     }
 
     #[test]
@@ -345,8 +371,11 @@ mod tests {
             truth.add_day(&g.day(d));
         }
         let n = |t: EventType| truth.events_by_type.get(t.as_str()).copied().unwrap_or(0);
-        let (views, clicks, carts) =
-            (n(EventType::ProductView), n(EventType::Click), n(EventType::AddToCart));
+        let (views, clicks, carts) = (
+            n(EventType::ProductView),
+            n(EventType::Click),
+            n(EventType::AddToCart),
+        );
         let purchases: u64 = truth.orders;
         assert!(views > 2 * clicks, "views {views} clicks {clicks}");
         assert!(clicks > 3 * carts, "clicks {clicks} carts {carts}");
@@ -363,27 +392,41 @@ mod tests {
         }
         for o in &day.orders {
             assert!((1..=10).contains(&o.items.len()));
-            let sum: i64 =
-                o.items.iter().map(|i| i64::from(i.quantity) * i.unit_price_cents).sum();
+            let sum: i64 = o
+                .items
+                .iter()
+                .map(|i| i64::from(i.quantity) * i.unit_price_cents)
+                .sum();
             assert_eq!(sum, o.order.total_cents);
         }
     }
 
     #[test]
     fn dirty_days_contain_every_dirty_kind_and_count_them() {
-        let g = Generator::new(GenConfig { dirty_rate: 0.1, users: 800, ..small() });
+        let g = Generator::new(GenConfig {
+            dirty_rate: 0.1,
+            users: 800,
+            ..small()
+        });
         let mut truth = g.ground_truth();
         for d in 0..4 {
             truth.add_day(&g.day(d));
         }
         for k in DirtyEvent::ALL {
             if k != DirtyEvent::Duplicate {
-                assert!(truth.invalid_events.get(&k).copied().unwrap_or(0) > 0, "{k:?}");
+                assert!(
+                    truth.invalid_events.get(&k).copied().unwrap_or(0) > 0,
+                    "{k:?}"
+                );
             }
         }
         assert!(truth.event_duplicates > 0);
         for k in DirtyOrder::ALL {
-            assert!(truth.dirty_orders.get(&k).copied().unwrap_or(0) > 0, "{k:?} in {} orders", truth.orders);
+            assert!(
+                truth.dirty_orders.get(&k).copied().unwrap_or(0) > 0,
+                "{k:?} in {} orders",
+                truth.orders
+            );
         }
         // Every invalid record really is invalid, and the counts add up.
         let day = g.day(0);

@@ -64,7 +64,11 @@ pub fn synthesize(
     for i in 1..=u64::from(config.users.max(1)) {
         let first: String = FirstName().fake_with_rng(rng);
         let last: String = LastName().fake_with_rng(rng);
-        let segment = if rng.random_bool(0.55) { "Men" } else { "Women" };
+        let segment = if rng.random_bool(0.55) {
+            "Men"
+        } else {
+            "Women"
+        };
         let types = world.types_of(segment);
         let tw: Vec<f64> = types.iter().map(|t| t.1).collect();
         let mut prefs = Vec::new();
@@ -77,7 +81,8 @@ pub fn synthesize(
         let colours = (0..2).map(|_| world.random_colour(rng)).collect();
         let groups = (0..3)
             .filter_map(|_| {
-                let (t, _) = &prefs[pick_weighted(rng, &prefs.iter().map(|p| p.1).collect::<Vec<_>>())];
+                let (t, _) =
+                    &prefs[pick_weighted(rng, &prefs.iter().map(|p| p.1).collect::<Vec<_>>())];
                 world.random_group(segment, t, rng)
             })
             .collect();
@@ -92,8 +97,12 @@ pub fn synthesize(
         customers.push(Customer {
             id: CustomerId::new(i).unwrap_or_else(|_| unreachable!("ids start at 1")),
             name: format!("{first} {last}"),
-            email: format!("{}.{}.{i}@example.com", first.to_lowercase(), last.to_lowercase())
-                .replace(|c: char| c.is_whitespace() || c == '\'', ""),
+            email: format!(
+                "{}.{}.{i}@example.com",
+                first.to_lowercase(),
+                last.to_lowercase()
+            )
+            .replace(|c: char| c.is_whitespace() || c == '\'', ""),
             city: CITIES[pick_weighted(rng, &city_w)].0.to_owned(),
             country: "Vietnam".to_owned(),
             segment: segment.to_owned(),

@@ -1,0 +1,60 @@
+//! Every local adapter against its port's contract suite.
+
+use std::sync::Arc;
+
+use fashion_domain::ports::SystemClock;
+use fashion_local::{FileModelStore, SqliteStreamLog, StateDb};
+use fashion_tests::contract;
+
+async fn state() -> (tempfile::TempDir, StateDb) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = StateDb::open(&dir.path().join("state.db"))
+        .await
+        .expect("open state.db");
+    (dir, db)
+}
+
+#[tokio::test]
+async fn sqlite_stream_log_honours_the_stream_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = SqliteStreamLog::open(&dir.path().join("stream.db"), 4, Arc::new(SystemClock))
+        .await
+        .expect("open");
+    contract::stream_contract(&log, &log).await;
+}
+
+#[tokio::test]
+async fn sqlite_checkpoints_honour_the_checkpoint_contract() {
+    let (_dir, db) = state().await;
+    contract::checkpoint_store_contract(&db.checkpoints()).await;
+}
+
+#[tokio::test]
+async fn sqlite_recommendations_honour_the_recommendation_store_contract() {
+    let (_dir, db) = state().await;
+    contract::recommendation_store_contract(&db.recommendations()).await;
+}
+
+#[tokio::test]
+async fn sqlite_activity_honours_the_user_activity_store_contract() {
+    let (_dir, db) = state().await;
+    contract::user_activity_store_contract(&db.activity()).await;
+}
+
+#[tokio::test]
+async fn sqlite_catalog_honours_the_product_catalog_contract() {
+    let (_dir, db) = state().await;
+    contract::product_catalog_contract(&db.catalog()).await;
+}
+
+#[tokio::test]
+async fn sqlite_dead_letters_honour_the_dead_letter_sink_contract() {
+    let (_dir, db) = state().await;
+    contract::dead_letter_sink_contract(&db.dead_letters()).await;
+}
+
+#[tokio::test]
+async fn file_models_honour_the_model_store_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    contract::model_store_contract(&FileModelStore::new(dir.path().join("models"))).await;
+}

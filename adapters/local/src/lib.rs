@@ -5,11 +5,13 @@
 
 mod error;
 mod models;
+mod purchases;
 mod sqlite;
 mod state;
 mod stream;
 
 pub use models::FileModelStore;
+pub use purchases::SqlitePurchaseStore;
 pub use sqlite::open_sqlite;
 pub use state::{
     SqliteCheckpointStore, SqliteDeadLetterSink, SqliteProductCatalog, SqliteRecommendationStore,

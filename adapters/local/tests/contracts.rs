@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use fashion_domain::ports::SystemClock;
-use fashion_local::{FileModelStore, SqliteStreamLog, StateDb};
+use fashion_local::{FileModelStore, SqlitePurchaseStore, SqliteStreamLog, StateDb};
 use fashion_tests::contract;
 
 async fn state() -> (tempfile::TempDir, StateDb) {
@@ -57,4 +57,11 @@ async fn sqlite_dead_letters_honour_the_dead_letter_sink_contract() {
 async fn file_models_honour_the_model_store_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
     contract::model_store_contract(&FileModelStore::new(dir.path().join("models"))).await;
+}
+
+#[tokio::test]
+async fn sqlite_purchases_honour_the_purchase_store_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = SqlitePurchaseStore::open(&dir.path().join("store.db")).await.expect("open store.db");
+    contract::purchase_store_contract(&db, &db).await;
 }

@@ -7,12 +7,23 @@ use std::ops::{Add, AddAssign, Mul};
 
 use serde::{Deserialize, Serialize};
 
-/// An amount in the store's currency, in cents (hundredths).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(transparent)]
+/// An amount in the store's currency, in cents (hundredths). In JSON it is an exact decimal
+/// string (`"46.95"`), never a float.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cents(pub i64);
+
+impl Serialize for Cents {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cents {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
 
 /// Why a decimal amount was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +141,16 @@ mod tests {
         for bad in ["", "1.234", "1e3", "abc", "1.2.3", "-", "."] {
             assert!(Cents::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn json_carries_amounts_as_exact_decimal_strings() {
+        assert_eq!(serde_json::to_string(&Cents(4695)).unwrap(), "\"46.95\"");
+        assert_eq!(
+            serde_json::from_str::<Cents>("\"-0.05\"").unwrap(),
+            Cents(-5)
+        );
+        assert!(serde_json::from_str::<Cents>("46.95").is_err());
     }
 
     proptest! {

@@ -25,7 +25,7 @@ pub fn product(id: u32) -> Product {
     let i = id as usize;
     Product {
         id: pid(id),
-        gender: if id % 2 == 0 {
+        gender: if id.is_multiple_of(2) {
             "Women".into()
         } else {
             "Men".into()
@@ -35,7 +35,11 @@ pub fn product(id: u32) -> Product {
         article_type: TYPES[i % TYPES.len()].into(),
         base_colour: Some(COLOURS[(i / 4) % COLOURS.len()].into()),
         season: Some("Summer".into()),
-        year: if id % 5 == 0 { None } else { Some(2012) },
+        year: if id.is_multiple_of(5) {
+            None
+        } else {
+            Some(2012)
+        },
         usage: Some("Casual".into()),
         product_display_name: format!("Brand {id}, Comma Name"),
         price: Some(Cents(1000 + i64::from(id))),
@@ -61,13 +65,13 @@ pub fn customer(id: u64) -> Customer {
         id: cid(id),
         name: format!("Customer {id}"),
         email: format!("customer{id}@example.com"),
-        city: if id % 2 == 0 {
+        city: if id.is_multiple_of(2) {
             "Hanoi".into()
         } else {
             "Ho Chi Minh City".into()
         },
         country: "Vietnam".into(),
-        segment: if id % 2 == 0 {
+        segment: if id.is_multiple_of(2) {
             "Women".into()
         } else {
             "Men".into()

@@ -25,12 +25,16 @@ pub(crate) const EXTRACT_CHUNK: usize = 2_000;
 
 pub(crate) fn db_err(e: sqlx::Error, what: &str) -> PurchaseStoreError {
     if is_transient(&e) {
-        return PurchaseStoreError::Unavailable { message: format!("{what}: {e}") };
+        return PurchaseStoreError::Unavailable {
+            message: format!("{what}: {e}"),
+        };
     }
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation() {
-            return PurchaseStoreError::Constraint { message: format!("{what}: {}", db.message()) };
-        }
+    if let sqlx::Error::Database(db) = &e
+        && (db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation())
+    {
+        return PurchaseStoreError::Constraint {
+            message: format!("{what}: {}", db.message()),
+        };
     }
     PurchaseStoreError::Unexpected(anyhow::Error::new(e).context(format!("failed to {what}")))
 }
@@ -55,7 +59,9 @@ impl SqlitePurchaseStore {
     /// # Errors
     /// When the file cannot be opened or migrated.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
-        Ok(Self { pool: open_sqlite(path, MIGRATIONS).await? })
+        Ok(Self {
+            pool: open_sqlite(path, MIGRATIONS).await?,
+        })
     }
 }
 
@@ -81,9 +87,14 @@ impl PurchaseStore for SqlitePurchaseStore {
                  city = excluded.city, country = excluded.country, segment = excluded.segment, \
                  signed_up_at = excluded.signed_up_at",
             );
-            qb.build().execute(&mut *tx).await.map_err(|e| db_err(e, "write customers"))?;
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, "write customers"))?;
         }
-        tx.commit().await.map_err(|e| db_err(e, "commit customers"))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_err(e, "commit customers"))?;
         Ok(customers.len() as u64)
     }
 
@@ -114,9 +125,14 @@ impl PurchaseStore for SqlitePurchaseStore {
                  season = excluded.season, year = excluded.year, usage = excluded.usage, \
                  display_name = excluded.display_name, price_cents = excluded.price_cents",
             );
-            qb.build().execute(&mut *tx).await.map_err(|e| db_err(e, "write products"))?;
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, "write products"))?;
         }
-        tx.commit().await.map_err(|e| db_err(e, "commit products"))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_err(e, "commit products"))?;
         Ok(products.len() as u64)
     }
 
@@ -124,13 +140,17 @@ impl PurchaseStore for SqlitePurchaseStore {
         let mut tx = self.pool.begin().await.map_err(|e| db_err(e, "begin"))?;
         for chunk in orders.chunks(ROWS_PER_STATEMENT) {
             // Replacing an order replaces its lines: delete, then insert both.
-            let mut del: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM orders WHERE order_id IN (");
+            let mut del: QueryBuilder<Sqlite> =
+                QueryBuilder::new("DELETE FROM orders WHERE order_id IN (");
             let mut sep = del.separated(", ");
             for o in chunk {
                 sep.push_bind(o.order.order_id);
             }
             del.push(")");
-            del.build().execute(&mut *tx).await.map_err(|e| db_err(e, "replace orders"))?;
+            del.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, "replace orders"))?;
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO orders (order_id, customer_id, ordered_at, recorded_at, status, total_cents, currency) ",
             );
@@ -144,7 +164,10 @@ impl PurchaseStore for SqlitePurchaseStore {
                     .push_bind(r.total_cents)
                     .push_bind(r.currency.clone());
             });
-            qb.build().execute(&mut *tx).await.map_err(|e| db_err(e, "write orders"))?;
+            qb.build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err(e, "write orders"))?;
             let items: Vec<&OrderItemRow> = chunk.iter().flat_map(|o| &o.items).collect();
             for lines in items.chunks(ROWS_PER_STATEMENT) {
                 let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -157,7 +180,10 @@ impl PurchaseStore for SqlitePurchaseStore {
                         .push_bind(i.quantity)
                         .push_bind(i.unit_price_cents);
                 });
-                qb.build().execute(&mut *tx).await.map_err(|e| db_err(e, "write order lines"))?;
+                qb.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err(e, "write order lines"))?;
             }
         }
         tx.commit().await.map_err(|e| db_err(e, "commit orders"))?;
@@ -178,19 +204,28 @@ fn order_row(r: &SqliteRow) -> OrderRow {
 }
 
 /// Groups joined (order, line) rows, ordered by order id, into whole orders.
-pub(crate) fn group_rows(rows: impl IntoIterator<Item = (OrderRow, Option<OrderItemRow>)>) -> Vec<StoredOrder> {
+pub(crate) fn group_rows(
+    rows: impl IntoIterator<Item = (OrderRow, Option<OrderItemRow>)>,
+) -> Vec<StoredOrder> {
     let mut out: Vec<StoredOrder> = Vec::new();
     for (order, item) in rows {
         match out.last_mut() {
             Some(last) if last.order.order_id == order.order_id => last.items.extend(item),
-            _ => out.push(StoredOrder { order, items: item.into_iter().collect() }),
+            _ => out.push(StoredOrder {
+                order,
+                items: item.into_iter().collect(),
+            }),
         }
     }
     out
 }
 
 impl SqlitePurchaseStore {
-    async fn extract_chunk(&self, day: StoreDay, after: i64) -> Result<Vec<StoredOrder>, PurchaseStoreError> {
+    async fn extract_chunk(
+        &self,
+        day: StoreDay,
+        after: i64,
+    ) -> Result<Vec<StoredOrder>, PurchaseStoreError> {
         let (start, end) = (micros(day.start), micros(day.end));
         let rows = sqlx::query(
             "WITH picked AS ( \
@@ -225,7 +260,10 @@ impl SqlitePurchaseStore {
 
 #[async_trait]
 impl PurchaseSource for SqlitePurchaseStore {
-    fn extract_day(&self, day: StoreDay) -> BoxStream<'static, Result<Vec<StoredOrder>, PurchaseStoreError>> {
+    fn extract_day(
+        &self,
+        day: StoreDay,
+    ) -> BoxStream<'static, Result<Vec<StoredOrder>, PurchaseStoreError>> {
         // Keyset pagination: each chunk is one bounded query, so a large day is never held whole.
         let this = self.clone();
         stream::unfold(Some(0i64), move |after| {
@@ -255,7 +293,8 @@ impl PurchaseSource for SqlitePurchaseStore {
         rows.iter()
             .map(|r| {
                 Ok(Customer {
-                    id: CustomerId::from_i64(r.get(0)).map_err(|e| PurchaseStoreError::Unexpected(e.into()))?,
+                    id: CustomerId::from_i64(r.get(0))
+                        .map_err(|e| PurchaseStoreError::Unexpected(e.into()))?,
                     name: r.get(1),
                     email: r.get(2),
                     city: r.get(3),
@@ -279,14 +318,17 @@ impl PurchaseSource for SqlitePurchaseStore {
             .map(|r| {
                 let id: i64 = r.get(0);
                 Ok(Product {
-                    id: ProductId::from_i64(id).map_err(|e| PurchaseStoreError::Unexpected(e.into()))?,
+                    id: ProductId::from_i64(id)
+                        .map_err(|e| PurchaseStoreError::Unexpected(e.into()))?,
                     gender: r.get(1),
                     master_category: r.get(2),
                     sub_category: r.get(3),
                     article_type: r.get(4),
                     base_colour: r.get(5),
                     season: r.get(6),
-                    year: r.get::<Option<i64>, _>(7).and_then(|y| u16::try_from(y).ok()),
+                    year: r
+                        .get::<Option<i64>, _>(7)
+                        .and_then(|y| u16::try_from(y).ok()),
                     usage: r.get(8),
                     product_display_name: r.get(9),
                     price: r.get::<Option<i64>, _>(10).map(Cents),

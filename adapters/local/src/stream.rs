@@ -72,7 +72,7 @@ impl SqliteStreamLog {
     ///
     /// # Errors
     /// When the database cannot be read.
-    pub async fn len(&self) -> Result<u64, StreamError> {
+    pub async fn record_count(&self) -> Result<u64, StreamError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records")
             .fetch_one(&self.pool)
             .await

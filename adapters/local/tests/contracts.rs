@@ -62,6 +62,8 @@ async fn file_models_honour_the_model_store_contract() {
 #[tokio::test]
 async fn sqlite_purchases_honour_the_purchase_store_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = SqlitePurchaseStore::open(&dir.path().join("store.db")).await.expect("open store.db");
+    let db = SqlitePurchaseStore::open(&dir.path().join("store.db"))
+        .await
+        .expect("open store.db");
     contract::purchase_store_contract(&db, &db).await;
 }

@@ -576,7 +576,7 @@ fn dirty_orders(
             DirtyOrder::MissingProduct => o.items[0].product_id = None,
             DirtyOrder::UnknownCustomer => o.order.customer_id = Some(users + 100_000 + n),
             DirtyOrder::UnknownProduct => {
-                o.items[0].product_id = Some(i64::from(max_product) + 1_000 + n)
+                o.items[0].product_id = Some(i64::from(max_product) + 1_000 + n);
             }
             DirtyOrder::NonPositiveQuantity => {
                 o.items[0].quantity = if rng.random_bool(0.5) { 0 } else { -1 };

@@ -1,0 +1,73 @@
+//! `fashion catalog import FILE` and `fashion catalog show ID`.
+
+use anyhow::Context;
+use fashion_domain::catalog_csv::{RejectedRow, parse_styles};
+use fashion_domain::ids::ProductId;
+use fashion_domain::ports::ProductCatalog;
+use serde::Serialize;
+
+use crate::cli::CatalogCommand;
+use crate::output::print_json;
+use crate::settings::Settings;
+use crate::stack;
+
+#[derive(Serialize)]
+struct ImportReport {
+    file: String,
+    imported: usize,
+    rejected: usize,
+    rejections: Vec<RejectedRow>,
+}
+
+pub async fn run(cmd: CatalogCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let catalog = stack::state(settings).await?.catalog();
+    match cmd {
+        CatalogCommand::Import { file } => {
+            let text = std::fs::read(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            // The real file has a few bytes that are not UTF-8; keep the rows, replace the bytes.
+            let text = String::from_utf8_lossy(&text);
+            let parsed = parse_styles(&text)
+                .with_context(|| format!("failed to parse {}", file.display()))?;
+            catalog
+                .upsert_many(&parsed.products)
+                .await
+                .context("failed to store the products")?;
+            let report = ImportReport {
+                file: file.display().to_string(),
+                imported: parsed.products.len(),
+                rejected: parsed.rejected.len(),
+                rejections: parsed.rejected,
+            };
+            if json {
+                print_json(&report)
+            } else {
+                println!(
+                    "Imported {} products from {}; rejected {}.",
+                    report.imported, report.file, report.rejected
+                );
+                for r in &report.rejections {
+                    println!("  line {}: {}", r.line, r.reason);
+                }
+                Ok(())
+            }
+        }
+        CatalogCommand::Show { id } => {
+            let id = ProductId::parse(&id)?;
+            let found = catalog
+                .get_many(&[id])
+                .await
+                .context("failed to read the catalog")?;
+            let product = found
+                .into_iter()
+                .next()
+                .with_context(|| format!("product {id} is not in the catalog"))?;
+            if json {
+                print_json(&product)
+            } else {
+                println!("{}", serde_json::to_string_pretty(&product)?);
+                Ok(())
+            }
+        }
+    }
+}

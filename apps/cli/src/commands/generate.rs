@@ -1,0 +1,191 @@
+//! `fashion generate`: a synthetic store written into the configured stores: the catalog (and
+//! `generated/styles.csv` in the Kaggle format), customers and orders in the transactional
+//! database, every click on the stream (arriving at its event time), and the ground truth.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use fashion_datagen::{DayData, GenConfig, Generator, GroundTruth};
+use fashion_domain::catalog_csv::write_styles;
+use fashion_domain::ports::{ClickstreamPublisher, ProductCatalog};
+use fashion_domain::stream::OutboundRecord;
+use fashion_memory::ManualClock;
+use serde::Serialize;
+
+use crate::cli::GenerateArgs;
+use crate::output::{print_json, progress};
+use crate::settings::Settings;
+use crate::stack::{self, files};
+
+/// Records per publish call.
+const PUBLISH_BATCH: usize = 500;
+
+#[derive(Serialize)]
+struct GenerateReport {
+    seed: u64,
+    days: u32,
+    products: usize,
+    customers: usize,
+    orders: u64,
+    events_sent: u64,
+    event_duplicates: u64,
+    invalid_events: u64,
+    generation_seconds: f64,
+    generated_events_per_second: f64,
+    total_seconds: f64,
+    planted_trends: Vec<String>,
+    data_dir: String,
+}
+
+/// The generator configuration from settings and flags.
+pub fn gen_config(args: &GenerateArgs, settings: &Settings) -> GenConfig {
+    let g = &settings.generator;
+    GenConfig {
+        seed: settings.seed,
+        start: args.start.unwrap_or(g.start),
+        days: args.days.unwrap_or(g.days),
+        users: args.users.unwrap_or(g.users),
+        products: args.products.unwrap_or(g.products),
+        time_zone: settings.tz(),
+        dirty_rate: args.dirty_rate.unwrap_or(g.dirty_rate),
+    }
+}
+
+/// Publishes a day's records in time order, the stream stamping each batch with the time of its
+/// newest record (as if the website sent them live).
+pub async fn publish_day(
+    day: &DayData,
+    publisher: &dyn ClickstreamPublisher,
+    clock: &ManualClock,
+) -> anyhow::Result<u64> {
+    let mut sent = 0u64;
+    for chunk in day.events.chunks(PUBLISH_BATCH) {
+        if let Some(last) = chunk.last() {
+            clock.set(last.occurred_at);
+        }
+        let records: Vec<OutboundRecord> = chunk
+            .iter()
+            .map(|e| OutboundRecord {
+                partition_key: e.partition_key.clone(),
+                data: e.data.clone(),
+            })
+            .collect();
+        let report = publisher
+            .publish(&records)
+            .await
+            .context("failed to publish clicks")?;
+        if !report.failed.is_empty() {
+            anyhow::bail!(
+                "{} records could not be published: {:?}",
+                report.failed.len(),
+                report.failed.first()
+            );
+        }
+        sent += report.accepted as u64;
+    }
+    Ok(sent)
+}
+
+pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = gen_config(args, settings);
+    let dir = settings.path(files::GENERATED);
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+
+    let gen_started = Instant::now();
+    let generator = Arc::new(Generator::new(config.clone()));
+    let mut gen_seconds = gen_started.elapsed().as_secs_f64();
+
+    std::fs::write(dir.join("styles.csv"), write_styles(generator.products()))
+        .context("failed to write styles.csv")?;
+    let state = stack::state(settings).await?;
+    state
+        .catalog()
+        .upsert_many(generator.products())
+        .await
+        .context("failed to load the catalog")?;
+    let db = stack::purchases(settings).await?;
+    db.put_products(generator.products())
+        .await
+        .context("failed to load products")?;
+    db.put_customers(generator.customers())
+        .await
+        .context("failed to load customers")?;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let stream = stack::stream(settings, clock.clone()).await?;
+
+    // Generate the next day on a worker thread while this one writes the current day.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(DayData, f64)>(1);
+    let g = generator.clone();
+    let days = config.days;
+    let worker = tokio::task::spawn_blocking(move || {
+        for d in 0..days {
+            let t = Instant::now();
+            let day = g.day(d);
+            if tx.blocking_send((day, t.elapsed().as_secs_f64())).is_err() {
+                break;
+            }
+        }
+    });
+    let pb = progress(u64::from(days), "generating days", json);
+    let mut truth: GroundTruth = generator.ground_truth();
+    while let Some((day, secs)) = rx.recv().await {
+        gen_seconds += secs;
+        truth.add_day(&day);
+        publish_day(&day, &stream, &clock).await?;
+        db.put_orders(&day.orders)
+            .await
+            .context("failed to load orders")?;
+        pb.inc(1);
+    }
+    worker.await.context("the generator thread failed")?;
+    pb.finish_and_clear();
+    std::fs::write(
+        settings.path(files::GROUND_TRUTH),
+        serde_json::to_vec_pretty(&truth)?,
+    )
+    .context("failed to write the ground truth")?;
+
+    let report = GenerateReport {
+        seed: config.seed,
+        days: config.days,
+        products: generator.products().len(),
+        customers: generator.customers().len(),
+        orders: truth.orders,
+        events_sent: truth.events_sent,
+        event_duplicates: truth.event_duplicates,
+        invalid_events: truth.invalid_events.values().sum(),
+        generation_seconds: gen_seconds,
+        generated_events_per_second: truth.events_sent as f64 / gen_seconds.max(1e-9),
+        total_seconds: started.elapsed().as_secs_f64(),
+        planted_trends: truth
+            .planted_trends
+            .iter()
+            .map(fashion_domain::trends::PlantedTrend::key)
+            .collect(),
+        data_dir: settings.data_dir.display().to_string(),
+    };
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "Generated {} days for {} customers and {} products: {} click records ({} duplicates, {} invalid), {} orders.",
+        report.days,
+        report.customers,
+        report.products,
+        report.events_sent,
+        report.event_duplicates,
+        report.invalid_events,
+        report.orders
+    );
+    println!(
+        "Generation took {:.2} s ({:.0} events/s); with loading, {:.2} s. Planted trends: {}.",
+        report.generation_seconds,
+        report.generated_events_per_second,
+        report.total_seconds,
+        report.planted_trends.join(", ")
+    );
+    println!("Data is in {}.", report.data_dir);
+    Ok(())
+}

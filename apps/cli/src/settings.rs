@@ -1,0 +1,245 @@
+//! The CLI's settings, in layers: built-in defaults, then `fashion.toml` (or `--config`), then
+//! `FASHION_…` environment variables (`FASHION_SINK__MAX_AGE_SECS=60` sets `sink.max_age_secs`),
+//! then command-line flags. Validated once at start, reporting every problem at once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Cli;
+
+/// Everything the CLI can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where the local stack keeps its data.
+    pub data_dir: PathBuf,
+    /// Seed for everything random.
+    pub seed: u64,
+    /// The store's time zone.
+    pub time_zone: String,
+    /// `postgres://…` to use PostgreSQL as the transactional database; SQLite in the data
+    /// directory otherwise.
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
+    /// The embedded stream.
+    pub stream: StreamSettings,
+    /// The micro-batch lake sink.
+    pub sink: SinkSettings,
+    /// The data generator.
+    pub generator: GeneratorSettings,
+}
+
+/// The embedded stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamSettings {
+    /// Shards of a new stream.
+    pub shards: usize,
+    /// Hours records are kept.
+    pub retention_hours: u32,
+}
+
+/// The micro-batch lake sink (what Firehose does on AWS).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SinkSettings {
+    /// Flush a buffer at least this often.
+    pub max_age_secs: u64,
+    /// Flush a buffer when it holds this many bytes.
+    pub max_bytes: u64,
+}
+
+/// The data generator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GeneratorSettings {
+    /// First simulated day.
+    pub start: NaiveDate,
+    /// Days to simulate.
+    pub days: u32,
+    /// Customers.
+    pub users: u32,
+    /// Products.
+    pub products: u32,
+    /// Share of records made dirty.
+    pub dirty_rate: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("fashion-data"),
+            seed: 42,
+            time_zone: "UTC".to_owned(),
+            database_url: None,
+            stream: StreamSettings::default(),
+            sink: SinkSettings::default(),
+            generator: GeneratorSettings::default(),
+        }
+    }
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            shards: 4,
+            retention_hours: 24,
+        }
+    }
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        Self {
+            max_age_secs: 300,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for GeneratorSettings {
+    fn default() -> Self {
+        let g = fashion_datagen::GenConfig::default();
+        Self {
+            start: g.start,
+            days: g.days,
+            users: g.users,
+            products: g.products,
+            dirty_rate: g.dirty_rate,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers and validates the result.
+    ///
+    /// # Errors
+    /// Every invalid setting, in one message.
+    pub fn load(cli: &Cli) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Self::default()));
+        let file = cli
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("fashion.toml"));
+        if cli.config.is_some() && !file.exists() {
+            bail!("configuration file {} does not exist", file.display());
+        }
+        fig = fig.merge(Toml::file(&file)).merge(
+            Env::prefixed("FASHION_")
+                .split("__")
+                .ignore(&["config", "log_format"]),
+        );
+        let mut s: Self = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if let Some(d) = &cli.data_dir {
+            s.data_dir.clone_from(d);
+        }
+        if let Some(seed) = cli.seed {
+            s.seed = seed;
+        }
+        if let Some(tz) = &cli.time_zone {
+            s.time_zone.clone_from(tz);
+        }
+        if let Some(url) = &cli.database_url {
+            s.database_url = Some(SecretString::from(url.clone()));
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if let Err(e) = fashion_domain::calendar::parse_time_zone(&self.time_zone) {
+            problems.push(format!("time_zone: {e}"));
+        }
+        if self.stream.shards == 0 || self.stream.shards > 64 {
+            problems.push(format!(
+                "stream.shards must be 1..=64, got {}",
+                self.stream.shards
+            ));
+        }
+        if self.sink.max_age_secs == 0 {
+            problems.push("sink.max_age_secs must be positive".to_owned());
+        }
+        if self.sink.max_bytes < 1024 {
+            problems.push(format!(
+                "sink.max_bytes must be at least 1024, got {}",
+                self.sink.max_bytes
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.generator.dirty_rate) {
+            problems.push(format!(
+                "generator.dirty_rate must be within 0..=1, got {}",
+                self.generator.dirty_rate
+            ));
+        }
+        if let Some(url) = &self.database_url {
+            let u = url.expose_secret();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                problems
+                    .push("database_url must start with postgres:// or postgresql://".to_owned());
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    /// The validated time zone.
+    #[must_use]
+    pub fn tz(&self) -> Tz {
+        self.time_zone.parse().unwrap_or(Tz::UTC)
+    }
+
+    /// A path inside the data directory.
+    #[must_use]
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.data_dir.join(rel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn flags_override_the_file_and_invalid_values_are_all_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(
+            &file,
+            "seed = 7\ntime_zone = \"Mars/Base\"\n[stream]\nshards = 0\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["fashion", "--config", file.to_str().unwrap(), "generate"]);
+        let err = Settings::load(&cli).unwrap_err().to_string();
+        assert!(
+            err.contains("time_zone") && err.contains("stream.shards"),
+            "{err}"
+        );
+
+        std::fs::write(&file, "seed = 7\ntime_zone = \"Asia/Ho_Chi_Minh\"\n").unwrap();
+        let cli = Cli::parse_from([
+            "fashion",
+            "--config",
+            file.to_str().unwrap(),
+            "--seed",
+            "9",
+            "generate",
+        ]);
+        let s = Settings::load(&cli).unwrap();
+        assert_eq!(s.seed, 9);
+        assert_eq!(s.tz(), chrono_tz::Asia::Ho_Chi_Minh);
+    }
+}

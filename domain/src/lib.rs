@@ -18,5 +18,6 @@ pub mod ports;
 pub mod product;
 pub mod recommendation;
 pub mod sales;
+pub mod services;
 pub mod stream;
 pub mod trends;

@@ -5,12 +5,14 @@
 
 mod error;
 mod models;
+mod postgres;
 mod purchases;
 mod sqlite;
 mod state;
 mod stream;
 
 pub use models::FileModelStore;
+pub use postgres::{CHANNEL_DEPTH, CopyFloor, EXTRACT_CHUNK, PostgresPurchaseStore};
 pub use purchases::SqlitePurchaseStore;
 pub use sqlite::open_sqlite;
 pub use state::{

@@ -5,6 +5,7 @@ mod catalog;
 mod clock;
 mod dead_letters;
 mod errors;
+mod history;
 mod lake;
 mod models;
 mod purchases;
@@ -16,6 +17,7 @@ pub use catalog::ProductCatalog;
 pub use clock::{Clock, SystemClock};
 pub use dead_letters::DeadLetterSink;
 pub use errors::{LakeError, PurchaseStoreError, StoreError, StreamError};
+pub use history::HistorySource;
 pub use lake::{
     LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult, TableCatalog, WriteMode,
 };

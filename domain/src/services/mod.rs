@@ -1,1 +1,8 @@
 //! Services: the business logic, generic over the ports.
+
+pub mod consumer;
+pub mod evaluation;
+pub mod recommender;
+pub mod stream_processor;
+pub mod trainer;
+pub mod trends;

@@ -1,0 +1,31 @@
+//! Port: the history the trainer and the evaluation learn from (the lake's clickstream and
+//! order lines), read in bulk and in compact form.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+use super::errors::LakeError;
+use crate::history::{PurchaseRecord, TrainingEvent};
+
+/// Bulk reads of the lake's history, in chunks.
+///
+/// # Errors
+/// - [`LakeError::Unavailable`] when the lake cannot be read right now.
+#[async_trait]
+pub trait HistorySource: Send + Sync {
+    /// Product interactions (page views excluded) with event time in `[from, to)`, in chunks,
+    /// deduplicated by `event_id`, in no particular order.
+    fn interactions(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>>;
+
+    /// Clean order lines placed in `[from, to)`, in chunks.
+    fn purchases(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>>;
+}

@@ -1,0 +1,464 @@
+//! The recommender: pure scoring of one customer's candidates from a trained model.
+//!
+//! Candidates come from the customer's recent items (weighted by event type and recency) through
+//! item-to-item co-occurrence neighbours; items without co-occurrence history fall back to content
+//! similarity (same gender and article type, colour preferred); rising items get a boost; customers
+//! with nothing to go on get what is trending, then popular, in their segment. Purchased and
+//! unavailable items are filtered out, and the final list is diversified across article types.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::activity::Interaction;
+use crate::event::EventType;
+use crate::ids::{CustomerId, ProductId};
+use crate::model::{ModelProduct, Neighbour, RecModel};
+use crate::recommendation::{Reason, RecommendedItem};
+
+/// Tunables of scoring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecommenderConfig {
+    /// Items to return.
+    pub top_n: usize,
+    /// Hours after which an interaction counts half as much.
+    pub recency_half_life_hours: f64,
+    /// Most items of one article type in a list.
+    pub max_per_article_type: usize,
+    /// Multiplier range of the trending boost (score × (1 + boost × trend)).
+    pub trend_boost: f32,
+    /// Weight of content-similar items relative to co-occurrence neighbours.
+    pub content_weight: f32,
+}
+
+impl Default for RecommenderConfig {
+    fn default() -> Self {
+        Self {
+            top_n: 10,
+            recency_half_life_hours: 24.0,
+            max_per_article_type: 4,
+            trend_boost: 0.5,
+            content_weight: 0.3,
+        }
+    }
+}
+
+/// How strongly an interaction says "more like this".
+#[must_use]
+pub const fn event_weight(kind: EventType) -> f32 {
+    match kind {
+        EventType::PageView => 0.0,
+        EventType::ProductView => 1.0,
+        EventType::Click => 1.5,
+        EventType::AddToCart => 4.0,
+        EventType::RemoveFromCart => -2.0,
+    }
+}
+
+/// Segment used when a customer's segment is unknown.
+pub const ALL_SEGMENTS: &str = "all";
+
+/// A model loaded for fast lookups.
+#[derive(Debug, Default)]
+pub struct ModelIndex {
+    version: String,
+    products: HashMap<ProductId, ModelProduct>,
+    neighbours: HashMap<ProductId, Vec<Neighbour>>,
+    similar: HashMap<(String, String), Vec<ProductId>>,
+    popular: HashMap<String, Vec<ProductId>>,
+    trending: HashMap<String, Vec<ProductId>>,
+    purchased: HashMap<CustomerId, HashSet<ProductId>>,
+}
+
+/// Most content-similar items kept per (gender, article type).
+const SIMILAR_PER_GROUP: usize = 40;
+
+impl ModelIndex {
+    /// Indexes a trained model.
+    #[must_use]
+    pub fn new(model: &RecModel) -> Self {
+        let products: HashMap<ProductId, ModelProduct> =
+            model.products.iter().map(|p| (p.id, p.clone())).collect();
+        let mut similar: HashMap<(String, String), Vec<ProductId>> = HashMap::new();
+        let mut by_pop: Vec<&ModelProduct> =
+            model.products.iter().filter(|p| p.available).collect();
+        by_pop.sort_by(|a, b| b.popularity.total_cmp(&a.popularity).then(a.id.cmp(&b.id)));
+        for p in by_pop {
+            let v = similar
+                .entry((p.gender.clone(), p.article_type.clone()))
+                .or_default();
+            if v.len() < SIMILAR_PER_GROUP {
+                v.push(p.id);
+            }
+        }
+        Self {
+            version: model.version.clone(),
+            products,
+            neighbours: model.neighbours.iter().cloned().collect(),
+            similar,
+            popular: model.popular_by_segment.iter().cloned().collect(),
+            trending: model.trending_by_segment.iter().cloned().collect(),
+            purchased: model
+                .purchased
+                .iter()
+                .map(|(c, ps)| (*c, ps.iter().copied().collect()))
+                .collect(),
+        }
+    }
+
+    /// The model version.
+    #[must_use]
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// True when the index holds no products (no model trained yet).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+    }
+
+    /// A product's attributes, when the model knows it.
+    #[must_use]
+    pub fn product(&self, id: ProductId) -> Option<&ModelProduct> {
+        self.products.get(&id)
+    }
+
+    /// The segment (gender) a customer's recent items point to, if any.
+    fn segment_of(&self, recent: &[Interaction]) -> Option<&str> {
+        let mut votes: HashMap<&str, f32> = HashMap::new();
+        for it in recent {
+            if let Some(p) = self.products.get(&it.product_id) {
+                *votes.entry(p.gender.as_str()).or_default() +=
+                    event_weight(it.event_type).max(0.0);
+            }
+        }
+        votes
+            .into_iter()
+            .filter(|(_, v)| *v > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(g, _)| g)
+    }
+
+    /// Scores candidates for a customer and returns the top items, best first.
+    #[must_use]
+    pub fn recommend(
+        &self,
+        customer: CustomerId,
+        recent: &[Interaction],
+        now: DateTime<Utc>,
+        cfg: &RecommenderConfig,
+    ) -> Vec<RecommendedItem> {
+        let mut cand: HashMap<ProductId, (f32, Reason)> = HashMap::new();
+        let bump =
+            |cand: &mut HashMap<ProductId, (f32, Reason)>, p: ProductId, s: f32, r: Reason| {
+                let e = cand.entry(p).or_insert((0.0, r));
+                e.0 += s;
+            };
+        // Seeds: each product's net weight, decayed by age.
+        let mut seeds: HashMap<ProductId, f32> = HashMap::new();
+        for it in recent {
+            let age_h = (now - it.at).num_seconds().max(0) as f64 / 3600.0;
+            let decay = 0.5f64.powf(age_h / cfg.recency_half_life_hours) as f32;
+            *seeds.entry(it.product_id).or_default() += event_weight(it.event_type) * decay;
+        }
+        let mut seed_list: Vec<(ProductId, f32)> =
+            seeds.into_iter().filter(|(_, w)| *w > 0.0).collect();
+        seed_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for &(seed, w) in &seed_list {
+            match self.neighbours.get(&seed) {
+                Some(ns) if !ns.is_empty() => {
+                    for n in ns {
+                        bump(&mut cand, n.product_id, w * n.score, Reason::AlsoViewed);
+                    }
+                }
+                _ => {
+                    // No co-occurrence history: similar items by content.
+                    if let Some(p) = self.products.get(&seed)
+                        && let Some(sim) = self
+                            .similar
+                            .get(&(p.gender.clone(), p.article_type.clone()))
+                    {
+                        for (rank, q) in sim.iter().enumerate() {
+                            if *q == seed {
+                                continue;
+                            }
+                            let colour = self.products.get(q).is_some_and(|x| x.colour == p.colour);
+                            let s = cfg.content_weight
+                                * w
+                                * if colour { 1.5 } else { 1.0 }
+                                * (1.0 / (1.0 + rank as f32 * 0.05));
+                            bump(&mut cand, *q, s, Reason::Similar);
+                        }
+                    }
+                }
+            }
+        }
+        // Trending boost on every candidate.
+        for (p, (s, _)) in &mut cand {
+            if let Some(mp) = self.products.get(p) {
+                *s *= 1.0 + cfg.trend_boost * mp.trend;
+            }
+        }
+        let purchased = self.purchased.get(&customer);
+        let keep = |p: &ProductId| {
+            purchased.is_none_or(|set| !set.contains(p))
+                && self.products.get(p).is_some_and(|m| m.available)
+        };
+        let mut ranked: Vec<(ProductId, f32, Reason)> = cand
+            .into_iter()
+            .filter(|(p, _)| keep(p))
+            .map(|(p, (s, r))| (p, s, r))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+        // Fill up from trending, then popular, in the customer's segment.
+        let segment = self.segment_of(recent).unwrap_or(ALL_SEGMENTS).to_owned();
+        let floor = ranked.last().map_or(1.0, |r| r.1);
+        let mut seen: HashSet<ProductId> = ranked.iter().map(|r| r.0).collect();
+        for (list, reason) in [
+            (&self.trending, Reason::Trending),
+            (&self.popular, Reason::Popular),
+        ] {
+            let items = list.get(&segment).or_else(|| list.get(ALL_SEGMENTS));
+            for (i, p) in items.into_iter().flatten().enumerate() {
+                if ranked.len() >= cfg.top_n * 3 {
+                    break;
+                }
+                if keep(p) && seen.insert(*p) {
+                    ranked.push((*p, floor * 0.5 / (1.0 + i as f32), reason));
+                }
+            }
+        }
+        self.diversify(ranked, cfg)
+    }
+
+    /// Takes the best items while keeping at most `max_per_article_type` of each article type.
+    fn diversify(
+        &self,
+        ranked: Vec<(ProductId, f32, Reason)>,
+        cfg: &RecommenderConfig,
+    ) -> Vec<RecommendedItem> {
+        let mut per_type: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(cfg.top_n);
+        let mut overflow = Vec::new();
+        for (p, s, r) in ranked {
+            if out.len() >= cfg.top_n {
+                break;
+            }
+            let ty = self
+                .products
+                .get(&p)
+                .map_or("", |m| m.article_type.as_str());
+            let n = per_type.entry(ty).or_default();
+            if *n < cfg.max_per_article_type {
+                *n += 1;
+                out.push(RecommendedItem {
+                    product_id: p,
+                    score: s,
+                    reason: r,
+                });
+            } else {
+                overflow.push(RecommendedItem {
+                    product_id: p,
+                    score: s,
+                    reason: r,
+                });
+            }
+        }
+        // Too few distinct types to fill the list: take the best of the rest.
+        out.extend(
+            overflow
+                .into_iter()
+                .take(cfg.top_n.saturating_sub(out.len())),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mp(id: u32, gender: &str, ty: &str, colour: &str, pop: f32, trend: f32) -> ModelProduct {
+        ModelProduct {
+            id: ProductId::new(id).unwrap(),
+            gender: gender.into(),
+            master_category: "Apparel".into(),
+            article_type: ty.into(),
+            colour: colour.into(),
+            available: id != 99,
+            popularity: pop,
+            trend,
+        }
+    }
+
+    fn pid(n: u32) -> ProductId {
+        ProductId::new(n).unwrap()
+    }
+
+    fn model() -> RecModel {
+        let mut products = vec![
+            mp(1, "Men", "Shirts", "Blue", 0.9, 0.0),
+            mp(2, "Men", "Shirts", "Red", 0.5, 0.0),
+            mp(3, "Men", "Jeans", "Blue", 0.4, 0.0),
+            mp(4, "Men", "Shirts", "Blue", 0.3, 0.0),
+            mp(5, "Women", "Tops", "Pink", 0.8, 1.0),
+            mp(6, "Women", "Tops", "Pink", 0.2, 0.0),
+            mp(99, "Men", "Shirts", "Blue", 1.0, 0.0),
+        ];
+        products.extend((10..30).map(|i| mp(i, "Men", "Watches", "Black", 0.1, 0.0)));
+        RecModel {
+            version: "v1".into(),
+            trained_at: "2026-11-25T00:00:00Z".parse().unwrap(),
+            trained_on_events: 100,
+            products,
+            neighbours: vec![(
+                pid(1),
+                vec![
+                    Neighbour {
+                        product_id: pid(3),
+                        score: 0.9,
+                    },
+                    Neighbour {
+                        product_id: pid(99),
+                        score: 0.95,
+                    },
+                    Neighbour {
+                        product_id: pid(2),
+                        score: 0.4,
+                    },
+                ],
+            )],
+            popular_by_segment: vec![
+                ("Men".into(), vec![pid(1), pid(2), pid(3)]),
+                ("Women".into(), vec![pid(5), pid(6)]),
+                (ALL_SEGMENTS.into(), vec![pid(1), pid(5)]),
+            ],
+            trending_by_segment: vec![
+                ("Women".into(), vec![pid(5)]),
+                (ALL_SEGMENTS.into(), vec![pid(5)]),
+            ],
+            purchased: vec![(CustomerId::new(7).unwrap(), vec![pid(2)])],
+            trends: vec![],
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T12:00:00Z".parse().unwrap()
+    }
+
+    fn seen(p: u32, kind: EventType) -> Interaction {
+        Interaction {
+            product_id: pid(p),
+            event_type: kind,
+            at: now() - chrono::Duration::minutes(5),
+        }
+    }
+
+    #[test]
+    fn neighbours_of_recent_items_come_first_and_unavailable_or_purchased_items_never() {
+        let idx = ModelIndex::new(&model());
+        let recs = idx.recommend(
+            CustomerId::new(7).unwrap(),
+            &[seen(1, EventType::AddToCart)],
+            now(),
+            &RecommenderConfig::default(),
+        );
+        assert_eq!(recs[0].product_id, pid(3));
+        assert_eq!(recs[0].reason, Reason::AlsoViewed);
+        assert!(
+            recs.iter().all(|r| r.product_id != pid(99)),
+            "unavailable item recommended"
+        );
+        assert!(
+            recs.iter().all(|r| r.product_id != pid(2)),
+            "purchased item recommended"
+        );
+    }
+
+    #[test]
+    fn items_without_co_occurrence_fall_back_to_similar_content() {
+        let idx = ModelIndex::new(&model());
+        let recs = idx.recommend(
+            CustomerId::new(8).unwrap(),
+            &[seen(4, EventType::ProductView)],
+            now(),
+            &RecommenderConfig::default(),
+        );
+        assert_eq!(recs[0].reason, Reason::Similar);
+        assert_eq!(
+            recs[0].product_id,
+            pid(1),
+            "same gender and type, same colour, most popular"
+        );
+    }
+
+    #[test]
+    fn cold_start_customers_get_trending_then_popular_items() {
+        let idx = ModelIndex::new(&model());
+        let recs = idx.recommend(
+            CustomerId::new(9).unwrap(),
+            &[],
+            now(),
+            &RecommenderConfig::default(),
+        );
+        assert!(!recs.is_empty());
+        assert_eq!(recs[0].product_id, pid(5));
+        assert_eq!(recs[0].reason, Reason::Trending);
+    }
+
+    #[test]
+    fn lists_are_diverse_across_article_types_and_capped_at_top_n() {
+        let mut m = model();
+        m.neighbours = vec![(
+            pid(1),
+            (10..30)
+                .map(|i| Neighbour {
+                    product_id: pid(i),
+                    score: 1.0,
+                })
+                .collect(),
+        )];
+        m.neighbours[0].1.push(Neighbour {
+            product_id: pid(3),
+            score: 0.01,
+        });
+        let idx = ModelIndex::new(&m);
+        let cfg = RecommenderConfig::default();
+        let recs = idx.recommend(
+            CustomerId::new(8).unwrap(),
+            &[seen(1, EventType::Click)],
+            now(),
+            &cfg,
+        );
+        assert_eq!(recs.len(), cfg.top_n);
+        let watches = recs
+            .iter()
+            .filter(|r| idx.product(r.product_id).unwrap().article_type == "Watches")
+            .count();
+        assert!(
+            watches <= cfg.max_per_article_type + (cfg.top_n - 6),
+            "{watches}"
+        );
+        assert!(
+            recs.iter().any(|r| r.product_id == pid(3)),
+            "a low-scored other type makes the list"
+        );
+    }
+
+    #[test]
+    fn a_removed_item_does_not_seed_recommendations() {
+        let idx = ModelIndex::new(&model());
+        let recs = idx.recommend(
+            CustomerId::new(8).unwrap(),
+            &[
+                seen(1, EventType::ProductView),
+                seen(1, EventType::RemoveFromCart),
+            ],
+            now(),
+            &RecommenderConfig::default(),
+        );
+        assert!(recs.iter().all(|r| r.reason != Reason::AlsoViewed));
+    }
+}

@@ -1,0 +1,437 @@
+//! The stream processor: a batch of raw stream records in; per record validate, deduplicate by
+//! `event_id`, enrich with the product, update the customer's activity and re-score the
+//! customer's recommendations. Work is grouped per customer, so a batch of 1,000 events from 50
+//! customers costs one catalog read, one activity read, one recommendation write and ~50
+//! conditional activity writes.
+//!
+//! Failures are per record: invalid records are dead-lettered with their reason, and a failed
+//! write marks exactly the records it affects as failed so the caller retries only those
+//! (Lambda's `batchItemFailures`). Recommendations are written before activity, so a retry after
+//! any partial failure recomputes and converges; replaying a batch changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::recommender::{ModelIndex, RecommenderConfig};
+use crate::activity::{Interaction, UserActivity};
+use crate::dead_letter::DeadLetter;
+use crate::event::{ClickEvent, EnrichedEvent, InvalidEventCode, ProductAttributes};
+use crate::ids::{CustomerId, ProductId};
+use crate::ports::{
+    DeadLetterSink, ModelStore, ProductCatalog, RecommendationStore, StoreError, UserActivityStore,
+};
+use crate::recommendation::Recommendations;
+use crate::stream::StreamRecord;
+
+/// The name dead letters of this service carry.
+pub const SOURCE: &str = "stream-processor";
+
+/// The model the processor scores with, shared and swappable while batches run.
+#[derive(Clone, Default)]
+pub struct ModelHandle(Arc<RwLock<Arc<ModelIndex>>>);
+
+impl ModelHandle {
+    /// A handle holding `index`.
+    #[must_use]
+    pub fn new(index: ModelIndex) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(index))))
+    }
+
+    /// The current model.
+    #[must_use]
+    pub fn current(&self) -> Arc<ModelIndex> {
+        self.0
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |g| g.clone())
+    }
+
+    /// Replaces the model.
+    pub fn replace(&self, index: ModelIndex) {
+        let mut g = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *g = Arc::new(index);
+    }
+
+    /// Loads the newest model from `store` if it differs from the current one; returns whether it
+    /// changed.
+    ///
+    /// # Errors
+    /// The store's error; the current model stays in place.
+    pub async fn refresh(&self, store: &dyn ModelStore) -> Result<bool, StoreError> {
+        let Some(latest) = store.latest_version().await? else {
+            return Ok(false);
+        };
+        if latest == self.current().version() {
+            return Ok(false);
+        }
+        match store.get(&latest).await? {
+            Some(model) => {
+                self.replace(ModelIndex::new(&model));
+                tracing::info!(version = %latest, "Loaded model.");
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Settings of the processor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessorConfig {
+    /// Scoring settings.
+    pub recommender: RecommenderConfig,
+    /// Attempts of a customer's conditional write after a version conflict.
+    pub conflict_retries: usize,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            recommender: RecommenderConfig::default(),
+            conflict_retries: 3,
+        }
+    }
+}
+
+/// What a batch did. `processed + duplicates + dead_lettered + failed.len() == received`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// Records in the batch.
+    pub received: usize,
+    /// New events applied.
+    pub processed: usize,
+    /// Events already applied before (replays, retried sends).
+    pub duplicates: usize,
+    /// Records set aside with a reason.
+    pub dead_lettered: usize,
+    /// Dead letters by rule.
+    pub dead_lettered_by_code: BTreeMap<String, usize>,
+    /// Indexes (in the batch) of records that failed and must be retried.
+    pub failed: Vec<usize>,
+    /// Customers whose activity was updated.
+    pub customers_updated: usize,
+    /// Recommendation lists written.
+    pub recommendations_written: usize,
+}
+
+/// The stream processor over its ports.
+pub struct StreamProcessor<A, R, C, D> {
+    activity: A,
+    recommendations: R,
+    catalog: C,
+    dead_letters: D,
+    model: ModelHandle,
+    config: ProcessorConfig,
+}
+
+struct Pending {
+    index: usize,
+    event: EnrichedEvent,
+}
+
+impl<A, R, C, D> StreamProcessor<A, R, C, D>
+where
+    A: UserActivityStore,
+    R: RecommendationStore,
+    C: ProductCatalog,
+    D: DeadLetterSink,
+{
+    /// A processor over the given ports and model.
+    pub const fn new(
+        activity: A,
+        recommendations: R,
+        catalog: C,
+        dead_letters: D,
+        model: ModelHandle,
+        config: ProcessorConfig,
+    ) -> Self {
+        Self {
+            activity,
+            recommendations,
+            catalog,
+            dead_letters,
+            model,
+            config,
+        }
+    }
+
+    /// The model handle (to refresh it).
+    #[must_use]
+    pub const fn model(&self) -> &ModelHandle {
+        &self.model
+    }
+
+    /// Processes one batch at time `now` (used for recency and dead-letter stamps).
+    #[tracing::instrument(skip_all, fields(records = records.len()))]
+    pub async fn process(&self, records: &[StreamRecord], now: DateTime<Utc>) -> BatchReport {
+        let mut report = BatchReport {
+            received: records.len(),
+            ..BatchReport::default()
+        };
+        let mut failed: HashSet<usize> = HashSet::new();
+        let mut letters: Vec<(usize, DeadLetter)> = Vec::new();
+
+        // 1. Parse and validate.
+        let mut valid: Vec<(usize, ClickEvent)> = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            match ClickEvent::parse(&r.data, r.arrived_at) {
+                Ok(ev) => valid.push((i, ev)),
+                Err(e) => letters.push((i, dead_letter(r, e.code, &e.message, now))),
+            }
+        }
+
+        // 2. Enrich: one catalog read for the batch.
+        let mut ids: Vec<ProductId> = valid.iter().filter_map(|(_, e)| e.product_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut pending: Vec<Pending> = Vec::with_capacity(valid.len());
+        match self.catalog.get_many(&ids).await {
+            Ok(products) => {
+                let attrs: HashMap<ProductId, ProductAttributes> = products
+                    .iter()
+                    .map(|p| (p.id, ProductAttributes::from(p)))
+                    .collect();
+                for (i, ev) in valid {
+                    let product = match ev.product_id {
+                        Some(p) => match attrs.get(&p) {
+                            Some(a) => Some(a.clone()),
+                            None => {
+                                let msg = format!("product {p} is not in the catalog");
+                                letters.push((
+                                    i,
+                                    dead_letter(
+                                        &records[i],
+                                        InvalidEventCode::UnknownProduct,
+                                        &msg,
+                                        now,
+                                    ),
+                                ));
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    pending.push(Pending {
+                        index: i,
+                        event: EnrichedEvent { event: ev, product },
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Catalog read failed; the batch's valid records will be retried.");
+                failed.extend(valid.iter().map(|(i, _)| *i));
+            }
+        }
+
+        // 3. Per customer: apply, score, write.
+        let mut by_customer: BTreeMap<CustomerId, Vec<Pending>> = BTreeMap::new();
+        for p in pending {
+            by_customer
+                .entry(p.event.event.user_id)
+                .or_default()
+                .push(p);
+        }
+        self.apply(by_customer, now, &mut report, &mut failed).await;
+
+        // 4. Dead letters, stored before their records are acknowledged.
+        if !letters.is_empty() {
+            let batch: Vec<DeadLetter> = letters.iter().map(|(_, l)| l.clone()).collect();
+            match self.dead_letters.put_many(&batch).await {
+                Ok(()) => {
+                    report.dead_lettered = letters.len();
+                    for (_, l) in &letters {
+                        *report
+                            .dead_lettered_by_code
+                            .entry(l.code.clone())
+                            .or_default() += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "Dead-letter write failed; those records will be retried.");
+                    failed.extend(letters.iter().map(|(i, _)| *i));
+                }
+            }
+        }
+        let mut failed: Vec<usize> = failed.into_iter().collect();
+        failed.sort_unstable();
+        report.failed = failed;
+        report
+    }
+
+    async fn apply(
+        &self,
+        groups: BTreeMap<CustomerId, Vec<Pending>>,
+        now: DateTime<Utc>,
+        report: &mut BatchReport,
+        failed: &mut HashSet<usize>,
+    ) {
+        if groups.is_empty() {
+            return;
+        }
+        let customers: Vec<CustomerId> = groups.keys().copied().collect();
+        let stored = match self.activity.get_many(&customers).await {
+            Ok(v) => v
+                .into_iter()
+                .map(|a| (a.customer_id, a))
+                .collect::<HashMap<_, _>>(),
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Activity read failed; the batch will be retried.");
+                failed.extend(groups.values().flatten().map(|p| p.index));
+                return;
+            }
+        };
+        let model = self.model.current();
+        // Apply the new events of every customer and score them.
+        let mut updates: Vec<(UserActivity, Recommendations, &Vec<Pending>, usize, usize)> =
+            Vec::new();
+        for (customer, events) in &groups {
+            let before = stored
+                .get(customer)
+                .cloned()
+                .unwrap_or_else(|| UserActivity::new(*customer));
+            let (after, new, dups) = apply_events(before, events);
+            report.duplicates += dups;
+            if new == 0 {
+                continue;
+            }
+            let recs = score(&model, &after, now, &self.config.recommender);
+            updates.push((after, recs, events, new, dups));
+        }
+        if updates.is_empty() {
+            return;
+        }
+        // Recommendations first: if this fails nothing else is written, and a retry recomputes.
+        let recs: Vec<Recommendations> = updates
+            .iter()
+            .map(|u| u.1.clone())
+            .filter(|r| !r.items.is_empty())
+            .collect();
+        if let Err(e) = self.recommendations.put_many(&recs).await {
+            tracing::warn!(error.message = %e, customers = updates.len(), "Recommendation write failed; those customers' records will be retried.");
+            for u in &updates {
+                failed.extend(u.2.iter().map(|p| p.index));
+                report.duplicates -= u.4;
+            }
+            return;
+        }
+        report.recommendations_written += recs.len();
+        for (activity, _, events, new, dups) in updates {
+            match self.put_activity(activity, events, now).await {
+                Ok(written) => {
+                    report.customers_updated += 1;
+                    report.processed += new;
+                    report.recommendations_written += written;
+                }
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "Activity write failed; the customer's records will be retried.");
+                    failed.extend(events.iter().map(|p| p.index));
+                    report.duplicates -= dups;
+                }
+            }
+        }
+    }
+
+    /// Writes a customer's activity; on a version conflict re-reads, re-applies, re-scores and
+    /// tries again. Returns how many extra recommendation writes that took.
+    async fn put_activity(
+        &self,
+        mut activity: UserActivity,
+        events: &[Pending],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut extra = 0;
+        for attempt in 0..=self.config.conflict_retries {
+            match self.activity.put(&activity).await {
+                Ok(()) => return Ok(extra),
+                Err(StoreError::Conflict { .. }) if attempt < self.config.conflict_retries => {
+                    let c = activity.customer_id;
+                    let fresh = self
+                        .activity
+                        .get_many(&[c])
+                        .await?
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| UserActivity::new(c));
+                    let (after, new, _) = apply_events(fresh, events);
+                    if new == 0 {
+                        return Ok(extra);
+                    }
+                    let recs = score(&self.model.current(), &after, now, &self.config.recommender);
+                    if !recs.items.is_empty() {
+                        self.recommendations.put_many(&[recs]).await?;
+                        extra += 1;
+                    }
+                    activity = after;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict {
+            key: activity.customer_id.to_string(),
+            expected: activity.version,
+        })
+    }
+}
+
+/// Applies events not seen before to an activity record; returns it with the counts of new and
+/// duplicate events.
+fn apply_events(mut activity: UserActivity, events: &[Pending]) -> (UserActivity, usize, usize) {
+    let mut seen = activity.seen_set();
+    let (mut new, mut dups) = (0, 0);
+    for p in events {
+        let ev = &p.event.event;
+        if !seen.insert(ev.event_id) {
+            dups += 1;
+            continue;
+        }
+        new += 1;
+        activity.remember(ev.event_id);
+        activity.event_count += 1;
+        if let Some(product_id) = ev.product_id {
+            activity.push_interaction(Interaction {
+                product_id,
+                event_type: ev.event_type,
+                at: ev.occurred_utc(),
+            });
+        } else if activity.last_event_at.is_none_or(|t| t < ev.occurred_utc()) {
+            activity.last_event_at = Some(ev.occurred_utc());
+        }
+    }
+    (activity, new, dups)
+}
+
+fn score(
+    model: &ModelIndex,
+    a: &UserActivity,
+    now: DateTime<Utc>,
+    cfg: &RecommenderConfig,
+) -> Recommendations {
+    let recent: Vec<Interaction> = a.recent.iter().copied().collect();
+    Recommendations {
+        customer_id: a.customer_id,
+        items: model.recommend(a.customer_id, &recent, now, cfg),
+        model_version: model.version().to_owned(),
+        updated_at: now,
+    }
+}
+
+fn dead_letter(
+    r: &StreamRecord,
+    code: InvalidEventCode,
+    message: &str,
+    now: DateTime<Utc>,
+) -> DeadLetter {
+    DeadLetter {
+        source: SOURCE.to_owned(),
+        code: code.as_str().to_owned(),
+        reason: message.to_owned(),
+        origin: format!("{}/{}", r.shard_id, r.sequence_number),
+        payload: String::from_utf8_lossy(&r.data).into_owned(),
+        at: now,
+    }
+}

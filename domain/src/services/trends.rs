@@ -1,0 +1,229 @@
+//! Trend detection: which article types, colours, article-type-and-colour pairs and products gain
+//! share of interest in a recent window compared with the baseline window before it.
+//!
+//! Shares are Laplace-smoothed, and signals are ranked by a Poisson z-score of the recent count
+//! against the count the baseline share predicts, so that a real rise with volume beats a jump
+//! from two views to five.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::event::EventType;
+use crate::history::{PurchaseRecord, TrainingEvent};
+use crate::ids::ProductId;
+use crate::trends::{TrendDimension, TrendSignal, article_type_colour_key};
+
+/// Windows and thresholds of trend detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrendParams {
+    /// Length of the recent window, ending at `now`.
+    pub recent: Duration,
+    /// Length of the baseline window, ending where the recent one starts.
+    pub baseline: Duration,
+    /// Weighted events a key needs in the recent window to be reported.
+    pub min_recent: f64,
+}
+
+impl Default for TrendParams {
+    fn default() -> Self {
+        Self {
+            recent: Duration::days(1),
+            baseline: Duration::days(7),
+            min_recent: 5.0,
+        }
+    }
+}
+
+/// The product attributes trend detection groups by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendAttributes {
+    /// Article type.
+    pub article_type: String,
+    /// Colour.
+    pub colour: String,
+}
+
+/// How much an interaction says about interest.
+#[must_use]
+pub const fn interest_weight(kind: EventType) -> f64 {
+    match kind {
+        EventType::PageView | EventType::RemoveFromCart => 0.0,
+        EventType::ProductView | EventType::Click => 1.0,
+        EventType::AddToCart => 3.0,
+    }
+}
+
+/// Weight of a purchase.
+pub const PURCHASE_WEIGHT: f64 = 5.0;
+
+#[derive(Default)]
+struct Counts {
+    recent: HashMap<(TrendDimension, String), f64>,
+    baseline: HashMap<(TrendDimension, String), f64>,
+    recent_total: f64,
+    baseline_total: f64,
+}
+
+impl Counts {
+    fn add(&mut self, recent: bool, product: ProductId, a: &TrendAttributes, w: f64) {
+        let (map, total) = if recent {
+            (&mut self.recent, &mut self.recent_total)
+        } else {
+            (&mut self.baseline, &mut self.baseline_total)
+        };
+        *total += w;
+        for key in [
+            (TrendDimension::ArticleType, a.article_type.clone()),
+            (TrendDimension::Colour, a.colour.clone()),
+            (
+                TrendDimension::ArticleTypeColour,
+                article_type_colour_key(&a.article_type, &a.colour),
+            ),
+            (TrendDimension::Product, product.to_string()),
+        ] {
+            *map.entry(key).or_default() += w;
+        }
+    }
+}
+
+/// Computes trend signals at `now` from interactions and purchases, best first.
+pub fn compute_trends<'a>(
+    events: impl IntoIterator<Item = &'a TrainingEvent>,
+    purchases: impl IntoIterator<Item = &'a PurchaseRecord>,
+    products: &HashMap<ProductId, TrendAttributes>,
+    now: DateTime<Utc>,
+    params: TrendParams,
+) -> Vec<TrendSignal> {
+    let recent_start = now - params.recent;
+    let baseline_start = recent_start - params.baseline;
+    let mut counts = Counts::default();
+    let mut add = |product: ProductId, at: DateTime<Utc>, w: f64| {
+        if w <= 0.0 || at >= now || at < baseline_start {
+            return;
+        }
+        if let Some(a) = products.get(&product) {
+            counts.add(at >= recent_start, product, a, w);
+        }
+    };
+    for e in events {
+        add(e.product, e.at, interest_weight(e.kind));
+    }
+    for p in purchases {
+        add(p.product, p.at, PURCHASE_WEIGHT);
+    }
+    signals(&counts, params.min_recent)
+}
+
+fn signals(c: &Counts, min_recent: f64) -> Vec<TrendSignal> {
+    if c.recent_total <= 0.0 {
+        return Vec::new();
+    }
+    let mut keys_per_dim: HashMap<TrendDimension, f64> = HashMap::new();
+    for (dim, _) in c.recent.keys().chain(c.baseline.keys()) {
+        *keys_per_dim.entry(*dim).or_default() += 1.0;
+    }
+    let mut out: Vec<TrendSignal> = c
+        .recent
+        .iter()
+        .filter(|(_, r)| **r >= min_recent)
+        .map(|((dim, key), &r)| {
+            let b = c.baseline.get(&(*dim, key.clone())).copied().unwrap_or(0.0);
+            // Laplace smoothing over the dimension's keys: unseen keys get a small share, not zero.
+            let k = keys_per_dim.get(dim).copied().unwrap_or(1.0);
+            let recent_share = (r + 1.0) / (c.recent_total + k);
+            let baseline_share = (b + 1.0) / (c.baseline_total + k);
+            let expected = baseline_share * c.recent_total;
+            let z = (r - expected) / (expected + 1.0).sqrt();
+            TrendSignal {
+                dimension: *dim,
+                key: key.clone(),
+                recent_share: r / c.recent_total,
+                baseline_share: if c.baseline_total > 0.0 {
+                    b / c.baseline_total
+                } else {
+                    0.0
+                },
+                growth: recent_share / baseline_share,
+                score: z,
+                recent_events: r,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.dimension.cmp(&b.dimension))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CustomerId;
+
+    fn ev(product: u32, at: DateTime<Utc>) -> TrainingEvent {
+        TrainingEvent {
+            customer: CustomerId::new(1).unwrap(),
+            session: 1,
+            product: ProductId::new(product).unwrap(),
+            kind: EventType::ProductView,
+            at,
+        }
+    }
+
+    #[test]
+    fn a_rising_type_and_colour_outranks_steady_ones() {
+        // Arrange: products 1-3 are steady, product 4 (Shirts / Red) rises on the last day.
+        let now: DateTime<Utc> = "2026-11-08T00:00:00Z".parse().unwrap();
+        let attrs = |t: &str, c: &str| TrendAttributes {
+            article_type: t.into(),
+            colour: c.into(),
+        };
+        let products: HashMap<ProductId, TrendAttributes> = [
+            (ProductId::new(1).unwrap(), attrs("Jeans", "Blue")),
+            (ProductId::new(2).unwrap(), attrs("Tshirts", "Black")),
+            (ProductId::new(3).unwrap(), attrs("Watches", "Silver")),
+            (ProductId::new(4).unwrap(), attrs("Shirts", "Red")),
+        ]
+        .into();
+        let mut events = Vec::new();
+        for day in 0..8 {
+            let at = now - Duration::days(8 - day) + Duration::hours(12);
+            for p in 1..=3 {
+                events.extend((0..50).map(|_| ev(p, at)));
+            }
+            let rising = if day == 7 { 60 } else { 5 };
+            events.extend((0..rising).map(|_| ev(4, at)));
+        }
+
+        // Act
+        let signals = compute_trends(&events, &[], &products, now, TrendParams::default());
+
+        // Assert
+        let top = signals
+            .iter()
+            .find(|s| s.dimension == TrendDimension::ArticleTypeColour)
+            .unwrap();
+        assert_eq!(top.key, "Shirts / Red");
+        assert!(top.growth > 5.0, "{top:?}");
+        assert!(
+            signals[0].key.contains("Shirts") || signals[0].key == "Red" || signals[0].key == "4",
+            "the strongest signal of any dimension is about the rising item: {:?}",
+            signals[0]
+        );
+    }
+
+    #[test]
+    fn events_outside_the_windows_and_unknown_products_are_ignored() {
+        let now: DateTime<Utc> = "2026-11-08T00:00:00Z".parse().unwrap();
+        let products: HashMap<ProductId, TrendAttributes> = HashMap::new();
+        let events = vec![
+            ev(1, now + Duration::hours(1)),
+            ev(2, now - Duration::days(30)),
+        ];
+        assert!(compute_trends(&events, &[], &products, now, TrendParams::default()).is_empty());
+    }
+}

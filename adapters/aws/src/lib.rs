@@ -1,6 +1,42 @@
-//! AWS adapters for the ports of `fashion-domain`. Kept in their own crate so that the local stack
-//! never compiles the AWS SDK.
+//! AWS adapters for the ports of `fashion-domain`, through the official AWS SDK for Rust. Kept in
+//! their own crate so that the local stack never compiles the AWS SDK.
 //!
-//! This first part holds what every adapter shares: which AWS error codes mean "retry later".
+//! | port | adapter |
+//! |---|---|
+//! | `ClickstreamPublisher` + `ClickstreamSource` | [`KinesisClickstream`] |
+//! | `ClickstreamPublisher` (direct ingestion) | [`FirehoseClickstreamPublisher`] |
+//! | `CheckpointStore` | [`DynamoDbCheckpointStore`] |
+//! | `RecommendationStore` | [`DynamoDbRecommendationStore`] |
+//! | `UserActivityStore` | [`DynamoDbUserActivityStore`] |
+//! | `ProductCatalog` | [`DynamoDbProductCatalog`] |
+//! | `DeadLetterSink` | [`DynamoDbDeadLetterSink`] |
+//! | `ModelStore` | [`S3ModelStore`] |
+//! | `TableCatalog` | [`GlueTableCatalog`] |
+//! | `QueryEngine` | [`AthenaQueryEngine`] |
+//!
+//! Every adapter is created from an [`AwsConfig`] and resource names. SDK errors are translated
+//! at the boundary into the ports' errors; whole calls are retried by the SDK's standard retry
+//! strategy, and the parts of a batch a service did not process by the adapters (see [`retry`]).
 
+pub mod athena;
+mod batch;
+pub mod config;
+pub mod dynamodb;
+mod error;
+pub mod firehose;
+pub mod glue;
+pub mod kinesis;
 pub mod retry;
+pub mod s3;
+
+pub use athena::{AthenaQueryEngine, PollSettings};
+pub use config::{AwsConfig, AwsConfigBuilder};
+pub use dynamodb::{
+    DynamoDbCheckpointStore, DynamoDbDeadLetterSink, DynamoDbProductCatalog,
+    DynamoDbRecommendationStore, DynamoDbUserActivityStore,
+};
+pub use firehose::FirehoseClickstreamPublisher;
+pub use glue::GlueTableCatalog;
+pub use kinesis::KinesisClickstream;
+pub use retry::Backoff;
+pub use s3::{S3Location, S3ModelStore};

@@ -1,0 +1,59 @@
+//! Every AWS adapter against its port's contract suite, on the AWS emulator the test command
+//! starts (moto server on loopback). Each test creates its own uniquely named resources.
+
+mod common;
+
+use common::{create_bucket, create_stream, emulator, unique};
+use fashion_tests::contract;
+
+#[tokio::test]
+async fn kinesis_clickstream_honours_the_stream_contract() {
+    // Arrange
+    let aws = emulator().await;
+    let stream = unique("clicks");
+    create_stream(&aws, &stream, 3).await;
+    let kinesis = aws.kinesis_clickstream(&stream);
+
+    // Act + Assert
+    contract::stream_contract(&kinesis, &kinesis).await;
+}
+
+#[tokio::test]
+async fn dynamodb_checkpoints_honour_the_checkpoint_contract() {
+    let aws = emulator().await;
+    contract::checkpoint_store_contract(&common::checkpoint_store(&aws).await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_recommendations_honour_the_recommendation_store_contract() {
+    let aws = emulator().await;
+    let (_, store) = common::recommendation_store(&aws).await;
+    contract::recommendation_store_contract(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_activity_honours_the_user_activity_store_contract() {
+    let aws = emulator().await;
+    let (_, store) = common::activity_store(&aws).await;
+    contract::user_activity_store_contract(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_catalog_honours_the_product_catalog_contract() {
+    let aws = emulator().await;
+    contract::product_catalog_contract(&common::product_catalog(&aws).await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_dead_letters_honour_the_dead_letter_sink_contract() {
+    let aws = emulator().await;
+    contract::dead_letter_sink_contract(&common::dead_letter_sink(&aws).await).await;
+}
+
+#[tokio::test]
+async fn s3_models_honour_the_model_store_contract() {
+    let aws = emulator().await;
+    let bucket = unique("models");
+    create_bucket(&aws, &bucket).await;
+    contract::model_store_contract(&aws.s3_model_store(&bucket, "models/recommender")).await;
+}

@@ -19,8 +19,8 @@ use crate::lock;
 #[derive(Default)]
 struct State {
     tables: BTreeMap<String, TableDef>,
-    /// Committed data: (table, partition) → batches.
-    data: BTreeMap<(String, PartitionKey), Vec<TableRows>>,
+    /// Committed data: (table, partition) → write id → batches.
+    data: BTreeMap<(String, PartitionKey), BTreeMap<String, Vec<TableRows>>>,
     /// What the catalog was told.
     partitions: BTreeMap<(String, PartitionKey), PartitionInfo>,
 }
@@ -50,6 +50,7 @@ struct MemoryPartitionWriter {
     table: TableDef,
     key: PartitionKey,
     mode: WriteMode,
+    write_id: String,
     pending: Vec<TableRows>,
 }
 
@@ -80,13 +81,14 @@ impl PartitionWriter for MemoryPartitionWriter {
         if self.mode == WriteMode::Replace {
             slot.clear();
         }
-        slot.extend(self.pending);
-        let rows = slot.iter().map(TableRows::len).sum::<usize>() as u64;
+        slot.insert(self.write_id, self.pending);
+        let rows = slot.values().flatten().map(TableRows::len).sum::<usize>() as u64;
+        let files = slot.values().map(|w| w.len() as u64).sum();
         Ok(PartitionInfo {
             table: self.table.name.clone(),
             location: format!("memory://{}/{}", self.table.name, self.key.path()),
             key: self.key,
-            files: slot.len() as u64,
+            files,
             rows,
             bytes: 0,
         })
@@ -104,6 +106,7 @@ impl LakeWriter for InMemoryLake {
         table: &TableDef,
         partition: &PartitionKey,
         mode: WriteMode,
+        write_id: &str,
     ) -> Result<Box<dyn PartitionWriter>, LakeError> {
         let keys: Vec<&str> = partition.0.iter().map(|(k, _)| k.as_str()).collect();
         if keys
@@ -125,6 +128,7 @@ impl LakeWriter for InMemoryLake {
             table: table.clone(),
             key: partition.clone(),
             mode,
+            write_id: write_id.to_owned(),
             pending: Vec::new(),
         }))
     }
@@ -416,7 +420,7 @@ impl QueryEngine for InMemoryQueryEngine {
             if table != &q.table || !st.partitions.contains_key(&(table.clone(), key.clone())) {
                 continue;
             }
-            for b in batches {
+            for b in batches.values().flatten() {
                 for mut r in row_values(b) {
                     r.extend(key.values().into_iter().map(Value::String));
                     let keep = match (&q.filter, filter_idx) {

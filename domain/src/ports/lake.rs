@@ -35,17 +35,23 @@ pub trait PartitionWriter: Send {
 
 /// Writes Parquet partitions under Hive-style paths `<table>/<k>=<v>/...`.
 ///
+/// Every write has a `write_id` that names its files. Committing a write whose `write_id` was
+/// already committed to the same partition replaces that write's files instead of adding new ones,
+/// so a retried write (same id, same rows) is idempotent.
+///
 /// # Errors
 /// - [`LakeError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait LakeWriter: Send + Sync {
-    /// Opens a write to one partition of `table`.
+    /// Opens a write to one partition of `table`. `write_id` is made of letters, digits, `-` and
+    /// `_`.
     async fn open(
         &self,
         table: &TableDef,
         partition: &PartitionKey,
         mode: WriteMode,
+        write_id: &str,
     ) -> Result<Box<dyn PartitionWriter>, LakeError>;
 }
 

@@ -25,10 +25,10 @@ async fn write(
     catalog: &dyn TableCatalog,
     table: &TableDef,
     key: &PartitionKey,
-    mode: WriteMode,
+    (mode, write_id): (WriteMode, &str),
     batches: Vec<TableRows>,
 ) {
-    let mut w = lake.open(table, key, mode).await.expect("open");
+    let mut w = lake.open(table, key, mode, write_id).await.expect("open");
     for b in batches {
         w.write(b).await.expect("write");
     }
@@ -37,7 +37,7 @@ async fn write(
     catalog.put_partition(&info).await.expect("put_partition");
 }
 
-/// Replace swaps a partition whole, append adds, abort changes nothing, rows of another table are
+/// Replace swaps a partition whole, append adds (idempotently per write id), abort changes nothing, rows of another table are
 /// refused, only catalogued data is visible to queries, and values survive the round trip.
 pub async fn lake_contract(
     lake: &dyn LakeWriter,
@@ -66,7 +66,7 @@ pub async fn lake_contract(
         catalog,
         &products,
         &d1,
-        WriteMode::Replace,
+        (WriteMode::Replace, "run-1"),
         vec![
             TableRows::Products((1..=30).map(product).collect()),
             TableRows::Products((31..=40).map(product).collect()),
@@ -78,7 +78,7 @@ pub async fn lake_contract(
         catalog,
         &products,
         &d2,
-        WriteMode::Replace,
+        (WriteMode::Replace, "run-1"),
         vec![TableRows::Products((13..=17).map(product).collect())],
     )
     .await;
@@ -88,7 +88,7 @@ pub async fn lake_contract(
         catalog,
         &products,
         &d1,
-        WriteMode::Replace,
+        (WriteMode::Replace, "run-2"),
         vec![TableRows::Products((1..=12).map(product).collect())],
     )
     .await;
@@ -114,7 +114,7 @@ pub async fn lake_contract(
 
     // Abort: nothing written becomes visible.
     let mut w = lake
-        .open(&products, &d1, WriteMode::Replace)
+        .open(&products, &d1, WriteMode::Replace, "run-3")
         .await
         .expect("open");
     w.write(TableRows::Products((1..=3).map(product).collect()))
@@ -129,7 +129,7 @@ pub async fn lake_contract(
 
     // Wrong table: refused.
     let mut w = lake
-        .open(&products, &d2, WriteMode::Replace)
+        .open(&products, &d2, WriteMode::Replace, "run-4")
         .await
         .expect("open");
     let err = w
@@ -149,7 +149,7 @@ pub async fn lake_contract(
         catalog,
         &clicks,
         &hour,
-        WriteMode::Append,
+        (WriteMode::Append, "flush-1"),
         vec![TableRows::Clickstream(
             (1..=4).map(|n| view(n, 1, 1, 0)).collect(),
         )],
@@ -160,7 +160,7 @@ pub async fn lake_contract(
         catalog,
         &clicks,
         &hour,
-        WriteMode::Append,
+        (WriteMode::Append, "flush-2"),
         vec![TableRows::Clickstream(
             (5..=7).map(|n| view(n, 2, 3, 1)).collect(),
         )],
@@ -170,6 +170,23 @@ pub async fn lake_contract(
         count(engine, tables::CLICKSTREAM, "2026-11-25").await,
         7,
         "appends accumulate"
+    );
+    // A retried append (same write id, same rows) replaces its own files: nothing doubles.
+    write(
+        lake,
+        catalog,
+        &clicks,
+        &hour,
+        (WriteMode::Append, "flush-2"),
+        vec![TableRows::Clickstream(
+            (5..=7).map(|n| view(n, 2, 3, 1)).collect(),
+        )],
+    )
+    .await;
+    assert_eq!(
+        count(engine, tables::CLICKSTREAM, "2026-11-25").await,
+        7,
+        "a retried append with the same write id must not duplicate rows"
     );
 
     // Values survive the round trip: the display name keeps its commas, a missing year is null,

@@ -401,3 +401,119 @@ impl HttpConnector for FakeAws {
 pub fn aws_error(code: &str, message: &str) -> Value {
     serde_json::json!({ "__type": code, "message": message })
 }
+
+/// Holds the emulator's Athena for one test. Moto answers queries from one queue of preloaded
+/// results per account and region, shared by every test process: tests that run Athena queries
+/// take this cross-process file lock so that none consumes another's results.
+pub struct AthenaGuard {
+    _file: std::fs::File,
+}
+
+/// Waits for the emulator's Athena to be free (see [`AthenaGuard`]).
+pub async fn athena_lock() -> AthenaGuard {
+    let name: String = endpoint()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = std::env::temp_dir().join(format!("fashion-aws-athena-{name}.lock"));
+    let file = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .expect("open the Athena lock file");
+        f.lock().expect("lock the Athena lock file");
+        f
+    })
+    .await
+    .expect("lock task");
+    AthenaGuard { _file: file }
+}
+
+/// Creates an Athena workgroup writing results under `output`.
+pub async fn create_workgroup(aws: &AwsConfig, name: &str, output: &str) {
+    aws.athena_client()
+        .create_work_group()
+        .name(name)
+        .configuration(
+            aws_sdk_athena::types::WorkGroupConfiguration::builder()
+                .result_configuration(
+                    aws_sdk_athena::types::ResultConfiguration::builder()
+                        .output_location(output)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create workgroup");
+}
+
+/// Empties moto's queue of preloaded Athena results (left by a test that failed half-way): every
+/// query takes the next preloaded result, and an empty one means the queue is empty. Call it
+/// while holding [`athena_lock`].
+pub async fn drain_athena(engine: &fashion_aws::AthenaQueryEngine) {
+    use fashion_domain::ports::QueryEngine;
+    for _ in 0..10_000 {
+        let r = engine.query("SELECT 1", &[]).await.expect("drain query");
+        if r.columns.is_empty() && r.rows.is_empty() {
+            return;
+        }
+    }
+    panic!("moto's Athena result queue did not drain");
+}
+
+/// One preloaded Athena result as moto's API takes it: column `(name, type)`s and rows of
+/// optional text values. The header row Athena puts first in SELECT results is added here.
+pub fn athena_result(columns: &[(&str, &str)], rows: &[Vec<Option<&str>>]) -> Value {
+    let datum = |v: Option<&str>| match v {
+        Some(t) => serde_json::json!({ "VarCharValue": t }),
+        None => serde_json::json!({}),
+    };
+    let header = serde_json::json!({ "Data": columns.iter().map(|(n, _)| datum(Some(n))).collect::<Vec<_>>() });
+    let mut all = vec![header];
+    all.extend(
+        rows.iter().map(
+            |r| serde_json::json!({ "Data": r.iter().map(|v| datum(*v)).collect::<Vec<_>>() }),
+        ),
+    );
+    serde_json::json!({
+        "rows": all,
+        "column_info": columns.iter().map(|(n, t)| serde_json::json!({
+            "CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": n, "Label": n,
+            "Type": t, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": false
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Queues results for the next Athena queries through moto's own API
+/// (`POST /moto-api/static/athena/query-results`): moto runs no SQL, so a test states what
+/// Athena would answer. Call it while holding [`athena_lock`].
+pub async fn preload_athena(results: Vec<Value>) {
+    use std::io::{Read, Write};
+    let ep = endpoint();
+    let host = ep
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let body = serde_json::json!({ "region": REGION, "results": results }).to_string();
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut conn = std::net::TcpStream::connect(&host).expect("connect to the emulator");
+        let request = format!(
+            "POST /moto-api/static/athena/query-results HTTP/1.1\r\nHost: {host}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).expect("send preload");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).expect("read preload reply");
+        reply
+    })
+    .await
+    .expect("preload task");
+    assert!(
+        reply.starts_with("HTTP/1.1 201") || reply.starts_with("HTTP/1.0 201"),
+        "moto refused the preloaded Athena results: {reply}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Services: the business logic, generic over the ports.
 
 pub mod consumer;
+pub mod daily_job;
 pub mod evaluation;
 pub mod recommender;
 pub mod stream_processor;

@@ -1,0 +1,137 @@
+//! Lookup structures of the daily job's hot loop: a fast hasher for integer keys and an id index
+//! that is a plain array when ids are dense (they are, for catalogs and customer tables).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The multiplicative hash of rustc (`FxHasher`): a few cycles per integer key where SipHash takes
+/// tens. Keys here are ids from the store's own database, not attacker-chosen input, so SipHash's
+/// flooding resistance buys nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_i64(&mut self, i: i64) {
+        self.add(i.cast_unsigned());
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Builds [`FxHasher`]s for `HashMap`/`HashSet`.
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Ids at most this many times the number of entries (plus a margin) get a dense array.
+const DENSE_FACTOR: usize = 4;
+const DENSE_MARGIN: usize = 1_024;
+
+/// Maps an id (as stored, possibly zero, negative or huge) to the position of its entry.
+#[derive(Debug)]
+pub(crate) enum IdIndex {
+    /// `slots[id]` is the position plus one; 0 means absent.
+    Dense(Vec<u32>),
+    /// Any ids.
+    Sparse(HashMap<i64, u32, FxBuild>),
+}
+
+impl IdIndex {
+    /// Indexes `ids` by position; a repeated id maps to its last position.
+    pub(crate) fn new(ids: &[i64]) -> Self {
+        let dense_limit = ids.len().saturating_mul(DENSE_FACTOR) + DENSE_MARGIN;
+        let max = ids.iter().copied().max().unwrap_or(0);
+        let all_positive = ids.iter().all(|&id| id > 0);
+        match usize::try_from(max) {
+            Ok(max) if all_positive && max < dense_limit => {
+                let mut slots = vec![0u32; max + 1];
+                for (pos, &id) in ids.iter().enumerate() {
+                    if let (Ok(i), Ok(p)) = (usize::try_from(id), u32::try_from(pos + 1)) {
+                        slots[i] = p;
+                    }
+                }
+                Self::Dense(slots)
+            }
+            _ => Self::Sparse(
+                ids.iter()
+                    .enumerate()
+                    .filter_map(|(pos, &id)| u32::try_from(pos).ok().map(|p| (id, p)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The position of `id`'s entry.
+    pub(crate) fn get(&self, id: i64) -> Option<u32> {
+        match self {
+            Self::Dense(slots) => usize::try_from(id)
+                .ok()
+                .and_then(|i| slots.get(i))
+                .and_then(|&p| p.checked_sub(1)),
+            Self::Sparse(map) => map.get(&id).copied(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_and_sparse_indexes_answer_alike() {
+        let dense = IdIndex::new(&[3, 1, 7]);
+        let sparse = IdIndex::new(&[3, 1, 7_000_000_000]);
+        assert!(matches!(dense, IdIndex::Dense(_)));
+        assert!(matches!(sparse, IdIndex::Sparse(_)));
+        for index in [&dense, &sparse] {
+            assert_eq!(index.get(3), Some(0));
+            assert_eq!(index.get(1), Some(1));
+            assert_eq!(index.get(2), None);
+            assert_eq!(index.get(0), None);
+            assert_eq!(index.get(-3), None);
+            assert_eq!(index.get(i64::MAX), None);
+        }
+        assert_eq!(dense.get(7), Some(2));
+        assert_eq!(sparse.get(7_000_000_000), Some(2));
+    }
+
+    #[test]
+    fn a_repeated_id_maps_to_its_last_entry() {
+        assert_eq!(IdIndex::new(&[5, 5]).get(5), Some(1));
+        assert_eq!(IdIndex::new(&[-5, -5]).get(-5), Some(1));
+    }
+}

@@ -17,6 +17,8 @@ pub enum Reason {
     Trending,
     /// Popular in the customer's segment (no history to go on).
     Popular,
+    /// The customer looked at it recently and may come back to it.
+    SeenBefore,
 }
 
 impl Reason {
@@ -28,6 +30,7 @@ impl Reason {
             Self::Similar => "similar",
             Self::Trending => "trending",
             Self::Popular => "popular",
+            Self::SeenBefore => "seen_before",
         }
     }
 }

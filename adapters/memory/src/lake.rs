@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
 use fashion_domain::money::Cents;
+use fashion_domain::history::{PurchaseRecord, TrainingEvent};
 use fashion_domain::ports::{
-    LakeError, LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult, TableCatalog,
-    WriteMode,
+    HistorySource, LakeError, LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult,
+    TableCatalog, WriteMode,
 };
+use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::{Value, json};
 
 use crate::lock;
@@ -453,5 +455,57 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
             x == &n.to_string()
         }
         _ => a == b,
+    }
+}
+
+impl InMemoryLake {
+    fn all_rows(&self, table: &str) -> Vec<TableRows> {
+        lock(&self.state)
+            .data
+            .iter()
+            .filter(|((t, _), _)| t == table)
+            .flat_map(|(_, writes)| writes.values().flatten().cloned())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl HistorySource for InMemoryLake {
+    fn interactions(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
+        let mut seen = std::collections::HashSet::new();
+        let out: Vec<TrainingEvent> = self
+            .all_rows(fashion_domain::lake::tables::CLICKSTREAM)
+            .iter()
+            .flat_map(|b| match b {
+                TableRows::Clickstream(r) => r.clone(),
+                _ => Vec::new(),
+            })
+            .filter(|e| seen.insert(e.event_id))
+            .filter_map(|e| TrainingEvent::from_event(&e))
+            .filter(|e| e.at >= from && e.at < to)
+            .collect();
+        stream::iter([Ok(out)]).boxed()
+    }
+
+    fn purchases(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
+        let out: Vec<PurchaseRecord> = self
+            .all_rows(fashion_domain::lake::tables::ORDER_ITEMS)
+            .iter()
+            .flat_map(|b| match b {
+                TableRows::OrderItems(r) => r.clone(),
+                _ => Vec::new(),
+            })
+            .filter(|l| l.ordered_at >= from && l.ordered_at < to)
+            .map(|l| PurchaseRecord { customer: l.customer_id, order: l.order_id, product: l.product_id, at: l.ordered_at })
+            .collect();
+        stream::iter([Ok(out)]).boxed()
     }
 }

@@ -69,8 +69,8 @@ impl World {
                 article_type: p.article_type.clone(),
                 colour: p.colour().to_owned(),
                 price: p.price.map_or(1999, |c| c.get()),
-                // Zipf-like popularity: a few products draw most views.
-                pop: 1.0 / (1.0 + rng.random::<f64>() * 40.0).powf(0.9),
+                // Long-tailed popularity: the most viewed products draw about ten times the least.
+                pop: 1.0 / (1.0 + rng.random::<f64>() * 12.0).powf(0.8),
             });
             by_gender_type
                 .entry((p.gender.clone(), p.article_type.clone()))
@@ -386,7 +386,7 @@ fn choose_products(
                     .collect()
             })
             .unwrap_or_default();
-        if !pool.is_empty() && rng.random_bool((0.06 * (m - 1.0)).clamp(0.0, 0.5)) {
+        if !pool.is_empty() && rng.random_bool((0.012 * (m - 1.0)).clamp(0.0, 0.15)) {
             let picked: Vec<usize> = (0..n.max(3)).map(|_| weighted(rng, &pool, &[])).collect();
             return (picked.clone(), picked);
         }
@@ -405,9 +405,9 @@ fn choose_products(
     if same_type.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    if rng.random_bool(0.6) {
+    if rng.random_bool(0.75) {
         // Comparing similar products: one co-viewed group, wandering off now and then.
-        let group = if !persona.groups.is_empty() && rng.random_bool(0.5) {
+        let group = if !persona.groups.is_empty() && rng.random_bool(0.8) {
             persona.groups[rng.random_range(0..persona.groups.len())]
         } else {
             w.random_group(&persona.segment, &ty, rng).unwrap_or(0)

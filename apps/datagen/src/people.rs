@@ -79,7 +79,7 @@ pub fn synthesize(
             }
         }
         let colours = (0..2).map(|_| world.random_colour(rng)).collect();
-        let groups = (0..3)
+        let groups = (0..2)
             .filter_map(|_| {
                 let (t, _) =
                     &prefs[pick_weighted(rng, &prefs.iter().map(|p| p.1).collect::<Vec<_>>())];

@@ -22,3 +22,14 @@ pub trait UserActivityStore: Send + Sync {
     /// Stores `activity` if the stored version still equals `activity.version`.
     async fn put(&self, activity: &UserActivity) -> Result<(), StoreError>;
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: UserActivityStore + ?Sized> UserActivityStore for std::sync::Arc<T> {
+    async fn get_many(&self, customers: &[CustomerId]) -> Result<Vec<UserActivity>, StoreError> {
+        (**self).get_many(customers).await
+    }
+    async fn put(&self, activity: &UserActivity) -> Result<(), StoreError> {
+        (**self).put(activity).await
+    }
+}

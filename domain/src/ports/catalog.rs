@@ -23,3 +23,17 @@ pub trait ProductCatalog: Send + Sync {
     /// Every product, ordered by id.
     async fn list(&self) -> Result<Vec<Product>, StoreError>;
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: ProductCatalog + ?Sized> ProductCatalog for std::sync::Arc<T> {
+    async fn upsert_many(&self, products: &[Product]) -> Result<u64, StoreError> {
+        (**self).upsert_many(products).await
+    }
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        (**self).get_many(ids).await
+    }
+    async fn list(&self) -> Result<Vec<Product>, StoreError> {
+        (**self).list().await
+    }
+}

@@ -18,3 +18,10 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// Shared clocks are clocks.
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}

@@ -23,3 +23,17 @@ pub trait DeadLetterSink: Send + Sync {
     /// Up to `limit` stored dead letters, oldest first (by `at`; ties in any order).
     async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: DeadLetterSink + ?Sized> DeadLetterSink for std::sync::Arc<T> {
+    async fn put_many(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        (**self).put_many(letters).await
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        (**self).count().await
+    }
+    async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        (**self).list(limit).await
+    }
+}

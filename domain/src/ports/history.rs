@@ -29,3 +29,22 @@ pub trait HistorySource: Send + Sync {
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>>;
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: HistorySource + ?Sized> HistorySource for std::sync::Arc<T> {
+    fn interactions(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
+        (**self).interactions(from, to)
+    }
+    fn purchases(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
+        (**self).purchases(from, to)
+    }
+}

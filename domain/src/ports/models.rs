@@ -31,3 +31,17 @@ pub trait ModelStore: Send + Sync {
         }
     }
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: ModelStore + ?Sized> ModelStore for std::sync::Arc<T> {
+    async fn put(&self, model: &RecModel) -> Result<(), StoreError> {
+        (**self).put(model).await
+    }
+    async fn latest_version(&self) -> Result<Option<String>, StoreError> {
+        (**self).latest_version().await
+    }
+    async fn get(&self, version: &str) -> Result<Option<RecModel>, StoreError> {
+        (**self).get(version).await
+    }
+}

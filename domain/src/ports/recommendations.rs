@@ -24,3 +24,17 @@ pub trait RecommendationStore: Send + Sync {
     /// How many customers have recommendations.
     async fn count(&self) -> Result<u64, StoreError>;
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: RecommendationStore + ?Sized> RecommendationStore for std::sync::Arc<T> {
+    async fn put_many(&self, recs: &[Recommendations]) -> Result<(), StoreError> {
+        (**self).put_many(recs).await
+    }
+    async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError> {
+        (**self).get(customer).await
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        (**self).count().await
+    }
+}

@@ -80,3 +80,45 @@ pub trait CheckpointStore: Send + Sync {
         position: &SequenceNumber,
     ) -> Result<(), StreamError>;
 }
+
+/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
+#[async_trait]
+impl<T: ClickstreamPublisher + ?Sized> ClickstreamPublisher for std::sync::Arc<T> {
+    async fn publish(&self, records: &[OutboundRecord]) -> Result<PublishReport, StreamError> {
+        (**self).publish(records).await
+    }
+}
+
+#[async_trait]
+impl<T: ClickstreamSource + ?Sized> ClickstreamSource for std::sync::Arc<T> {
+    async fn shards(&self) -> Result<Vec<ShardId>, StreamError> {
+        (**self).shards().await
+    }
+    async fn read(
+        &self,
+        shard: &ShardId,
+        after: Option<SequenceNumber>,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, StreamError> {
+        (**self).read(shard, after, limit).await
+    }
+}
+
+#[async_trait]
+impl<T: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<T> {
+    async fn load(
+        &self,
+        consumer: &str,
+        shard: &ShardId,
+    ) -> Result<Option<SequenceNumber>, StreamError> {
+        (**self).load(consumer, shard).await
+    }
+    async fn commit(
+        &self,
+        consumer: &str,
+        shard: &ShardId,
+        position: &SequenceNumber,
+    ) -> Result<(), StreamError> {
+        (**self).commit(consumer, shard, position).await
+    }
+}

@@ -3,6 +3,7 @@
 pub mod consumer;
 pub mod daily_job;
 pub mod evaluation;
+pub mod lake_sink;
 pub mod recommender;
 pub mod stream_processor;
 pub mod trainer;

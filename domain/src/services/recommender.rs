@@ -29,16 +29,22 @@ pub struct RecommenderConfig {
     pub trend_boost: f32,
     /// Weight of content-similar items relative to co-occurrence neighbours.
     pub content_weight: f32,
+    /// Slots of every list kept for what is rising in the customer's segment (exploration).
+    pub trending_slots: usize,
+    /// Weight of an item the customer already engaged with, relative to its neighbours.
+    pub revisit_weight: f32,
 }
 
 impl Default for RecommenderConfig {
     fn default() -> Self {
         Self {
             top_n: 10,
-            recency_half_life_hours: 24.0,
-            max_per_article_type: 4,
+            recency_half_life_hours: 72.0,
+            max_per_article_type: 5,
             trend_boost: 0.5,
             content_weight: 0.3,
+            trending_slots: 2,
+            revisit_weight: 0.5,
         }
     }
 }
@@ -166,6 +172,8 @@ impl ModelIndex {
             seeds.into_iter().filter(|(_, w)| *w > 0.0).collect();
         seed_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         for &(seed, w) in &seed_list {
+            // Customers come back to what they looked at: the item itself is a candidate.
+            bump(&mut cand, seed, w * cfg.revisit_weight, Reason::SeenBefore);
             match self.neighbours.get(&seed) {
                 Some(ns) if !ns.is_empty() => {
                     for n in ns {
@@ -230,7 +238,37 @@ impl ModelIndex {
                 }
             }
         }
-        self.diversify(ranked, cfg)
+        let mut out = self.diversify(ranked, cfg);
+        self.reserve_trending(&mut out, &segment, cfg, &keep);
+        out
+    }
+
+    /// Makes sure the list shows the top items rising in the segment, replacing the weakest
+    /// personal items if needed.
+    fn reserve_trending(
+        &self,
+        out: &mut Vec<RecommendedItem>,
+        segment: &str,
+        cfg: &RecommenderConfig,
+        keep: &dyn Fn(&ProductId) -> bool,
+    ) {
+        let Some(list) = self.trending.get(segment).or_else(|| self.trending.get(ALL_SEGMENTS)) else { return };
+        let picks: Vec<ProductId> = list
+            .iter()
+            .filter(|p| keep(p) && self.products.get(p).is_some_and(|m| m.trend > 0.0))
+            .take(cfg.trending_slots)
+            .copied()
+            .collect();
+        for p in picks {
+            if out.iter().any(|r| r.product_id == p) {
+                continue;
+            }
+            let score = out.last().map_or(0.0, |r| r.score);
+            if out.len() >= cfg.top_n {
+                out.pop();
+            }
+            out.push(RecommendedItem { product_id: p, score, reason: Reason::Trending });
+        }
     }
 
     /// Takes the best items while keeping at most `max_per_article_type` of each article type.

@@ -19,6 +19,7 @@ use crate::dynamodb::{
 use crate::firehose::FirehoseClickstreamPublisher;
 use crate::glue::GlueTableCatalog;
 use crate::kinesis::KinesisClickstream;
+use crate::lake::S3LakeWriter;
 use crate::retry::Backoff;
 use crate::s3::{S3Location, S3ModelStore};
 
@@ -318,6 +319,16 @@ impl AwsConfig {
             self.glue_client(),
             database,
             S3Location::new(bucket, prefix),
+        )
+    }
+
+    /// The Parquet lake under `s3://bucket/prefix/`, whose partitions become visible through the
+    /// Glue catalog of `database`.
+    #[must_use]
+    pub fn s3_lake_writer(&self, database: &str, bucket: &str, prefix: &str) -> S3LakeWriter {
+        S3LakeWriter::new(
+            self.s3_client(),
+            self.glue_table_catalog(database, bucket, prefix),
         )
     }
 

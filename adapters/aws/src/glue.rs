@@ -70,6 +70,47 @@ impl GlueTableCatalog {
         &self.database
     }
 
+    /// The lake's bucket and prefix.
+    #[must_use]
+    pub fn lake(&self) -> &S3Location {
+        &self.lake
+    }
+
+    /// The location the catalog gives a partition, `None` when it is not catalogued (or its
+    /// table does not exist).
+    ///
+    /// # Errors
+    /// [`LakeError::Unavailable`] on throttling or timeout.
+    pub async fn partition_location(
+        &self,
+        table: &str,
+        key: &PartitionKey,
+    ) -> Result<Option<String>, LakeError> {
+        match self
+            .client
+            .get_partition()
+            .database_name(&self.database)
+            .table_name(table)
+            .set_partition_values(Some(key.values()))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .partition()
+                .and_then(|p| p.storage_descriptor())
+                .and_then(StorageDescriptor::location)
+                .map(str::to_owned)),
+            Err(e) => {
+                let f = AwsFailure::of(&e);
+                if f.is_code("EntityNotFoundException") {
+                    Ok(None)
+                } else {
+                    Err(f.into_lake(&format!("read partition {key} of Glue table {table}")))
+                }
+            }
+        }
+    }
+
     /// Where a table's data lives: `s3://bucket/prefix/<table>/`.
     #[must_use]
     pub fn table_location(&self, table: &str) -> String {

@@ -11,6 +11,7 @@
 //! | `ProductCatalog` | [`DynamoDbProductCatalog`] |
 //! | `DeadLetterSink` | [`DynamoDbDeadLetterSink`] |
 //! | `ModelStore` | [`S3ModelStore`] |
+//! | `LakeWriter` | [`S3LakeWriter`] (Parquet from `fashion-parquet`) |
 //! | `TableCatalog` | [`GlueTableCatalog`] |
 //! | `QueryEngine` | [`AthenaQueryEngine`] |
 //!
@@ -26,6 +27,7 @@ mod error;
 pub mod firehose;
 pub mod glue;
 pub mod kinesis;
+pub mod lake;
 pub mod retry;
 pub mod s3;
 
@@ -38,5 +40,6 @@ pub use dynamodb::{
 pub use firehose::FirehoseClickstreamPublisher;
 pub use glue::GlueTableCatalog;
 pub use kinesis::KinesisClickstream;
+pub use lake::S3LakeWriter;
 pub use retry::Backoff;
 pub use s3::{S3Location, S3ModelStore};

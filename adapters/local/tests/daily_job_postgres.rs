@@ -36,11 +36,7 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("date")
 }
 
-async fn run_day(
-    db: &PostgresPurchaseStore,
-    lake: &InMemoryLake,
-    day: StoreDay,
-) -> DailyJobReport {
+async fn run_day(db: &PostgresPurchaseStore, lake: &InMemoryLake, day: StoreDay) -> DailyJobReport {
     let report = DailyJob::new(
         Arc::new(db.clone()),
         Arc::new(lake.clone()),
@@ -113,7 +109,11 @@ async fn orders_at_23_59_59_and_00_00_store_time_land_on_their_store_days() {
     // Assert
     assert_eq!(published[&24], vec![1]);
     assert_eq!(published[&25], vec![2, 3]);
-    assert_eq!(published[&26], vec![4], "00:00 store time is already the next day");
+    assert_eq!(
+        published[&26],
+        vec![4],
+        "00:00 store time is already the next day"
+    );
 }
 
 /// Which dirty kind the generator applied, from the clean and the dirty version of an order.
@@ -417,6 +417,10 @@ async fn a_crash_between_writing_and_committing_leaves_the_previous_day_readable
     // And a good run afterwards publishes the new data.
     let report = run_day(&db, &lake, day).await;
     assert_eq!(report.written_to(tables::ORDERS), 2);
-    assert_eq!(report.quarantined_total().orders, 1, "customer 9 is unknown");
+    assert_eq!(
+        report.quarantined_total().orders,
+        1,
+        "customer 9 is unknown"
+    );
     assert_ne!(dump(&lake, day.date).await, published);
 }

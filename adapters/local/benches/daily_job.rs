@@ -1,0 +1,399 @@
+//! Benchmark: the whole daily job against a plain `COPY … TO STDOUT` of the same rows, the floor
+//! any extraction from PostgreSQL pays, measured in one run on the same data.
+//!
+//! Loads about a million order lines for one store day (plus a tenth of that for the day before,
+//! so the day's bounds select), then alternates floor and job runs and takes the median of each.
+//! Writes the figures into the "Daily job vs COPY floor" section of `docs/BENCHMARKS.md`.
+//!
+//! ```sh
+//! scripts/services cargo bench -p fashion-local --bench daily_job
+//! ```
+//!
+//! Needs PostgreSQL at `FASHION_TEST_DATABASE_URL` (exported by `scripts/services`) or
+//! `DATABASE_URL`; works in a schema of its own and drops it afterwards. `BENCH_LINES` overrides
+//! the number of lines of the day.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{Duration as ChronoDuration, NaiveDate};
+use fashion_datagen::{GenConfig, Generator};
+use fashion_domain::calendar::{StoreDay, parse_time_zone};
+use fashion_domain::lake::tables;
+use fashion_domain::order::{OrderItemRow, OrderRow, StoredOrder};
+use fashion_domain::ports::{PurchaseSource, PurchaseStore};
+use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
+use fashion_local::PostgresPurchaseStore;
+use fashion_memory::InMemoryLake;
+use futures::TryStreamExt;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+const SECTION: &str = "## Daily job vs COPY floor";
+const ROUNDS: usize = 3;
+const DEFAULT_LINES: u64 = 1_000_000;
+const LOAD_BATCH: usize = 20_000;
+
+/// SplitMix64: a deterministic stream of numbers, enough for synthetic orders.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Orders of `day` with about `lines` lines, ids from `first_id`, 1 % of them dirty.
+fn synthesize(
+    g: &Generator,
+    day: StoreDay,
+    first_id: i64,
+    lines: u64,
+    rng: &mut Rng,
+) -> Vec<StoredOrder> {
+    let products = g.products();
+    let customers = g.customers();
+    let seconds = u64::try_from((day.end - day.start).num_seconds()).unwrap_or(86_400);
+    let mut orders = Vec::new();
+    let mut made = 0u64;
+    let mut id = first_id;
+    while made < lines {
+        // 1 to 10 lines, mostly few (mean about 3), as in retail baskets.
+        let n = 1 + (rng.below(4) * rng.below(4)).min(9);
+        let at = day.start
+            + ChronoDuration::seconds(i64::try_from(made * seconds / lines).unwrap_or(0))
+            + ChronoDuration::milliseconds(i64::try_from(rng.below(1000)).unwrap_or(0));
+        let customer = &customers[usize::try_from(rng.below(customers.len() as u64)).unwrap_or(0)];
+        let mut items: Vec<OrderItemRow> = (1..=n)
+            .map(|line| {
+                let p = &products[usize::try_from(rng.below(products.len() as u64)).unwrap_or(0)];
+                OrderItemRow {
+                    order_id: id,
+                    line_no: i32::try_from(line).unwrap_or(1),
+                    product_id: Some(i64::from(p.id.get())),
+                    quantity: 1 + i32::try_from(rng.below(3) / 2).unwrap_or(0),
+                    unit_price_cents: p.price.map_or(1999, |c| c.get()),
+                }
+            })
+            .collect();
+        let mut order = OrderRow {
+            order_id: id,
+            customer_id: Some(customer.id.as_i64()),
+            ordered_at: at,
+            recorded_at: at,
+            status: ["paid", "shipped", "delivered", "cancelled"]
+                [usize::try_from(rng.below(4)).unwrap_or(0)]
+            .to_owned(),
+            total_cents: items
+                .iter()
+                .map(|i| i64::from(i.quantity) * i.unit_price_cents)
+                .sum(),
+            currency: "USD".to_owned(),
+        };
+        match rng.below(600) {
+            0 => items[0].product_id = Some(9_999_999),
+            1 => items[0].quantity = 0,
+            2 => items.push(items[0].clone()),
+            3 => order.total_cents += 1,
+            4 => order.customer_id = Some(9_999_999),
+            5 => order.ordered_at -= ChronoDuration::days(2),
+            _ => {}
+        }
+        made += items.len() as u64;
+        orders.push(StoredOrder { order, items });
+        id += 1;
+    }
+    orders
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+struct Figures {
+    lines: u64,
+    orders: u64,
+    copy_bytes: u64,
+    floor: Duration,
+    extract: Duration,
+    job: Duration,
+    report: DailyJobReport,
+    server: String,
+    cores: usize,
+    load: Duration,
+}
+
+fn per_second(rows: u64, d: Duration) -> f64 {
+    rows as f64 / d.as_secs_f64()
+}
+
+fn section(f: &Figures) -> String {
+    let mut s = String::new();
+    let lines = f.lines;
+    let _ = writeln!(s, "{SECTION}\n");
+    let _ = writeln!(
+        s,
+        "`cargo bench -p fashion-local --bench daily_job` (run through `scripts/services`, which \
+         starts the throwaway PostgreSQL of the tests: fsync off, default `work_mem`). {} cores, \
+         PostgreSQL {}. One store day of {} order lines in {} orders (plus {} lines of the day \
+         before, so the day's bounds select through the indexes), about 1 % of the orders dirty. \
+         Each figure is the median of {ROUNDS} runs after a warm-up run; the floor and the job \
+         alternate.\n",
+        f.cores,
+        f.server,
+        lines,
+        f.orders,
+        lines / 10,
+    );
+    let _ = writeln!(s, "| run | rows | seconds | rows/s | vs floor |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    for (name, d) in [
+        (
+            "`COPY (extraction query) TO STDOUT (FORMAT binary)`, bytes counted only (the floor)",
+            f.floor,
+        ),
+        (
+            "extraction only: `PostgresPurchaseStore::extract_day` drained (COPY + decoding into orders)",
+            f.extract,
+        ),
+        (
+            "whole daily job (extract, clean, aggregate, write 8 partitions, catalogue)",
+            f.job,
+        ),
+    ] {
+        let _ = writeln!(
+            s,
+            "| {name} | {lines} | {:.3} | {:.0} | {:.2}× |",
+            d.as_secs_f64(),
+            per_second(lines, d),
+            d.as_secs_f64() / f.floor.as_secs_f64()
+        );
+    }
+    let q = f.report.quarantined_total();
+    let _ = writeln!(
+        s,
+        "\nThe floor moved {:.1} MiB. The job wrote {} orders and {} lines, quarantined {} orders \
+         and {} lines, dropped {} duplicate lines, and produced {} `daily_sales` and {} \
+         `customer_daily` rows. Loading the data (array-bound `INSERT`s through `put_orders`, then \
+         `VACUUM ANALYZE`) took {:.1} s and is not part of any figure.\n",
+        f.copy_bytes as f64 / (1024.0 * 1024.0),
+        f.report.written_to(tables::ORDERS),
+        f.report.written_to(tables::ORDER_ITEMS),
+        q.orders,
+        q.lines,
+        f.report.duplicate_lines_dropped,
+        f.report.written_to(tables::DAILY_SALES),
+        f.report.written_to(tables::CUSTOMER_DAILY),
+        f.load.as_secs_f64(),
+    );
+    let ratio = f.job.as_secs_f64() / f.floor.as_secs_f64();
+    let rate = per_second(lines, f.job);
+    let _ = writeln!(
+        s,
+        "Targets: whole job within 1.5× the floor — {} ({ratio:.2}×); at least 1 M rows/s — {} \
+         ({:.2} M rows/s).\n",
+        if ratio <= 1.5 { "met" } else { "**not met**" },
+        if rate >= 1e6 { "met" } else { "**not met**" },
+        rate / 1e6,
+    );
+    let _ = writeln!(
+        s,
+        "The lake here is the in-memory one (`fashion-memory`): the local Parquet lake did not \
+         exist when this was measured, so the job's figure leaves out Parquet encoding and file \
+         writes. The job's extraction decodes the binary COPY stream on a task of its own while \
+         the job cleans and aggregates the previous chunk, so on two cores the server, the \
+         decoder and the job overlap."
+    );
+    s
+}
+
+/// Replaces (or appends) this benchmark's section of `docs/BENCHMARKS.md`, leaving the other
+/// sections as they are.
+fn write_section(text: &str) -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    let mut out = String::new();
+    let mut lines = old.lines().peekable();
+    let mut replaced = false;
+    while let Some(line) = lines.next() {
+        if line.trim_end() == SECTION {
+            out.push_str(text);
+            replaced = true;
+            while lines.peek().is_some_and(|l| !l.starts_with("## ")) {
+                lines.next();
+            }
+            if lines.peek().is_some() {
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        out.push_str(text);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, out).with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(path)
+}
+
+async fn run_job(
+    db: &PostgresPurchaseStore,
+    day: StoreDay,
+) -> anyhow::Result<(Duration, DailyJobReport)> {
+    let lake = InMemoryLake::new();
+    let job = DailyJob::new(Arc::new(db.clone()), Arc::new(lake.clone()), Arc::new(lake));
+    let t = Instant::now();
+    let report = job.run(day).await.context("daily job")?;
+    let took = t.elapsed();
+    if !report.is_balanced() {
+        bail!("unbalanced report: {report:?}");
+    }
+    Ok((took, report))
+}
+
+async fn run_extract(db: &PostgresPurchaseStore, day: StoreDay) -> anyhow::Result<(Duration, u64)> {
+    let t = Instant::now();
+    let lines = db
+        .extract_day(day)
+        .try_fold(0u64, |n, chunk| async move {
+            Ok(n + chunk.iter().map(|o| o.items.len() as u64).sum::<u64>())
+        })
+        .await?;
+    Ok((t.elapsed(), lines))
+}
+
+async fn bench(url: &str, schema: &str) -> anyhow::Result<Figures> {
+    let lines: u64 = std::env::var("BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_LINES);
+    let options = PgConnectOptions::from_str(url)?.options([("search_path", schema)]);
+    let db = PostgresPurchaseStore::connect_with(options).await?;
+    let tz = parse_time_zone("Asia/Ho_Chi_Minh")?;
+    let date = NaiveDate::from_ymd_opt(2026, 11, 25).context("date")?;
+    let day = StoreDay::new(date, tz);
+    let before = StoreDay::new(date.pred_opt().context("date")?, tz);
+
+    // Arrange: a realistic catalog and customer base from the generator, synthetic orders.
+    let t = Instant::now();
+    let g = Generator::new(GenConfig {
+        users: 20_000,
+        products: 5_000,
+        time_zone: tz,
+        ..GenConfig::default()
+    });
+    db.put_products(g.products()).await?;
+    db.put_customers(g.customers()).await?;
+    let mut rng = Rng(7);
+    let mut orders = synthesize(&g, before, 1, lines / 10, &mut rng);
+    let next_id = orders.last().map_or(1, |o| o.order.order_id + 1);
+    orders.extend(synthesize(&g, day, next_id, lines, &mut rng));
+    for batch in orders.chunks(LOAD_BATCH) {
+        db.put_orders(batch).await?;
+    }
+    drop(orders);
+    sqlx::raw_sql("VACUUM ANALYZE").execute(db.pool()).await?;
+    let load = t.elapsed();
+    let server: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(db.pool())
+        .await?;
+    eprintln!("loaded in {:.1} s", load.as_secs_f64());
+
+    // Warm-up, then alternate.
+    db.copy_floor(day).await?;
+    let (_, report) = run_job(&db, day).await?;
+    let mut floors = Vec::new();
+    let mut extracts = Vec::new();
+    let mut jobs = Vec::new();
+    let mut copy_bytes = 0;
+    let mut extracted_lines = 0;
+    for round in 0..ROUNDS {
+        let t = Instant::now();
+        let floor = db.copy_floor(day).await?;
+        floors.push(t.elapsed());
+        copy_bytes = floor.bytes;
+        let (took, n) = run_extract(&db, day).await?;
+        extracts.push(took);
+        extracted_lines = n;
+        let (took, _) = run_job(&db, day).await?;
+        jobs.push(took);
+        eprintln!(
+            "round {round}: floor {:.3} s, extract {:.3} s, job {:.3} s",
+            floors[round].as_secs_f64(),
+            extracts[round].as_secs_f64(),
+            jobs[round].as_secs_f64()
+        );
+    }
+    if extracted_lines != report.extracted.lines {
+        bail!(
+            "extraction saw {extracted_lines} lines, the job {}",
+            report.extracted.lines
+        );
+    }
+    Ok(Figures {
+        lines: report.extracted.lines,
+        orders: report.extracted.orders,
+        copy_bytes,
+        floor: median(floors),
+        extract: median(extracts),
+        job: median(jobs),
+        report,
+        server,
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        load,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; a filter or `--list` from other tooling means "not me".
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let url = std::env::var("FASHION_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .context(
+            "set FASHION_TEST_DATABASE_URL or DATABASE_URL, or run through \
+             `scripts/services cargo bench -p fashion-local --bench daily_job`",
+        )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // Identifiers cannot be bound; this one is built from a UUID's hex digits only.
+        let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&url).await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await?;
+        let result = bench(&url, &schema).await;
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&mut admin)
+            .await?;
+        let figures = result?;
+        let text = section(&figures);
+        let path = write_section(&text)?;
+        println!("{text}");
+        println!("written to {}", path.display());
+        anyhow::Ok(())
+    })
+}

@@ -4,19 +4,23 @@
 //! the lake is Parquet files under Hive-style directories, queried with DataFusion.
 
 mod error;
+mod lake;
 mod models;
 mod postgres;
 mod purchases;
+mod query;
 mod sqlite;
 mod state;
 mod stream;
 
+pub use lake::LocalLake;
 pub use models::FileModelStore;
 pub use postgres::{CHANNEL_DEPTH, CopyFloor, EXTRACT_CHUNK, PostgresPurchaseStore};
 pub use purchases::SqlitePurchaseStore;
+pub use query::{DataFusionEngine, to_result};
 pub use sqlite::open_sqlite;
 pub use state::{
     SqliteCheckpointStore, SqliteDeadLetterSink, SqliteProductCatalog, SqliteRecommendationStore,
-    SqliteUserActivityStore, StateDb,
+    SqliteTableCatalog, SqliteUserActivityStore, StateDb,
 };
 pub use stream::SqliteStreamLog;

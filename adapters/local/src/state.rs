@@ -8,9 +8,10 @@ use chrono::Utc;
 use fashion_domain::activity::UserActivity;
 use fashion_domain::dead_letter::DeadLetter;
 use fashion_domain::ids::{CustomerId, ProductId};
+use fashion_domain::lake::{PartitionInfo, TableDef};
 use fashion_domain::ports::{
-    CheckpointStore, DeadLetterSink, ProductCatalog, RecommendationStore, StoreError, StreamError,
-    UserActivityStore,
+    CheckpointStore, DeadLetterSink, LakeError, ProductCatalog, RecommendationStore, StoreError,
+    StreamError, TableCatalog, UserActivityStore,
 };
 use fashion_domain::product::Product;
 use fashion_domain::recommendation::Recommendations;
@@ -22,7 +23,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use crate::error::{store_err, stream_err};
 use crate::sqlite::open_sqlite;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/state_001.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/state_001.sql")),
+    (2, include_str!("../migrations/state_002.sql")),
+];
 
 /// SQLite's limit on bound parameters is 32766; stay well below per statement.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -80,6 +84,14 @@ impl StateDb {
     #[must_use]
     pub fn checkpoints(&self) -> SqliteCheckpointStore {
         SqliteCheckpointStore {
+            pool: self.pool.clone(),
+        }
+    }
+
+    /// The lake's table catalog.
+    #[must_use]
+    pub fn table_catalog(&self) -> SqliteTableCatalog {
+        SqliteTableCatalog {
             pool: self.pool.clone(),
         }
     }
@@ -410,5 +422,84 @@ impl CheckpointStore for SqliteCheckpointStore {
         .await
         .map_err(|e| stream_err(e, "write checkpoint"))?;
         Ok(())
+    }
+}
+
+/// The lake's catalog: table definitions and partitions.
+#[derive(Clone)]
+pub struct SqliteTableCatalog {
+    pool: SqlitePool,
+}
+
+fn lake_err(e: &StoreError) -> LakeError {
+    match e {
+        StoreError::Unavailable { message } => LakeError::Unavailable {
+            message: message.clone(),
+        },
+        other => LakeError::Unexpected(anyhow::anyhow!("catalog: {other}")),
+    }
+}
+
+#[async_trait]
+impl TableCatalog for SqliteTableCatalog {
+    async fn ensure_table(&self, table: &TableDef) -> Result<(), LakeError> {
+        let def = encode(table, "table definition").map_err(|e| lake_err(&e))?;
+        sqlx::query(
+            "INSERT INTO lake_tables (name, definition, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT(name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at \
+             WHERE lake_tables.definition <> excluded.definition",
+        )
+        .bind(&table.name)
+        .bind(def)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| lake_err(&store_err(e, "ensure table")))?;
+        Ok(())
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<TableDef>, LakeError> {
+        let def: Option<String> =
+            sqlx::query_scalar("SELECT definition FROM lake_tables WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| lake_err(&store_err(e, "read table")))?;
+        def.map(|d| decode(&d, "table definition").map_err(|e| lake_err(&e)))
+            .transpose()
+    }
+
+    async fn put_partition(&self, partition: &PartitionInfo) -> Result<(), LakeError> {
+        if self.table(&partition.table).await?.is_none() {
+            return Err(LakeError::NotFound {
+                what: format!("table {}", partition.table),
+            });
+        }
+        let body = encode(partition, "partition").map_err(|e| lake_err(&e))?;
+        sqlx::query(
+            "INSERT INTO lake_partitions (table_name, partition_key, body, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(table_name, partition_key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(&partition.table)
+        .bind(partition.key.path())
+        .bind(body)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| lake_err(&store_err(e, "record partition")))?;
+        Ok(())
+    }
+
+    async fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>, LakeError> {
+        let rows = sqlx::query(
+            "SELECT body FROM lake_partitions WHERE table_name = ? ORDER BY partition_key",
+        )
+        .bind(table)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| lake_err(&store_err(e, "list partitions")))?;
+        rows.iter()
+            .map(|r| decode(r.get::<&str, _>(0), "partition").map_err(|e| lake_err(&e)))
+            .collect()
     }
 }

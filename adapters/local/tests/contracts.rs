@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use fashion_domain::ports::SystemClock;
-use fashion_local::{FileModelStore, SqlitePurchaseStore, SqliteStreamLog, StateDb};
+use fashion_local::{
+    DataFusionEngine, FileModelStore, LocalLake, SqlitePurchaseStore, SqliteStreamLog, StateDb,
+};
 use fashion_tests::contract;
 
 async fn state() -> (tempfile::TempDir, StateDb) {
@@ -66,4 +68,16 @@ async fn sqlite_purchases_honour_the_purchase_store_contract() {
         .await
         .expect("open store.db");
     contract::purchase_store_contract(&db, &db).await;
+}
+
+#[tokio::test]
+async fn parquet_lake_with_catalog_and_datafusion_honours_the_lake_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = StateDb::open(&dir.path().join("state.db"))
+        .await
+        .expect("open state.db");
+    let lake = LocalLake::new(dir.path().join("lake"));
+    let catalog = std::sync::Arc::new(db.table_catalog());
+    let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
+    contract::lake_contract(&lake, catalog.as_ref(), &engine).await;
 }

@@ -49,6 +49,116 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Generate a synthetic store (catalog, customers, orders, clickstream) into the stores.
     Generate(GenerateArgs),
+    /// Run the whole pipeline on the embedded stack over simulated days and print a summary.
+    Demo(DemoArgs),
+    /// Process the stream: validate, deduplicate, enrich, update activity, recommend.
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// Write the stream to the lake in micro-batches (what Firehose does on AWS).
+    #[command(subcommand)]
+    Sink(SinkCommand),
+    /// Train a recommendation model from the lake's history.
+    Train,
+    /// Evaluate recommendations on a time-ordered hold-out (HR@10, NDCG@10) and trend detection.
+    Eval,
+    /// The daily batch job: yesterday's purchases to clean, aggregated, catalogued lake partitions.
+    #[command(subcommand)]
+    Etl(EtlCommand),
+    /// Run SQL over the lake.
+    Query(QueryArgs),
+    /// Print the trend report: rising article types, colours and products.
+    Trends(TrendsArgs),
+    /// Print a customer's recommendations.
+    Recs {
+        /// Customer id.
+        user_id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Days to simulate.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Customers.
+    #[arg(long, default_value_t = 2000)]
+    pub users: u32,
+    /// Products in the catalog.
+    #[arg(long, default_value_t = 3000)]
+    pub products: u32,
+    /// Share of records made dirty.
+    #[arg(long, default_value_t = 0.01)]
+    pub dirty_rate: f64,
+    /// Wipe a data directory that holds something other than a previous demo.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamCommand {
+    /// Consume from the last checkpoint until caught up (or keep following with --follow).
+    Consume {
+        /// Keep polling for new records.
+        #[arg(long)]
+        follow: bool,
+        /// Records per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SinkCommand {
+    /// Read the stream from the sink's checkpoint; without --follow, flush everything at the end.
+    Run {
+        /// Keep polling, flushing by age and size.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EtlCommand {
+    /// Run the daily job for one store day (default: yesterday in the store's time zone).
+    Run {
+        /// The store day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// Run the daily job for every day of a range, inclusive.
+    Backfill {
+        /// First day.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL statement (or use --named).
+    pub sql: Option<String>,
+    /// A named analysis query (see --list).
+    #[arg(long, conflicts_with = "sql")]
+    pub named: Option<String>,
+    /// List the named queries.
+    #[arg(long)]
+    pub list: bool,
+    /// Parameters bound to $1, $2, ... (text).
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrendsArgs {
+    /// The day the report ends with (default: the last day with clicks).
+    #[arg(long)]
+    pub date: Option<chrono::NaiveDate>,
+    /// Signals per dimension.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,22 @@
-//! Builds the configured stack's adapters. Today: the local stack, on disk under the data
-//! directory (SQLite stores, the embedded stream, PostgreSQL when `database_url` is set).
+//! Builds the configured stack's adapters. The local stack lives under the data directory: SQLite
+//! stores, the embedded stream, the Parquet lake with its catalog and DataFusion, model files, and
+//! the transactional database (SQLite, or PostgreSQL when `database_url` is set).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use fashion_domain::ports::{Clock, PurchaseSource, PurchaseStore};
-use fashion_local::{SqlitePurchaseStore, SqliteStreamLog, StateDb};
+use fashion_domain::services::daily_job::DailyJob;
+use fashion_domain::services::lake_sink::{LakeSink, SinkConfig};
+use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, StreamProcessor};
+use fashion_domain::services::trainer::{Trainer, TrainerParams};
+use fashion_local::{
+    DataFusionEngine, FileModelStore, LocalLake, PostgresPurchaseStore, SqliteCheckpointStore,
+    SqliteDeadLetterSink, SqliteProductCatalog, SqlitePurchaseStore, SqliteRecommendationStore,
+    SqliteStreamLog, SqliteTableCatalog, SqliteUserActivityStore, StateDb,
+};
+use secrecy::ExposeSecret;
 
 use crate::settings::Settings;
 
@@ -15,41 +26,193 @@ impl<T: PurchaseStore + PurchaseSource> PurchaseDb for T {}
 
 /// File names inside the data directory.
 pub mod files {
-    /// Key-value stores.
+    /// Key-value stores and the lake catalog.
     pub const STATE_DB: &str = "state.db";
     /// The embedded stream.
     pub const STREAM_DB: &str = "stream.db";
     /// The transactional database (when not PostgreSQL).
     pub const STORE_DB: &str = "store.db";
+    /// The Parquet lake.
+    pub const LAKE: &str = "lake";
+    /// Model artifacts.
+    pub const MODELS: &str = "models";
     /// Generator output (styles.csv, ground truth).
     pub const GENERATED: &str = "generated";
     /// The generator's ground truth.
     pub const GROUND_TRUTH: &str = "generated/ground_truth.json";
 }
 
-/// Opens `state.db`.
+/// The stream processor as the local stack wires it.
+pub type LocalProcessor = StreamProcessor<
+    SqliteUserActivityStore,
+    SqliteRecommendationStore,
+    SqliteProductCatalog,
+    SqliteDeadLetterSink,
+>;
+
+/// The lake sink as the local stack wires it.
+pub type LocalSink = LakeSink<
+    Arc<SqliteStreamLog>,
+    SqliteCheckpointStore,
+    LocalLake,
+    Arc<SqliteTableCatalog>,
+    SqliteDeadLetterSink,
+>;
+
+/// The trainer as the local stack wires it.
+pub type LocalTrainer = Trainer<Arc<DataFusionEngine>, SqliteProductCatalog, Arc<FileModelStore>>;
+
+/// Every adapter of the local stack.
+pub struct LocalStack {
+    /// The stores in `state.db`.
+    pub state: StateDb,
+    /// The embedded stream.
+    pub stream: Arc<SqliteStreamLog>,
+    /// The Parquet lake.
+    pub lake: LocalLake,
+    /// The lake's catalog.
+    pub catalog: Arc<SqliteTableCatalog>,
+    /// SQL over the lake; also the trainer's history.
+    pub engine: Arc<DataFusionEngine>,
+    /// Model artifacts.
+    pub models: Arc<FileModelStore>,
+    /// The transactional database.
+    pub purchases: Arc<dyn PurchaseDb>,
+    /// The clock everything is stamped with.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl LocalStack {
+    /// Opens (creating and migrating where needed) every store under the data directory.
+    ///
+    /// # Errors
+    /// When a store cannot be opened.
+    pub async fn open(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&s.data_dir).with_context(|| {
+            format!(
+                "failed to create the data directory {}",
+                s.data_dir.display()
+            )
+        })?;
+        let state = StateDb::open(&s.path(files::STATE_DB))
+            .await
+            .context("failed to open the local state database")?;
+        let stream = Arc::new(
+            SqliteStreamLog::open(&s.path(files::STREAM_DB), s.stream.shards, clock.clone())
+                .await
+                .context("failed to open the embedded stream")?,
+        );
+        let lake = LocalLake::new(s.path(files::LAKE));
+        lake.clean_staging()
+            .context("failed to clean the lake's staging area")?;
+        let catalog = Arc::new(state.table_catalog());
+        let engine = Arc::new(DataFusionEngine::new(lake.clone(), catalog.clone()));
+        let models = Arc::new(FileModelStore::new(s.path(files::MODELS)));
+        let purchases = purchases(s).await?;
+        Ok(Self {
+            state,
+            stream,
+            lake,
+            catalog,
+            engine,
+            models,
+            purchases,
+            clock,
+        })
+    }
+
+    /// A stream processor with the latest model loaded.
+    ///
+    /// # Errors
+    /// When the model store cannot be read.
+    pub async fn processor(&self) -> anyhow::Result<LocalProcessor> {
+        let model = ModelHandle::default();
+        model
+            .refresh(self.models.as_ref())
+            .await
+            .context("failed to load the latest model")?;
+        Ok(StreamProcessor::new(
+            self.state.activity(),
+            self.state.recommendations(),
+            self.state.catalog(),
+            self.state.dead_letters(),
+            model,
+            ProcessorConfig::default(),
+        ))
+    }
+
+    /// The micro-batch lake sink.
+    #[must_use]
+    pub fn sink(&self, s: &Settings) -> LocalSink {
+        let config = SinkConfig {
+            max_age: chrono::Duration::seconds(i64::try_from(s.sink.max_age_secs).unwrap_or(300)),
+            max_bytes: usize::try_from(s.sink.max_bytes).unwrap_or(usize::MAX),
+            read_batch: 2_000,
+        };
+        LakeSink::new(
+            self.stream.clone(),
+            self.state.checkpoints(),
+            self.lake.clone(),
+            self.catalog.clone(),
+            self.state.dead_letters(),
+            config,
+        )
+    }
+
+    /// The trainer.
+    #[must_use]
+    pub fn trainer(&self) -> LocalTrainer {
+        Trainer::new(
+            self.engine.clone(),
+            self.state.catalog(),
+            self.models.clone(),
+            TrainerParams::default(),
+        )
+    }
+
+    /// The daily job.
+    #[must_use]
+    pub fn daily_job(
+        &self,
+    ) -> DailyJob<dyn PurchaseDb, LocalLake, SqliteTableCatalog, Arc<dyn Clock>> {
+        DailyJob::new(
+            self.purchases.clone(),
+            Arc::new(self.lake.clone()),
+            self.catalog.clone(),
+        )
+        .with_clock(self.clock.clone())
+    }
+}
+
+/// Opens the transactional database: PostgreSQL when configured, SQLite otherwise.
+///
+/// # Errors
+/// When the database cannot be reached or migrated.
+pub async fn purchases(s: &Settings) -> anyhow::Result<Arc<dyn PurchaseDb>> {
+    if let Some(url) = &s.database_url {
+        let db = PostgresPurchaseStore::connect(url.expose_secret())
+            .await
+            .context("failed to connect to the PostgreSQL database (DATABASE_URL)")?;
+        return Ok(Arc::new(db));
+    }
+    let db = SqlitePurchaseStore::open(&s.path(files::STORE_DB))
+        .await
+        .context("failed to open the transactional database")?;
+    Ok(Arc::new(db))
+}
+
+/// Opens `state.db` only (commands that need nothing else).
+///
+/// # Errors
+/// When the database cannot be opened.
 pub async fn state(s: &Settings) -> anyhow::Result<StateDb> {
     StateDb::open(&s.path(files::STATE_DB))
         .await
         .context("failed to open the local state database")
 }
 
-/// Opens the embedded stream.
-pub async fn stream(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<SqliteStreamLog> {
-    SqliteStreamLog::open(&s.path(files::STREAM_DB), s.stream.shards, clock)
-        .await
-        .context("failed to open the embedded stream")
-}
-
-/// Opens the transactional database.
-pub async fn purchases(s: &Settings) -> anyhow::Result<Arc<dyn PurchaseDb>> {
-    if s.database_url.is_some() {
-        anyhow::bail!(
-            "PostgreSQL is not wired into this build yet: unset DATABASE_URL to use SQLite"
-        );
-    }
-    let db = SqlitePurchaseStore::open(&s.path(files::STORE_DB))
-        .await
-        .context("failed to open the transactional database")?;
-    Ok(Arc::new(db))
+/// True when `dir` is missing or empty.
+#[must_use]
+pub fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
 }

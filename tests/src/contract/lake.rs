@@ -188,6 +188,15 @@ pub async fn lake_contract(
         7,
         "a retried append with the same write id must not duplicate rows"
     );
+    let hours = catalog
+        .partitions(tables::CLICKSTREAM)
+        .await
+        .expect("partitions");
+    assert_eq!(hours.len(), 1);
+    assert_eq!(
+        hours[0].rows, 7,
+        "the catalogued partition counts the rows of all its appends"
+    );
 
     // Values survive the round trip: the display name keeps its commas, a missing year is null,
     // money is an exact decimal.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::cli::GenerateArgs;
 use crate::output::{print_json, progress};
 use crate::settings::Settings;
-use crate::stack::{self, files};
+use crate::stack::{LocalStack, files};
 
 /// Records per publish call.
 const PUBLISH_BATCH: usize = 500;
@@ -99,21 +99,22 @@ pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow
 
     std::fs::write(dir.join("styles.csv"), write_styles(generator.products()))
         .context("failed to write styles.csv")?;
-    let state = stack::state(settings).await?;
-    state
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let stack = LocalStack::open(settings, clock.clone()).await?;
+    stack
+        .state
         .catalog()
         .upsert_many(generator.products())
         .await
         .context("failed to load the catalog")?;
-    let db = stack::purchases(settings).await?;
+    let db = stack.purchases.clone();
     db.put_products(generator.products())
         .await
         .context("failed to load products")?;
     db.put_customers(generator.customers())
         .await
         .context("failed to load customers")?;
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let stream = stack::stream(settings, clock.clone()).await?;
+    let stream = stack.stream.clone();
 
     // Generate the next day on a worker thread while this one writes the current day.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(DayData, f64)>(1);
@@ -133,7 +134,7 @@ pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow
     while let Some((day, secs)) = rx.recv().await {
         gen_seconds += secs;
         truth.add_day(&day);
-        publish_day(&day, &stream, &clock).await?;
+        publish_day(&day, stream.as_ref(), &clock).await?;
         db.put_orders(&day.orders)
             .await
             .context("failed to load orders")?;

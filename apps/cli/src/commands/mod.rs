@@ -1,15 +1,35 @@
 //! One module per command; each builds what it needs and calls the services.
 
 mod catalog;
+mod demo;
+mod etl;
 mod generate;
+mod lake;
+mod pipeline;
+mod realtime;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, EtlCommand, SinkCommand, StreamCommand};
 use crate::settings::Settings;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    let json = cli.json;
     match cli.command {
-        Command::Catalog(cmd) => catalog::run(cmd, &settings, cli.json).await,
-        Command::Generate(args) => generate::run(&args, &settings, cli.json).await,
+        Command::Catalog(cmd) => catalog::run(cmd, &settings, json).await,
+        Command::Generate(args) => generate::run(&args, &settings, json).await,
+        Command::Demo(args) => demo::run(&settings, &args, json).await,
+        Command::Stream(StreamCommand::Consume { follow, batch_size }) => {
+            realtime::consume(&settings, follow, batch_size, json).await
+        }
+        Command::Sink(SinkCommand::Run { follow }) => realtime::sink(&settings, follow, json).await,
+        Command::Train => realtime::train(&settings, json).await,
+        Command::Eval => realtime::eval(&settings, json).await,
+        Command::Recs { user_id } => realtime::recs(&settings, &user_id, json).await,
+        Command::Etl(EtlCommand::Run { date }) => etl::run(&settings, date, json).await,
+        Command::Etl(EtlCommand::Backfill { from, to }) => {
+            etl::backfill(&settings, from, to, json).await
+        }
+        Command::Query(args) => lake::query(&settings, &args, json).await,
+        Command::Trends(args) => lake::trends(&settings, &args, json).await,
     }
 }

@@ -1,0 +1,332 @@
+//! The lake on local disk: zstd Parquet under Hive-style directories
+//! `<root>/<table>/<k>=<v>/.../part-<write id>.parquet`.
+//!
+//! Atomicity without a transaction log:
+//! - an append writes its file under a hidden temporary name in the partition directory, syncs it,
+//!   and renames it to `part-<write id>.parquet` (a retried write id replaces its own file);
+//! - a replace builds the whole new partition in `<root>/.staging/<id>/` and swaps it with the live
+//!   directory in one `renameat2(RENAME_EXCHANGE)`, so a reader lists the old partition or the new
+//!   one, never a mix; the old one is then deleted. A crash before the swap leaves the live
+//!   partition untouched and only staging garbage, which the next writer removes.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
+use fashion_domain::ports::{LakeError, LakeWriter, PartitionWriter, WriteMode};
+use fashion_parquet::ParquetFileWriter;
+
+/// Directory (under the lake root) where replacements are built.
+const STAGING: &str = ".staging";
+
+fn io_err(e: &std::io::Error, what: impl std::fmt::Display) -> LakeError {
+    LakeError::Unexpected(anyhow::anyhow!("failed to {what}: {e}"))
+}
+
+fn valid_write_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The lake under a root directory.
+#[derive(Debug, Clone)]
+pub struct LocalLake {
+    root: PathBuf,
+}
+
+impl LocalLake {
+    /// A lake rooted at `root` (created on first write).
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a table.
+    #[must_use]
+    pub fn table_dir(&self, table: &str) -> PathBuf {
+        self.root.join(table)
+    }
+
+    /// Removes staging directories left by writers that crashed before their swap.
+    ///
+    /// # Errors
+    /// When the staging directory cannot be read or cleaned.
+    pub fn clean_staging(&self) -> std::io::Result<usize> {
+        let dir = self.root.join(STAGING);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for e in entries {
+            std::fs::remove_dir_all(e?.path())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        a,
+        rustix::fs::CWD,
+        b,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(std::io::Error::from)
+}
+
+/// Elsewhere: two renames, with a brief moment in which the partition is absent (never mixed).
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    let tmp = b.with_extension("swap");
+    std::fs::rename(b, &tmp)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&tmp, a)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Counts the Parquet files of a partition directory, their rows (from the footers) and bytes.
+fn dir_stats(dir: &Path) -> std::io::Result<(u64, u64, u64)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let (mut files, mut rows, mut bytes) = (0, 0, 0);
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".parquet") && !name.starts_with('.') {
+            files += 1;
+            bytes += e.metadata()?.len();
+            let reader =
+                SerializedFileReader::new(File::open(e.path())?).map_err(std::io::Error::other)?;
+            rows += u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+        }
+    }
+    Ok((files, rows, bytes))
+}
+
+struct LocalPartitionWriter {
+    lake: LocalLake,
+    table: TableDef,
+    key: PartitionKey,
+    mode: WriteMode,
+    /// Where the file is being written, and where it goes on commit.
+    tmp_file: PathBuf,
+    final_file: PathBuf,
+    /// For a replace: the staging partition directory and the staging root to remove after.
+    staging: Option<(PathBuf, PathBuf)>,
+    writer: Option<ParquetFileWriter<BufWriter<File>>>,
+}
+
+impl LocalPartitionWriter {
+    fn live_dir(&self) -> PathBuf {
+        self.lake.table_dir(&self.table.name).join(self.key.path())
+    }
+
+    fn writer(&mut self) -> Result<&mut ParquetFileWriter<BufWriter<File>>, LakeError> {
+        if self.writer.is_none() {
+            if let Some(parent) = self.tmp_file.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io_err(&e, format!("create {}", parent.display())))?;
+            }
+            let f = File::create(&self.tmp_file)
+                .map_err(|e| io_err(&e, format!("create {}", self.tmp_file.display())))?;
+            self.writer = Some(ParquetFileWriter::new(&self.table, BufWriter::new(f))?);
+        }
+        self.writer
+            .as_mut()
+            .ok_or_else(|| LakeError::Unexpected(anyhow::anyhow!("writer vanished")))
+    }
+
+    fn finish_file(&mut self) -> Result<u64, LakeError> {
+        let Some(w) = self.writer.take() else {
+            return Ok(0);
+        };
+        let rows = w.rows();
+        let buf = w.finish()?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| io_err(e.error(), "flush a Parquet file"))?;
+        file.sync_all()
+            .map_err(|e| io_err(&e, "sync a Parquet file"))?;
+        Ok(rows)
+    }
+
+    fn commit_sync(mut self) -> Result<PartitionInfo, LakeError> {
+        let rows_written = self.finish_file()?;
+        let live = self.live_dir();
+        match self.mode {
+            WriteMode::Append => {
+                if rows_written > 0 {
+                    std::fs::rename(&self.tmp_file, &self.final_file).map_err(|e| {
+                        io_err(&e, format!("publish {}", self.final_file.display()))
+                    })?;
+                    sync_dir(&live).map_err(|e| io_err(&e, "sync the partition directory"))?;
+                }
+            }
+            WriteMode::Replace => {
+                let (staging, staging_root) = self.staging.clone().ok_or_else(|| {
+                    LakeError::Unexpected(anyhow::anyhow!("no staging directory"))
+                })?;
+                if rows_written > 0 {
+                    std::fs::rename(&self.tmp_file, &self.final_file)
+                        .map_err(|e| io_err(&e, "name the staged file"))?;
+                } else {
+                    std::fs::create_dir_all(&staging)
+                        .map_err(|e| io_err(&e, "create an empty staged partition"))?;
+                }
+                sync_dir(&staging).map_err(|e| io_err(&e, "sync the staged partition"))?;
+                if let Some(parent) = live.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| io_err(&e, "create the table directory"))?;
+                }
+                if live.exists() {
+                    exchange(&staging, &live)
+                        .map_err(|e| io_err(&e, format!("swap in {}", live.display())))?;
+                    // `staging` now holds the previous partition.
+                    std::fs::remove_dir_all(&staging)
+                        .map_err(|e| io_err(&e, "remove the previous partition"))?;
+                } else {
+                    std::fs::rename(&staging, &live)
+                        .map_err(|e| io_err(&e, format!("publish {}", live.display())))?;
+                }
+                if let Some(parent) = live.parent() {
+                    sync_dir(parent).map_err(|e| io_err(&e, "sync the table directory"))?;
+                }
+                let _ = std::fs::remove_dir_all(&staging_root);
+            }
+        }
+        let (files, rows, bytes) = if live.exists() {
+            dir_stats(&live).map_err(|e| io_err(&e, "read partition sizes"))?
+        } else {
+            (0, 0, 0)
+        };
+        Ok(PartitionInfo {
+            table: self.table.name.clone(),
+            key: self.key.clone(),
+            location: live.display().to_string(),
+            files,
+            rows,
+            bytes,
+        })
+    }
+}
+
+#[async_trait]
+impl PartitionWriter for LocalPartitionWriter {
+    async fn write(&mut self, rows: TableRows) -> Result<(), LakeError> {
+        if rows.table() != self.table.name {
+            return Err(LakeError::Schema {
+                message: format!(
+                    "rows of {} written to table {}",
+                    rows.table(),
+                    self.table.name
+                ),
+            });
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.writer()?.write(&rows)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<PartitionInfo, LakeError> {
+        self.commit_sync()
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), LakeError> {
+        self.writer = None;
+        let _ = std::fs::remove_file(&self.tmp_file);
+        if let Some((_, root)) = &self.staging {
+            let _ = std::fs::remove_dir_all(root);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LakeWriter for LocalLake {
+    async fn open(
+        &self,
+        table: &TableDef,
+        partition: &PartitionKey,
+        mode: WriteMode,
+        write_id: &str,
+    ) -> Result<Box<dyn PartitionWriter>, LakeError> {
+        let keys: Vec<&str> = partition.0.iter().map(|(k, _)| k.as_str()).collect();
+        if keys
+            != table
+                .partition_keys
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        {
+            return Err(LakeError::Schema {
+                message: format!(
+                    "partition {partition} does not match keys {:?} of {}",
+                    table.partition_keys, table.name
+                ),
+            });
+        }
+        if !valid_write_id(write_id) {
+            return Err(LakeError::Schema {
+                message: format!("invalid write id {write_id:?}"),
+            });
+        }
+        let live = self.table_dir(&table.name).join(partition.path());
+        let file_name = format!("part-{write_id}.parquet");
+        let (tmp_file, final_file, staging) = match mode {
+            WriteMode::Append => (
+                live.join(format!(".{file_name}.tmp")),
+                live.join(&file_name),
+                None,
+            ),
+            WriteMode::Replace => {
+                let nonce = format!("{write_id}-{}-{}", std::process::id(), unique_suffix());
+                let root = self.root.join(STAGING).join(nonce);
+                let staging = root.join(partition.path());
+                (
+                    staging.join(format!(".{file_name}.tmp")),
+                    staging.join(&file_name),
+                    Some((staging, root)),
+                )
+            }
+        };
+        Ok(Box::new(LocalPartitionWriter {
+            lake: self.clone(),
+            table: table.clone(),
+            key: partition.clone(),
+            mode,
+            tmp_file,
+            final_file,
+            staging,
+            writer: None,
+        }))
+    }
+}
+
+/// A process-unique suffix for staging directories.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{t:x}{:x}", N.fetch_add(1, Ordering::Relaxed))
+}

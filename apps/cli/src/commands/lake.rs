@@ -1,0 +1,222 @@
+//! `fashion query` and `fashion trends`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use fashion_domain::calendar::StoreDay;
+use fashion_domain::ports::{
+    HistorySource, ProductCatalog, QueryEngine, QueryParam, QueryResult, SystemClock,
+};
+use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query};
+use fashion_domain::services::trends::{TrendAttributes, TrendParams, compute_trends};
+use fashion_domain::trends::{TrendDimension, TrendSignal};
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use crate::cli::{QueryArgs, TrendsArgs};
+use crate::output::print_json;
+use crate::settings::Settings;
+use crate::stack::LocalStack;
+
+/// Prints rows as an aligned text table.
+fn print_table(res: &QueryResult) {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "NULL".to_owned(),
+        other => other.to_string(),
+    };
+    let mut widths: Vec<usize> = res.columns.iter().map(String::len).collect();
+    let cells: Vec<Vec<String>> = res
+        .rows
+        .iter()
+        .map(|r| r.iter().map(text).collect())
+        .collect();
+    for r in &cells {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count().min(60));
+        }
+    }
+    let line = |vals: &[String]| {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{:<w$}", v.chars().take(60).collect::<String>(), w = *w))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    println!("{}", line(&res.columns));
+    println!(
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    );
+    for r in &cells {
+        println!("{}", line(r));
+    }
+    println!("({} rows)", res.rows.len());
+}
+
+pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow::Result<()> {
+    if args.list {
+        for q in NAMED_QUERIES {
+            println!("{:<24} {}", q.name, q.description);
+        }
+        return Ok(());
+    }
+    let sql = match (&args.named, &args.sql) {
+        (Some(name), _) => named_query(name)
+            .with_context(|| format!("no named query {name:?}; `fashion query --list` shows them"))?
+            .sql
+            .to_owned(),
+        (None, Some(sql)) => sql.clone(),
+        (None, None) => anyhow::bail!("give SQL, --named NAME or --list"),
+    };
+    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+    let params: Vec<QueryParam> = args
+        .params
+        .iter()
+        .map(|p| QueryParam::Text(p.clone()))
+        .collect();
+    let res = stack
+        .engine
+        .query(&sql, &params)
+        .await
+        .context("the query failed")?;
+    if json {
+        return print_json(&res);
+    }
+    print_table(&res);
+    Ok(())
+}
+
+/// The trend report: the strongest signals per dimension at the end of a store day.
+#[derive(Debug, Serialize)]
+pub struct TrendReport {
+    /// The last day included.
+    pub date: NaiveDate,
+    /// Rising article types.
+    pub article_types: Vec<TrendSignal>,
+    /// Rising colours.
+    pub colours: Vec<TrendSignal>,
+    /// Rising article types in a colour.
+    pub article_type_colours: Vec<TrendSignal>,
+    /// Rising products.
+    pub products: Vec<TrendSignal>,
+}
+
+/// The last store day with at least half the average day's clicks: the last day that is not just
+/// a few minutes past midnight.
+fn last_full_day(
+    events: &[fashion_domain::history::TrainingEvent],
+    tz: chrono_tz::Tz,
+) -> Option<NaiveDate> {
+    let mut per_day: std::collections::BTreeMap<NaiveDate, usize> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        *per_day
+            .entry(StoreDay::containing(e.at, tz).date)
+            .or_default() += 1;
+    }
+    let mean = events.len() / per_day.len().max(1);
+    per_day
+        .iter()
+        .rev()
+        .find(|(_, n)| **n * 2 >= mean)
+        .map(|(d, _)| *d)
+}
+
+/// Computes the report at the end of `date` (default: the last full day with clicks).
+pub async fn trend_report(
+    stack: &LocalStack,
+    settings: &Settings,
+    date: Option<NaiveDate>,
+    top: usize,
+) -> anyhow::Result<TrendReport> {
+    let events = stack
+        .engine
+        .interactions(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        .try_concat()
+        .await
+        .context("failed to read the clickstream from the lake")?;
+    let purchases = stack
+        .engine
+        .purchases(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        .try_concat()
+        .await
+        .context("failed to read order lines from the lake")?;
+    let tz = settings.tz();
+    let date = match date {
+        Some(d) => d,
+        None => last_full_day(&events, tz).context("the lake has no clicks yet")?,
+    };
+    let end = StoreDay::new(date.checked_add_days(Days::new(1)).unwrap_or(date), tz).start;
+    let products = stack
+        .state
+        .catalog()
+        .list()
+        .await
+        .context("failed to read the catalog")?;
+    let attrs: HashMap<_, _> = products
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                TrendAttributes {
+                    article_type: p.article_type.clone(),
+                    colour: p.colour().to_owned(),
+                },
+            )
+        })
+        .collect();
+    let signals = compute_trends(&events, &purchases, &attrs, end, TrendParams::default());
+    let pick = |d: TrendDimension| {
+        signals
+            .iter()
+            .filter(|s| s.dimension == d)
+            .take(top)
+            .cloned()
+            .collect()
+    };
+    Ok(TrendReport {
+        date,
+        article_types: pick(TrendDimension::ArticleType),
+        colours: pick(TrendDimension::Colour),
+        article_type_colours: pick(TrendDimension::ArticleTypeColour),
+        products: pick(TrendDimension::Product),
+    })
+}
+
+pub async fn trends(settings: &Settings, args: &TrendsArgs, json: bool) -> anyhow::Result<()> {
+    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+    let report = trend_report(&stack, settings, args.date, args.top).await?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "Trends for the day ending {} (last day vs the 7 days before):",
+        report.date
+    );
+    for (title, list) in [
+        ("Article types", &report.article_types),
+        ("Colours", &report.colours),
+        ("Article type + colour", &report.article_type_colours),
+        ("Products", &report.products),
+    ] {
+        println!("{title}:");
+        for s in list {
+            println!(
+                "  {:<32} share {:>5.2}% (was {:>5.2}%)  growth x{:<5.2} score {:>6.1}",
+                s.key,
+                s.recent_share * 100.0,
+                s.baseline_share * 100.0,
+                s.growth,
+                s.score
+            );
+        }
+    }
+    Ok(())
+}

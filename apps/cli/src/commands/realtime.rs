@@ -1,0 +1,247 @@
+//! `fashion stream consume`, `fashion sink run`, `fashion train`, `fashion eval`, `fashion recs`.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use fashion_datagen::GroundTruth;
+use fashion_domain::ids::CustomerId;
+use fashion_domain::ports::{
+    Clock, HistorySource, ProductCatalog, RecommendationStore, SystemClock,
+};
+use fashion_domain::services::evaluation::{EvalParams, evaluate};
+use futures::TryStreamExt;
+use serde_json::json;
+
+use super::pipeline::{ProcessorTotals, process_pass};
+use crate::output::print_json;
+use crate::settings::Settings;
+use crate::stack::{LocalStack, files};
+
+/// How often a following consumer looks for a newer model.
+const MODEL_REFRESH: StdDuration = StdDuration::from_secs(60);
+
+pub async fn consume(
+    settings: &Settings,
+    follow: bool,
+    batch_size: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let stack = LocalStack::open(settings, clock.clone()).await?;
+    let processor = stack.processor().await?;
+    let mut totals = ProcessorTotals::default();
+    let mut last_refresh = std::time::Instant::now();
+    loop {
+        let (_, t) = process_pass(&stack, &processor, batch_size, clock.now()).await?;
+        totals.records += t.records;
+        totals.processed += t.processed;
+        totals.duplicates += t.duplicates;
+        totals.dead_lettered += t.dead_lettered;
+        totals.failed += t.failed;
+        totals.recommendations_written += t.recommendations_written;
+        if !follow {
+            break;
+        }
+        if last_refresh.elapsed() >= MODEL_REFRESH {
+            processor
+                .model()
+                .refresh(stack.models.as_ref())
+                .await
+                .context("failed to refresh the model")?;
+            last_refresh = std::time::Instant::now();
+        }
+        if t.records == 0 {
+            tokio::time::sleep(StdDuration::from_millis(500)).await;
+        }
+    }
+    if json {
+        return print_json(&totals);
+    }
+    println!(
+        "Read {} records: {} processed, {} duplicates, {} dead-lettered, {} left to retry; {} recommendation lists written.",
+        totals.records,
+        totals.processed,
+        totals.duplicates,
+        totals.dead_lettered,
+        totals.failed,
+        totals.recommendations_written
+    );
+    Ok(())
+}
+
+pub async fn sink(settings: &Settings, follow: bool, json: bool) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let stack = LocalStack::open(settings, clock.clone()).await?;
+    let mut sink = stack.sink(settings);
+    loop {
+        sink.poll(clock.now())
+            .await
+            .context("the lake sink failed")?;
+        if !follow {
+            sink.flush(clock.now())
+                .await
+                .context("the lake sink failed to flush")?;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+    }
+    let r = sink.report();
+    if json {
+        return print_json(&r);
+    }
+    println!(
+        "Read {} records; wrote {} events in {} files over {} flushes; {} duplicates dropped, {} dead-lettered.",
+        r.records_read, r.events_written, r.files, r.flushes, r.duplicates, r.dead_lettered
+    );
+    Ok(())
+}
+
+pub async fn train(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let stack = LocalStack::open(settings, clock.clone()).await?;
+    let (_, report) = stack
+        .trainer()
+        .train(clock.now())
+        .await
+        .context("training failed")?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "Trained model {} on {} interactions and {} purchased lines: {} products, {} with neighbours.",
+        report.version,
+        report.interactions,
+        report.purchases,
+        report.products,
+        report.products_with_neighbours
+    );
+    for t in report.top_trends.iter().take(5) {
+        println!(
+            "  trending {:<20} {:<28} growth x{:.1}",
+            t.dimension.as_str(),
+            t.key,
+            t.growth
+        );
+    }
+    Ok(())
+}
+
+fn ground_truth(settings: &Settings) -> anyhow::Result<Option<GroundTruth>> {
+    let path = settings.path(files::GROUND_TRUTH);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
+    Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+        format!("failed to parse {}", path.display())
+    })?))
+}
+
+pub async fn eval(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+    let events = stack
+        .engine
+        .interactions(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        .try_concat()
+        .await
+        .context("failed to read the clickstream from the lake")?;
+    anyhow::ensure!(
+        !events.is_empty(),
+        "the lake has no clicks yet: run `fashion demo`, or generate, consume and sink first"
+    );
+    let purchases = stack
+        .engine
+        .purchases(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        .try_concat()
+        .await
+        .context("failed to read order lines from the lake")?;
+    let products = stack
+        .state
+        .catalog()
+        .list()
+        .await
+        .context("failed to read the catalog")?;
+    let planted = ground_truth(settings)?
+        .map(|t| t.planted_trends)
+        .unwrap_or_default();
+    let report = tokio::task::spawn_blocking(move || {
+        evaluate(
+            &products,
+            &events,
+            &purchases,
+            &planted,
+            &EvalParams::default(),
+        )
+    })
+    .await
+    .context("the evaluation failed")?;
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "Hold-out after {:?}: {} customers evaluated.",
+        report.cutoff, report.customers_evaluated
+    );
+    println!(
+        "HR@10 {:.3} (popularity {:.3}, random {:.3}; x{:.1} over popularity), NDCG@10 {:.3} (popularity {:.3}).",
+        report.hr_at_10,
+        report.popularity_hr_at_10,
+        report.random_hr_at_10,
+        report.lift_over_popularity,
+        report.ndcg_at_10,
+        report.popularity_ndcg_at_10
+    );
+    println!(
+        "Planted trends {:?}; top trend signals {:?}; precision {:.2}.",
+        report.planted_trends, report.top_trends, report.planted_trend_precision
+    );
+    Ok(())
+}
+
+pub async fn recs(settings: &Settings, user: &str, json: bool) -> anyhow::Result<()> {
+    let id = CustomerId::parse(user)?;
+    let state = crate::stack::state(settings).await?;
+    let recs = state
+        .recommendations()
+        .get(id)
+        .await
+        .context("failed to read recommendations")?;
+    let Some(recs) = recs else {
+        if json {
+            return print_json(&json!({ "customer_id": id, "items": [] }));
+        }
+        println!("No recommendations for customer {id} yet.");
+        return Ok(());
+    };
+    if json {
+        return print_json(&recs);
+    }
+    let ids: Vec<_> = recs.items.iter().map(|i| i.product_id).collect();
+    let products = state
+        .catalog()
+        .get_many(&ids)
+        .await
+        .context("failed to read the catalog")?;
+    println!(
+        "Recommendations for customer {id} (model {}, {}):",
+        recs.model_version, recs.updated_at
+    );
+    for (rank, item) in recs.items.iter().enumerate() {
+        let name = products
+            .iter()
+            .find(|p| p.id == item.product_id)
+            .map_or("?", |p| p.product_display_name.as_str());
+        println!(
+            "{:>3}. {:>6}  {:<48} {:>7.3}  {}",
+            rank + 1,
+            item.product_id,
+            name,
+            item.score,
+            item.reason.as_str()
+        );
+    }
+    Ok(())
+}

@@ -1,7 +1,19 @@
-//! The provisioning engine: desired state as plain data, compared field by field with what a
-//! provider observes, applied in dependency order.
+//! Infrastructure as Rust code for the fashion-store pipeline, Pulumi style: the desired state of
+//! a stack is plain data computed from its configuration ([`desired`]); each resource kind reads,
+//! diffs, creates, updates and deletes one kind of resource ([`resource::ResourceKind`]); the
+//! [`engine`] runs `preview`, `up` and `destroy` over them in dependency order and saves the
+//! outputs the apps read to `.state/<stack>.json` ([`state`]).
 //!
-//! This part holds the data model every resource kind shares: specs, changes, and the ordering
-//! rules (`up` in topological order of `depends_on`, `destroy` in reverse).
+//! Stacks: `aws` (real AWS), `emulator` (the same code against an AWS emulator) and `local` (the
+//! embedded stack's directories and databases).
 
+pub mod aws;
+pub mod config;
+pub mod desired;
+pub mod engine;
+pub mod local;
 pub mod plan;
+pub mod refs;
+pub mod render;
+pub mod resource;
+pub mod state;

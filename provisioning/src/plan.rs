@@ -20,6 +20,15 @@ pub struct ResourceSpec {
     pub depends_on: Vec<String>,
 }
 
+impl ResourceSpec {
+    /// The logical name: the last `::` segment of the id (`clickstream` in
+    /// `aws::aws:kinesis:stream::clickstream`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.id.rsplit("::").next().unwrap_or(&self.id)
+    }
+}
+
 /// A field whose observed value differs from the desired one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -95,6 +104,9 @@ pub enum OrderError {
         /// The missing id.
         missing: String,
     },
+    /// Two specs share a logical id.
+    #[error("two resources share the id {0}")]
+    Duplicate(String),
     /// Dependencies form a cycle.
     #[error("dependency cycle among {0:?}")]
     Cycle(Vec<String>),
@@ -106,7 +118,23 @@ pub enum OrderError {
 /// # Errors
 /// [`OrderError`] for unknown dependencies or cycles.
 pub fn apply_order(specs: &[ResourceSpec]) -> Result<Vec<&ResourceSpec>, OrderError> {
+    Ok(levels(specs)?.into_iter().flatten().collect())
+}
+
+/// Groups specs into levels: every spec of a level depends only on specs of earlier levels, so a
+/// level's resources can be read or applied concurrently (Pulumi's antichains). Within a level,
+/// specs are sorted by id.
+///
+/// # Errors
+/// [`OrderError`] for unknown dependencies or cycles.
+pub fn levels(specs: &[ResourceSpec]) -> Result<Vec<Vec<&ResourceSpec>>, OrderError> {
     let by_id: BTreeMap<&str, &ResourceSpec> = specs.iter().map(|s| (s.id.as_str(), s)).collect();
+    if by_id.len() < specs.len() {
+        let mut seen = BTreeSet::new();
+        if let Some(d) = specs.iter().find(|s| !seen.insert(s.id.as_str())) {
+            return Err(OrderError::Duplicate(d.id.clone()));
+        }
+    }
     for s in specs {
         if let Some(m) = s
             .depends_on
@@ -120,8 +148,8 @@ pub fn apply_order(specs: &[ResourceSpec]) -> Result<Vec<&ResourceSpec>, OrderEr
         }
     }
     let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::with_capacity(specs.len());
-    while out.len() < specs.len() {
+    let mut out: Vec<Vec<&ResourceSpec>> = Vec::new();
+    while done.len() < by_id.len() {
         let ready: Vec<&str> = by_id
             .iter()
             .filter(|(id, s)| {
@@ -137,10 +165,8 @@ pub fn apply_order(specs: &[ResourceSpec]) -> Result<Vec<&ResourceSpec>, OrderEr
                 .collect();
             return Err(OrderError::Cycle(stuck));
         }
-        for id in ready {
-            done.insert(id);
-            out.push(by_id[id]);
-        }
+        out.push(ready.iter().map(|id| by_id[id]).collect());
+        done.extend(ready);
     }
     Ok(out)
 }
@@ -169,6 +195,13 @@ mod tests {
             .map(|s| s.id.as_str())
             .collect();
         assert_eq!(order, ["a", "b", "c"]);
+        let two = vec![spec("b", &[]), spec("a", &[]), spec("c", &["a", "b"])];
+        let grouped: Vec<Vec<&str>> = levels(&two)
+            .unwrap()
+            .iter()
+            .map(|l| l.iter().map(|s| s.id.as_str()).collect())
+            .collect();
+        assert_eq!(grouped, vec![vec!["a", "b"], vec!["c"]]);
         let cyclic = vec![spec("x", &["y"]), spec("y", &["x"])];
         assert!(matches!(apply_order(&cyclic), Err(OrderError::Cycle(_))));
         assert!(matches!(

@@ -1,0 +1,570 @@
+//! The Glue Data Catalog: the lake's database (`aws:glue:database`) and its tables
+//! (`aws:glue:table`), declared from `fashion_domain::lake::all_tables()` with Parquet storage
+//! descriptors and Hive-style partition keys.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
+use fashion_domain::lake::TableDef;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if, reread,
+};
+use crate::plan::{Change, ResourceSpec, diff_fields};
+use crate::resource::{
+    Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
+};
+
+/// The database kind id.
+pub const DATABASE_KIND: &str = "aws:glue:database";
+/// The table kind id.
+pub const TABLE_KIND: &str = "aws:glue:table";
+/// Hive's Parquet input format.
+pub const PARQUET_INPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+/// Hive's Parquet output format.
+pub const PARQUET_OUTPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+/// Hive's Parquet SerDe.
+pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+
+const NOT_FOUND: &[&str] = &["EntityNotFoundException"];
+
+/// Desired (and observed) settings of a database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseProps {
+    /// One line for the catalog.
+    pub description: String,
+    /// Default location of its tables.
+    pub location: String,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One column: name and Hive type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HiveColumn {
+    /// Column name.
+    pub name: String,
+    /// Hive type name (`bigint`, `decimal(18,2)`, ...).
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// Desired (and observed) settings of a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableProps {
+    /// The database it belongs to.
+    pub database: String,
+    /// One line for the catalog.
+    pub description: String,
+    /// `EXTERNAL_TABLE`: dropping the table leaves the data.
+    pub table_type: String,
+    /// Where its files live (`s3://bucket/lake/orders/`).
+    pub location: String,
+    /// Data columns, in file order.
+    pub columns: Vec<HiveColumn>,
+    /// Partition keys, outermost first.
+    pub partition_keys: Vec<HiveColumn>,
+    /// Input format class.
+    pub input_format: String,
+    /// Output format class.
+    pub output_format: String,
+    /// SerDe class.
+    pub serde: String,
+    /// Table parameters we manage (others, such as those Athena adds, are not compared).
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl TableProps {
+    /// A Parquet table of the lake from its domain definition: the schema is not retyped here.
+    #[must_use]
+    pub fn parquet(
+        def: &TableDef,
+        database: &str,
+        location: String,
+        extra_parameters: BTreeMap<String, String>,
+    ) -> Self {
+        let mut parameters = BTreeMap::from([
+            ("classification".to_owned(), "parquet".to_owned()),
+            ("EXTERNAL".to_owned(), "TRUE".to_owned()),
+        ]);
+        parameters.extend(extra_parameters);
+        Self {
+            database: database.to_owned(),
+            description: def.description.clone(),
+            table_type: "EXTERNAL_TABLE".to_owned(),
+            location,
+            columns: def
+                .columns
+                .iter()
+                .map(|c| HiveColumn {
+                    name: c.name.clone(),
+                    ty: c.ty.hive_name().to_owned(),
+                })
+                .collect(),
+            partition_keys: def
+                .partition_keys
+                .iter()
+                .map(|k| HiveColumn {
+                    name: k.clone(),
+                    ty: "string".to_owned(),
+                })
+                .collect(),
+            input_format: PARQUET_INPUT_FORMAT.to_owned(),
+            output_format: PARQUET_OUTPUT_FORMAT.to_owned(),
+            serde: PARQUET_SERDE.to_owned(),
+            parameters,
+        }
+    }
+}
+
+/// The Glue database kind.
+#[derive(Debug, Default)]
+pub struct GlueDatabase;
+
+fn database_arn(cx: &Cx, catalog: &str, name: &str) -> String {
+    format!(
+        "arn:{}:glue:{}:{catalog}:database/{name}",
+        cx.config.partition(),
+        cx.config.region
+    )
+}
+
+#[async_trait]
+impl ResourceKind for GlueDatabase {
+    fn kind(&self) -> &'static str {
+        DATABASE_KIND
+    }
+
+    fn label(&self) -> &'static str {
+        "Glue database"
+    }
+
+    async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
+        let g = &cx.aws()?.glue;
+        let name = &spec.physical_name;
+        let out = absent_if(
+            g.get_database()
+                .name(name)
+                .send()
+                .await
+                .map_err(aws_err("read Glue database", name)),
+            NOT_FOUND,
+        )?;
+        let Some(db) = out.as_ref().and_then(|o| o.database()) else {
+            return Ok(None);
+        };
+        let catalog = match db.catalog_id() {
+            Some(c) => c.to_owned(),
+            None => cx.aws()?.account_id().await?,
+        };
+        let arn = database_arn(cx, &catalog, name);
+        let tags = g
+            .get_tags()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(aws_err("read the tags of Glue database", name))?;
+        let seen = DatabaseProps {
+            description: db.description().unwrap_or_default().to_owned(),
+            location: db.location_uri().unwrap_or_default().to_owned(),
+            tags: comparable_tags(
+                tags.tags()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            ),
+        };
+        Ok(Some(Observed {
+            physical_name: name.clone(),
+            fields: to_fields(&seen).map_err(anyhow::Error::from)?,
+            outputs: Outputs::from([
+                (OUT_NAME.to_owned(), name.clone()),
+                (OUT_ARN.to_owned(), arn),
+                ("catalog_id".to_owned(), catalog),
+            ]),
+        }))
+    }
+
+    fn diff(&self, spec: &ResourceSpec, seen: &Observed) -> Change {
+        diff_fields(&spec.fields, &seen.fields, &[])
+    }
+
+    async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
+        let p: DatabaseProps = from_fields(spec)?;
+        let name = &spec.physical_name;
+        cx.aws()?
+            .glue
+            .create_database()
+            .database_input(
+                DatabaseInput::builder()
+                    .name(name)
+                    .description(&p.description)
+                    .location_uri(&p.location)
+                    .build()?,
+            )
+            .set_tags(Some(p.tags.into_iter().collect()))
+            .send()
+            .await
+            .map_err(aws_err("create Glue database", name))?;
+        reread(self, cx, spec).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        spec: &ResourceSpec,
+        seen: &Observed,
+        change: &Change,
+    ) -> Result<Outputs, ProvisionError> {
+        let p: DatabaseProps = from_fields(spec)?;
+        let g = &cx.aws()?.glue;
+        let name = &spec.physical_name;
+        if changes_field(change, "description") || changes_field(change, "location") {
+            g.update_database()
+                .name(name)
+                .database_input(
+                    DatabaseInput::builder()
+                        .name(name)
+                        .description(&p.description)
+                        .location_uri(&p.location)
+                        .build()?,
+                )
+                .send()
+                .await
+                .map_err(aws_err("update Glue database", name))?;
+        }
+        if changes_field(change, "tags") {
+            let arn = seen.outputs.get(OUT_ARN).cloned().unwrap_or_default();
+            let (add, remove) = super::tag_changes(&p.tags, &super::seen_tags(seen));
+            if !remove.is_empty() {
+                g.untag_resource()
+                    .resource_arn(&arn)
+                    .set_tags_to_remove(Some(remove))
+                    .send()
+                    .await
+                    .map_err(aws_err("untag Glue database", name))?;
+            }
+            if !add.is_empty() {
+                g.tag_resource()
+                    .resource_arn(&arn)
+                    .set_tags_to_add(Some(add.into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(aws_err("tag Glue database", name))?;
+            }
+        }
+        reread(self, cx, spec).await
+    }
+
+    async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
+        let name = &seen.physical_name;
+        gone_if(
+            cx.aws()?
+                .glue
+                .delete_database()
+                .name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("delete Glue database", name)),
+            NOT_FOUND,
+        )
+    }
+}
+
+/// The Glue table kind. Its physical name is the table's name; the database is a field.
+#[derive(Debug, Default)]
+pub struct GlueTable;
+
+fn columns(cols: &[HiveColumn]) -> Result<Vec<Column>, ProvisionError> {
+    cols.iter()
+        .map(|c| Column::builder().name(&c.name).r#type(&c.ty).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ProvisionError::from)
+}
+
+fn table_input(name: &str, p: &TableProps) -> Result<TableInput, ProvisionError> {
+    Ok(TableInput::builder()
+        .name(name)
+        .description(&p.description)
+        .table_type(&p.table_type)
+        .set_parameters(Some(p.parameters.clone().into_iter().collect()))
+        .set_partition_keys(Some(columns(&p.partition_keys)?))
+        .storage_descriptor(
+            StorageDescriptor::builder()
+                .set_columns(Some(columns(&p.columns)?))
+                .location(&p.location)
+                .input_format(&p.input_format)
+                .output_format(&p.output_format)
+                .serde_info(
+                    SerDeInfo::builder()
+                        .serialization_library(&p.serde)
+                        .parameters("serialization.format", "1")
+                        .build(),
+                )
+                .build(),
+        )
+        .build()?)
+}
+
+fn hive_columns(cols: &[Column]) -> Vec<HiveColumn> {
+    cols.iter()
+        .map(|c| HiveColumn {
+            name: c.name().to_owned(),
+            ty: c.r#type().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ResourceKind for GlueTable {
+    fn kind(&self) -> &'static str {
+        TABLE_KIND
+    }
+
+    fn label(&self) -> &'static str {
+        "Glue table"
+    }
+
+    async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
+        let want: TableProps = from_fields(spec)?;
+        let g = &cx.aws()?.glue;
+        let name = &spec.physical_name;
+        let out = absent_if(
+            g.get_table()
+                .database_name(&want.database)
+                .name(name)
+                .send()
+                .await
+                .map_err(aws_err("read Glue table", name)),
+            NOT_FOUND,
+        )?;
+        let Some(t) = out.as_ref().and_then(|o| o.table()) else {
+            return Ok(None);
+        };
+        let sd = t.storage_descriptor();
+        let seen = TableProps {
+            database: t.database_name().unwrap_or(&want.database).to_owned(),
+            description: t.description().unwrap_or_default().to_owned(),
+            table_type: t.table_type().unwrap_or_default().to_owned(),
+            location: sd.and_then(|s| s.location()).unwrap_or_default().to_owned(),
+            columns: hive_columns(sd.map(StorageDescriptor::columns).unwrap_or_default()),
+            partition_keys: hive_columns(t.partition_keys()),
+            input_format: sd
+                .and_then(|s| s.input_format())
+                .unwrap_or_default()
+                .to_owned(),
+            output_format: sd
+                .and_then(|s| s.output_format())
+                .unwrap_or_default()
+                .to_owned(),
+            serde: sd
+                .and_then(|s| s.serde_info())
+                .and_then(|s| s.serialization_library())
+                .unwrap_or_default()
+                .to_owned(),
+            parameters: t
+                .parameters()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        Ok(Some(Observed {
+            physical_name: name.clone(),
+            fields: to_fields(&seen).map_err(anyhow::Error::from)?,
+            outputs: Outputs::from([
+                (OUT_NAME.to_owned(), name.clone()),
+                ("database".to_owned(), want.database.clone()),
+                ("location".to_owned(), seen.location.clone()),
+            ]),
+        }))
+    }
+
+    /// Parameters others add (Athena's `transient_lastDdlTime`, statistics) are not ours to
+    /// remove: only the keys we declare are compared.
+    fn diff(&self, spec: &ResourceSpec, seen: &Observed) -> Change {
+        let mut seen_fields = seen.fields.clone();
+        if let (Some(serde_json::Value::Object(want)), Some(serde_json::Value::Object(got))) =
+            (spec.fields.get("parameters"), seen.fields.get("parameters"))
+        {
+            let ours: serde_json::Map<String, serde_json::Value> = got
+                .iter()
+                .filter(|(k, _)| want.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            seen_fields.insert("parameters".to_owned(), serde_json::Value::Object(ours));
+        }
+        diff_fields(&spec.fields, &seen_fields, &["database", "partition_keys"])
+    }
+
+    async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
+        let p: TableProps = from_fields(spec)?;
+        let name = &spec.physical_name;
+        cx.aws()?
+            .glue
+            .create_table()
+            .database_name(&p.database)
+            .table_input(table_input(name, &p)?)
+            .send()
+            .await
+            .map_err(aws_err("create Glue table", name))?;
+        reread(self, cx, spec).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        spec: &ResourceSpec,
+        _seen: &Observed,
+        _change: &Change,
+    ) -> Result<Outputs, ProvisionError> {
+        // UpdateTable replaces the whole definition; partitions are kept.
+        let p: TableProps = from_fields(spec)?;
+        let name = &spec.physical_name;
+        cx.aws()?
+            .glue
+            .update_table()
+            .database_name(&p.database)
+            .table_input(table_input(name, &p)?)
+            .send()
+            .await
+            .map_err(aws_err("update Glue table", name))?;
+        reread(self, cx, spec).await
+    }
+
+    async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
+        let name = &seen.physical_name;
+        let database = seen
+            .fields
+            .get("database")
+            .and_then(|d| d.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        gone_if(
+            cx.aws()?
+                .glue
+                .delete_table()
+                .database_name(database)
+                .name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("delete Glue table", name)),
+            NOT_FOUND,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fashion_domain::lake::{TableDef, tables};
+    use serde_json::json;
+
+    fn orders() -> TableProps {
+        TableProps::parquet(
+            &TableDef::named(tables::ORDERS).unwrap(),
+            "lake",
+            "s3://b/lake/orders/".into(),
+            BTreeMap::new(),
+        )
+    }
+
+    fn spec(p: &TableProps) -> ResourceSpec {
+        ResourceSpec {
+            id: "aws::aws:glue:table::orders".into(),
+            kind: TABLE_KIND.into(),
+            physical_name: "orders".into(),
+            fields: to_fields(p).unwrap(),
+            depends_on: vec![],
+        }
+    }
+
+    fn seen(p: &TableProps) -> Observed {
+        Observed {
+            physical_name: "orders".into(),
+            fields: to_fields(p).unwrap(),
+            outputs: Outputs::new(),
+        }
+    }
+
+    #[test]
+    fn tables_take_hive_types_from_the_domain_definition() {
+        let p = orders();
+        let total = p.columns.iter().find(|c| c.name == "total").unwrap();
+        assert_eq!(total.ty, "decimal(18,2)");
+        assert_eq!(
+            p.partition_keys,
+            [HiveColumn {
+                name: "dt".into(),
+                ty: "string".into()
+            }]
+        );
+        assert_eq!(p.serde, PARQUET_SERDE);
+    }
+
+    #[test]
+    fn table_diff_ignores_parameters_added_by_others() {
+        // Arrange
+        let mut touched = orders();
+        touched
+            .parameters
+            .insert("transient_lastDdlTime".into(), "1700000000".into());
+        // Act / Assert
+        assert_eq!(
+            GlueTable.diff(&spec(&orders()), &seen(&touched)),
+            Change::Same
+        );
+    }
+
+    #[test]
+    fn table_diff_updates_a_retyped_column_and_replaces_new_partition_keys() {
+        let mut retyped = orders();
+        retyped.columns[0].ty = "string".into();
+        let Change::Update { fields } = GlueTable.diff(&spec(&orders()), &seen(&retyped)) else {
+            panic!("expected an update")
+        };
+        assert_eq!(fields[0].field, "columns");
+        let mut repartitioned = orders();
+        repartitioned.partition_keys.clear();
+        assert_eq!(
+            GlueTable.diff(&spec(&orders()), &seen(&repartitioned)),
+            Change::Replace {
+                field: "partition_keys".into()
+            }
+        );
+        assert_eq!(
+            spec(&orders()).fields["table_type"],
+            json!("EXTERNAL_TABLE")
+        );
+    }
+
+    #[test]
+    fn database_diff_updates_changed_tags() {
+        let p = DatabaseProps {
+            description: "lake".into(),
+            location: "s3://b/lake/".into(),
+            tags: BTreeMap::from([("stack".into(), "aws".into())]),
+        };
+        let mut untagged = p.clone();
+        untagged.tags.clear();
+        let s = ResourceSpec {
+            id: "aws::aws:glue:database::lake".into(),
+            kind: DATABASE_KIND.into(),
+            physical_name: "lake".into(),
+            fields: to_fields(&p).unwrap(),
+            depends_on: vec![],
+        };
+        let o = Observed {
+            physical_name: "lake".into(),
+            fields: to_fields(&untagged).unwrap(),
+            outputs: Outputs::new(),
+        };
+        assert!(matches!(GlueDatabase.diff(&s, &o), Change::Update { .. }));
+    }
+}

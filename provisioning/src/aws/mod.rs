@@ -1,0 +1,482 @@
+//! AWS resource kinds through the official SDK, and what they share: the clients (with a call
+//! counting interceptor), error translation, waiters with named timeouts, and tag handling.
+
+pub mod athena;
+pub mod dynamodb;
+pub mod firehose;
+pub mod glue;
+pub mod iam;
+pub mod kinesis;
+pub mod lambda;
+pub mod rds;
+pub mod s3;
+pub mod scheduler;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::sync::OnceCell;
+
+use crate::config::{StackConfig, StackName};
+use crate::resource::{CallCounter, ProvisionError};
+
+/// First pause between two polls of a resource's state; doubles up to [`POLL_MAX`]. Emulators
+/// answer at once, so starting small keeps their runs fast.
+pub const POLL_INITIAL: Duration = Duration::from_millis(100);
+/// Longest pause between two polls.
+pub const POLL_MAX: Duration = Duration::from_secs(10);
+/// How long a freshly created IAM role may take to become usable by another service
+/// (IAM is eventually consistent; AWS documents "a few seconds", we allow two minutes).
+pub const IAM_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a "resource busy" refusal (an update still running) is retried.
+pub const BUSY_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The tag every managed resource carries, with the value [`MANAGED_BY_VALUE`].
+pub const TAG_MANAGED_BY: &str = "managed-by";
+/// Value of [`TAG_MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "fashion-provisioning";
+/// The tag naming the stack.
+pub const TAG_STACK: &str = "stack";
+
+/// Output key: the resource's ARN.
+pub const OUT_ARN: &str = "arn";
+/// Output key: the resource's name.
+pub const OUT_NAME: &str = "name";
+
+/// Counts every SDK operation the clients run (once per operation, not per retry attempt).
+#[derive(Debug, Clone)]
+struct CountingInterceptor {
+    calls: Arc<CallCounter>,
+}
+
+impl Intercept for CountingInterceptor {
+    fn name(&self) -> &'static str {
+        "CountingInterceptor"
+    }
+
+    // Not `read_before_execution`: client-level interceptors run that hook before the
+    // operation's configuration (which holds its `Metadata`) is in the bag.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.calls.record(m.service(), m.name());
+        }
+        Ok(())
+    }
+}
+
+/// One client per service, all counting their calls into the same [`CallCounter`].
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// Kinesis Data Streams.
+    pub kinesis: aws_sdk_kinesis::Client,
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Glue Data Catalog.
+    pub glue: aws_sdk_glue::Client,
+    /// Data Firehose.
+    pub firehose: aws_sdk_firehose::Client,
+    /// Lambda.
+    pub lambda: aws_sdk_lambda::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// Athena.
+    pub athena: aws_sdk_athena::Client,
+    /// EventBridge Scheduler.
+    pub scheduler: aws_sdk_scheduler::Client,
+    /// RDS.
+    pub rds: aws_sdk_rds::Client,
+    /// STS (the caller's account id).
+    pub sts: aws_sdk_sts::Client,
+    account: Arc<OnceCell<String>>,
+}
+
+/// Loads the SDK configuration of an AWS stack: the default credential chain on `aws`; the
+/// emulator's endpoint and static test credentials on `emulator`.
+///
+/// # Errors
+/// On the local stack, or when the emulator stack has no endpoint.
+pub async fn sdk_config(cfg: &StackConfig) -> anyhow::Result<SdkConfig> {
+    let loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
+    match cfg.stack {
+        StackName::Aws => Ok(loader.load().await),
+        StackName::Emulator => {
+            let endpoint = cfg
+                .endpoint_url
+                .clone()
+                .filter(|e| !e.is_empty())
+                .context("the emulator stack has no endpoint_url")?;
+            Ok(loader
+                .endpoint_url(endpoint)
+                .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
+                .load()
+                .await)
+        }
+        StackName::Local => anyhow::bail!("the local stack does not use AWS"),
+    }
+}
+
+impl AwsClients {
+    /// Builds every client from an SDK configuration; `path_style` addresses S3 buckets by path
+    /// (emulators on loopback have no per-bucket host names).
+    #[must_use]
+    pub fn new(sdk: &SdkConfig, calls: Arc<CallCounter>, path_style: bool) -> Self {
+        let i = CountingInterceptor { calls };
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .force_path_style(path_style)
+                    .build(),
+            ),
+            kinesis: aws_sdk_kinesis::Client::from_conf(
+                aws_sdk_kinesis::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            glue: aws_sdk_glue::Client::from_conf(
+                aws_sdk_glue::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            firehose: aws_sdk_firehose::Client::from_conf(
+                aws_sdk_firehose::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            athena: aws_sdk_athena::Client::from_conf(
+                aws_sdk_athena::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            scheduler: aws_sdk_scheduler::Client::from_conf(
+                aws_sdk_scheduler::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(sdk)
+                    .interceptor(i.clone())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(sdk)
+                    .interceptor(i)
+                    .build(),
+            ),
+            account: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The account the credentials belong to (asked once, then cached).
+    ///
+    /// # Errors
+    /// When STS cannot be reached or the credentials are invalid.
+    pub async fn account_id(&self) -> Result<String, ProvisionError> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(aws_err("identify", "the caller's account"))?;
+                out.account.ok_or_else(|| {
+                    ProvisionError::Unexpected(anyhow::anyhow!(
+                        "STS GetCallerIdentity returned no account"
+                    ))
+                })
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Translates an SDK error into a [`ProvisionError::Aws`] naming the action and the resource.
+pub fn aws_err<E, R>(action: &str, resource: &str) -> impl FnOnce(SdkError<E, R>) -> ProvisionError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let action = action.to_owned();
+    let resource = resource.to_owned();
+    move |e| ProvisionError::Aws {
+        action,
+        resource,
+        code: e.code().unwrap_or("unknown").to_owned(),
+        message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// `Ok(None)` when the error's code is one of `not_found` (a read of an absent resource).
+///
+/// # Errors
+/// Any other error.
+pub fn absent_if<T>(
+    r: Result<T, ProvisionError>,
+    not_found: &[&str],
+) -> Result<Option<T>, ProvisionError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code().is_some_and(|c| not_found.contains(&c)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `Ok(())` when the error's code is one of `not_found` (deleting what is already gone).
+///
+/// # Errors
+/// Any other error.
+pub fn gone_if(r: Result<(), ProvisionError>, not_found: &[&str]) -> Result<(), ProvisionError> {
+    absent_if(r, not_found).map(|_| ())
+}
+
+/// Polls `probe` until it returns true, with exponential backoff from [`POLL_INITIAL`] to
+/// [`POLL_MAX`], for at most `timeout`.
+///
+/// # Errors
+/// [`ProvisionError::Timeout`], or the probe's own error.
+pub async fn wait_until<F, Fut>(
+    resource: &str,
+    wanted: &str,
+    timeout: Duration,
+    mut probe: F,
+) -> Result<(), ProvisionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, ProvisionError>>,
+{
+    let start = Instant::now();
+    let mut delay = POLL_INITIAL;
+    loop {
+        if probe().await? {
+            return Ok(());
+        }
+        let waited = start.elapsed();
+        if waited >= timeout {
+            return Err(ProvisionError::Timeout {
+                resource: resource.to_owned(),
+                wanted: wanted.to_owned(),
+                after: waited,
+            });
+        }
+        tokio::time::sleep(delay.min(timeout - waited)).await;
+        delay = (delay * 2).min(POLL_MAX);
+    }
+}
+
+/// Runs `call` again while it fails with an error `transient` accepts (a role not yet
+/// assumable, a resource still updating), with backoff, for at most `timeout`.
+///
+/// # Errors
+/// The last error once it is not transient or the time is up.
+pub async fn retry_transient<T, F, Fut>(
+    timeout: Duration,
+    transient: impl Fn(&ProvisionError) -> bool,
+    mut call: F,
+) -> Result<T, ProvisionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProvisionError>>,
+{
+    let start = Instant::now();
+    let mut delay = POLL_INITIAL.max(Duration::from_millis(500));
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if transient(&e) && start.elapsed() < timeout => {
+                tracing::debug!(error.message = %e, "Transient refusal, retrying.");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(POLL_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether an error says a role is not (yet) usable by the calling service: IAM's eventual
+/// consistency right after the role or its policy was created.
+#[must_use]
+pub fn is_role_propagation(e: &ProvisionError) -> bool {
+    match e {
+        ProvisionError::Aws { code, message, .. } => {
+            matches!(
+                code.as_str(),
+                "InvalidParameterValueException"
+                    | "InvalidArgumentException"
+                    | "ValidationException"
+                    | "AccessDeniedException"
+                    | "InvalidRequestException"
+            ) && {
+                let m = message.to_ascii_lowercase();
+                m.contains("role") || m.contains("assume") || m.contains("permission")
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Tags as compared by a diff: AWS's own `aws:` tags are dropped (nobody may change them).
+#[must_use]
+pub fn comparable_tags(
+    tags: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .collect()
+}
+
+/// The tags to add (changed or new) and the keys to remove to turn `seen` into `want`.
+#[must_use]
+pub fn tag_changes(
+    want: &BTreeMap<String, String>,
+    seen: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let add = want
+        .iter()
+        .filter(|(k, v)| seen.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = seen
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect();
+    (add, remove)
+}
+
+/// Observed tags from a spec's `seen.fields["tags"]`.
+#[must_use]
+pub fn seen_tags(seen: &crate::resource::Observed) -> BTreeMap<String, String> {
+    seen.fields
+        .get("tags")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Reads a resource right after applying it and returns its outputs.
+///
+/// # Errors
+/// When the read fails or finds nothing.
+pub async fn reread(
+    kind: &dyn crate::resource::ResourceKind,
+    cx: &crate::resource::Cx,
+    spec: &crate::plan::ResourceSpec,
+) -> Result<crate::resource::Outputs, ProvisionError> {
+    kind.read(cx, spec)
+        .await?
+        .map(|o| o.outputs)
+        .ok_or_else(|| ProvisionError::invalid(&spec.id, "resource vanished right after apply"))
+}
+
+/// Whether a change touches `field`.
+#[must_use]
+pub fn changes_field(change: &crate::plan::Change, field: &str) -> bool {
+    match change {
+        crate::plan::Change::Update { fields } => fields.iter().any(|f| f.field == field),
+        crate::plan::Change::Create | crate::plan::Change::Replace { .. } => true,
+        crate::plan::Change::Same => false,
+    }
+}
+
+/// A JSON policy document as AWS returns it: IAM URL-encodes documents (`%7B%22Version…`),
+/// other services return plain JSON. Parsed, so key order and whitespace do not count.
+#[must_use]
+pub fn parse_policy(doc: &str) -> serde_json::Value {
+    let decoded = if doc.trim_start().starts_with('{') {
+        doc.to_owned()
+    } else {
+        percent_decode(doc)
+    };
+    serde_json::from_str(&decoded).unwrap_or(serde_json::Value::String(decoded))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn policies_compare_equal_whether_url_encoded_or_plain() {
+        let plain = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%2F%2A%22%7D%5D%7D";
+        assert_eq!(parse_policy(plain), parse_policy(encoded));
+        assert_eq!(
+            parse_policy(plain)["Statement"][0]["Action"],
+            json!("s3:GetObject")
+        );
+    }
+
+    #[test]
+    fn tag_changes_add_differing_and_remove_extra_keys() {
+        let want = BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+        ]);
+        let seen = BTreeMap::from([
+            ("a".to_owned(), "0".to_owned()),
+            ("c".to_owned(), "3".to_owned()),
+        ]);
+        let (add, remove) = tag_changes(&want, &seen);
+        assert_eq!(add, want);
+        assert_eq!(remove, ["c"]);
+        assert!(
+            comparable_tags([("aws:cloudformation:stack".to_owned(), "x".to_owned())]).is_empty()
+        );
+    }
+}

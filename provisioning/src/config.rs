@@ -1,0 +1,728 @@
+//! Stack configuration: which stack, its name prefix, region, time zone, and every knob the
+//! desired resources are computed from.
+//!
+//! Layers, later wins: built-in defaults ([`StackConfig::default_for`]), then
+//! `provisioning/stacks/<stack>.toml` (compiled in, so `cargo run` picks up edits), then an
+//! optional extra file named by `FASHION_PROVISION_CONFIG`, then environment variables
+//! `FASHION_PROVISION_<KEY>` with `__` between nested keys
+//! (`FASHION_PROVISION_STREAM__SHARDS=2` sets `stream.shards`). Every problem is reported at once.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that override a stack's configuration.
+pub const ENV_PREFIX: &str = "FASHION_PROVISION_";
+/// Environment variable naming an extra TOML file layered over the stack's file.
+pub const ENV_CONFIG_FILE: &str = "FASHION_PROVISION_CONFIG";
+/// Environment variables the `emulator` stack reads its endpoint from, in order.
+pub const EMULATOR_ENDPOINT_VARS: [&str; 2] = ["AWS_ENDPOINT_URL", "FASHION_TEST_AWS_ENDPOINT"];
+
+const LOCAL_TOML: &str = include_str!("../stacks/local.toml");
+const EMULATOR_TOML: &str = include_str!("../stacks/emulator.toml");
+const AWS_TOML: &str = include_str!("../stacks/aws.toml");
+
+/// The three ways the system runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[derive(clap::ValueEnum)]
+pub enum StackName {
+    /// Embedded: directories and SQLite databases under the data directory.
+    Local,
+    /// The AWS code against an AWS-compatible emulator on loopback.
+    Emulator,
+    /// Real AWS through the default credential chain.
+    Aws,
+}
+
+impl StackName {
+    /// The name used in ids, tags and file names.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Emulator => "emulator",
+            Self::Aws => "aws",
+        }
+    }
+
+    /// Whether this stack provisions AWS resources (real or emulated).
+    #[must_use]
+    pub const fn is_aws(self) -> bool {
+        matches!(self, Self::Emulator | Self::Aws)
+    }
+
+    fn toml(self) -> &'static str {
+        match self {
+            Self::Local => LOCAL_TOML,
+            Self::Emulator => EMULATOR_TOML,
+            Self::Aws => AWS_TOML,
+        }
+    }
+}
+
+impl fmt::Display for StackName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for StackName {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Self::Local),
+            "emulator" => Ok(Self::Emulator),
+            "aws" => Ok(Self::Aws),
+            other => bail!("unknown stack {other:?}: expected local, emulator or aws"),
+        }
+    }
+}
+
+/// Everything the desired resources of a stack are computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackConfig {
+    /// Which stack.
+    pub stack: StackName,
+    /// Prefix of every physical name (`fashion-dev` gives `fashion-dev-clickstream`).
+    pub name_prefix: String,
+    /// AWS region.
+    pub region: String,
+    /// The store's time zone (IANA name): the daily job runs at 00:01 here.
+    pub time_zone: String,
+    /// Directory holding `<stack>.json` (outputs and the last applied state).
+    pub state_dir: PathBuf,
+    /// Endpoint of an AWS-compatible emulator (the `emulator` stack only; filled from
+    /// `AWS_ENDPOINT_URL` or `FASHION_TEST_AWS_ENDPOINT` when empty).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// The S3 data lake.
+    pub lake: LakeConfig,
+    /// The clickstream (Kinesis).
+    pub stream: StreamConfig,
+    /// The micro-batch sink (Firehose).
+    pub sink: SinkConfig,
+    /// The Lambda functions.
+    pub functions: FunctionsConfig,
+    /// The stream processor's Kinesis event-source mapping.
+    pub stream_processor: EventSourceConfig,
+    /// Schedules of the daily job and the trainer.
+    pub schedule: ScheduleConfig,
+    /// The Athena workgroup.
+    pub athena: AthenaConfig,
+    /// The transactional database (RDS PostgreSQL).
+    pub database: DatabaseConfig,
+    /// Existing network to place the database and the daily job in (no VPC is created here).
+    pub network: NetworkConfig,
+    /// The embedded stack (`local`).
+    pub local: LocalConfig,
+}
+
+/// The S3 data lake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// Bucket name; empty means `<prefix>-lake-<region>` (bucket names are global: pick a unique
+    /// prefix on AWS).
+    pub bucket: String,
+    /// Prefix under which every lake table lives (`lake/` gives `s3://bucket/lake/orders/`).
+    pub prefix: String,
+    /// The raw zone: landed data before cleaning (Firehose error output, raw extracts).
+    pub raw_prefix: String,
+    /// Days after which objects of the raw zone expire.
+    pub raw_expiry_days: i32,
+    /// Days quarantined rows are kept.
+    pub quarantine_retention_days: i32,
+    /// Days Athena query results are kept.
+    pub athena_results_expiry_days: i32,
+    /// Days failed stream batches are kept in the dead-letter bucket.
+    pub dead_letter_expiry_days: i32,
+    /// Days after which incomplete multipart uploads are aborted.
+    pub abort_incomplete_upload_days: i32,
+}
+
+/// Capacity mode of the Kinesis stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamMode {
+    /// A fixed number of shards.
+    Provisioned,
+    /// Kinesis scales shards itself.
+    OnDemand,
+}
+
+/// The clickstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Capacity mode.
+    pub mode: StreamMode,
+    /// Shards (provisioned mode; also the embedded stream's shard count).
+    pub shards: i32,
+    /// Hours records are kept (24 to 8760).
+    pub retention_hours: i32,
+    /// Server-side encryption with the AWS-managed KMS key.
+    pub encrypted: bool,
+}
+
+/// Firehose buffering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Flush at least this often (60 to 900 s).
+    pub buffer_interval_secs: i32,
+    /// Flush at this size (64 to 128 MiB: the minimum with Parquet conversion and dynamic
+    /// partitioning).
+    pub buffer_size_mib: i32,
+}
+
+/// One Lambda function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    /// The packaged zip (a `bootstrap` executable inside).
+    pub zip: PathBuf,
+    /// Memory, MiB.
+    pub memory_mb: i32,
+    /// Timeout, seconds.
+    pub timeout_secs: i32,
+}
+
+/// The Lambda functions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionsConfig {
+    /// Runtime of every function.
+    pub runtime: String,
+    /// `arm64` or `x86_64`, as the packages were built.
+    pub architecture: String,
+    /// Validate, enrich, recommend.
+    pub stream_processor: FunctionConfig,
+    /// Yesterday's orders into the lake.
+    pub daily_job: FunctionConfig,
+    /// Neighbours and trends into a model artifact.
+    pub trainer: FunctionConfig,
+    /// `RUST_LOG` of every function.
+    pub log_level: String,
+}
+
+/// The Kinesis event-source mapping of the stream processor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSourceConfig {
+    /// Records per invocation.
+    pub batch_size: i32,
+    /// Seconds to gather a batch.
+    pub batching_window_secs: i32,
+    /// Retries of a failing batch (bisected each time) before it goes to the dead-letter bucket.
+    pub max_retries: i32,
+    /// Records older than this go to the dead-letter bucket (-1: never).
+    pub max_record_age_secs: i32,
+    /// Concurrent batches per shard.
+    pub parallelization_factor: i32,
+    /// `TRIM_HORIZON` or `LATEST`.
+    pub starting_position: String,
+}
+
+/// Schedules (EventBridge Scheduler expressions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// The daily job, in the store's time zone.
+    pub daily_job: String,
+    /// The trainer.
+    pub trainer: String,
+    /// Retries of a failed invocation.
+    pub max_retries: i32,
+}
+
+/// The Athena workgroup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AthenaConfig {
+    /// Queries scanning more than this many bytes are cancelled.
+    pub bytes_scanned_cutoff: i64,
+}
+
+/// The RDS PostgreSQL instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Instance class.
+    pub instance_class: String,
+    /// Major engine version (`17`); AWS picks the minor one.
+    pub engine_version: String,
+    /// Storage, GiB.
+    pub allocated_storage_gib: i32,
+    /// Days of automated backups.
+    pub backup_retention_days: i32,
+    /// Refuse deletion (then `destroy` fails until it is turned off).
+    pub deletion_protection: bool,
+    /// Delete without a final snapshot.
+    pub skip_final_snapshot: bool,
+    /// Standby in a second availability zone.
+    pub multi_az: bool,
+    /// Master user name (its password is generated and kept by AWS Secrets Manager).
+    pub username: String,
+    /// Initial database.
+    pub name: String,
+}
+
+/// An existing network (not created here).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// DB subnet group of the database; empty: the default VPC's.
+    pub db_subnet_group: String,
+    /// Security groups of the database and of the daily job.
+    pub security_group_ids: Vec<String>,
+    /// Subnets the daily job runs in; empty: outside any VPC (it cannot reach a private database).
+    pub subnet_ids: Vec<String>,
+}
+
+/// The embedded stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The data directory (the CLI's `data_dir`).
+    pub data_dir: PathBuf,
+}
+
+impl StackConfig {
+    /// Built-in defaults for a stack, before its TOML file and the environment.
+    #[must_use]
+    pub fn default_for(stack: StackName) -> Self {
+        let function = |name: &str, memory_mb, timeout_secs| FunctionConfig {
+            zip: PathBuf::from(format!("target/lambda/{name}/bootstrap.zip")),
+            memory_mb,
+            timeout_secs,
+        };
+        Self {
+            stack,
+            name_prefix: "fashion-dev".to_owned(),
+            region: "us-east-1".to_owned(),
+            time_zone: "UTC".to_owned(),
+            state_dir: PathBuf::from(".state"),
+            endpoint_url: None,
+            lake: LakeConfig {
+                bucket: String::new(),
+                prefix: "lake/".to_owned(),
+                raw_prefix: "raw/".to_owned(),
+                raw_expiry_days: 30,
+                quarantine_retention_days: 365,
+                athena_results_expiry_days: 30,
+                dead_letter_expiry_days: 30,
+                abort_incomplete_upload_days: 7,
+            },
+            stream: StreamConfig {
+                mode: StreamMode::Provisioned,
+                shards: 4,
+                retention_hours: 24,
+                encrypted: true,
+            },
+            sink: SinkConfig {
+                buffer_interval_secs: 300,
+                buffer_size_mib: 64,
+            },
+            functions: FunctionsConfig {
+                runtime: "provided.al2023".to_owned(),
+                architecture: "arm64".to_owned(),
+                stream_processor: function("stream-processor", 512, 60),
+                daily_job: function("daily-job", 2048, 900),
+                trainer: function("trainer", 2048, 900),
+                log_level: "info".to_owned(),
+            },
+            stream_processor: EventSourceConfig {
+                batch_size: 100,
+                batching_window_secs: 5,
+                max_retries: 3,
+                max_record_age_secs: 21_600,
+                parallelization_factor: 1,
+                starting_position: "TRIM_HORIZON".to_owned(),
+            },
+            schedule: ScheduleConfig {
+                daily_job: "cron(1 0 * * ? *)".to_owned(),
+                trainer: "rate(6 hours)".to_owned(),
+                max_retries: 2,
+            },
+            athena: AthenaConfig {
+                bytes_scanned_cutoff: 10 * 1024 * 1024 * 1024,
+            },
+            database: DatabaseConfig {
+                instance_class: "db.t4g.micro".to_owned(),
+                engine_version: "17".to_owned(),
+                allocated_storage_gib: 20,
+                backup_retention_days: 7,
+                deletion_protection: false,
+                skip_final_snapshot: false,
+                multi_az: false,
+                username: "fashion".to_owned(),
+                name: "fashion".to_owned(),
+            },
+            network: NetworkConfig::default(),
+            local: LocalConfig {
+                data_dir: PathBuf::from("fashion-data"),
+            },
+        }
+    }
+
+    /// The built-in defaults with the stack's TOML file over them, before the environment (not
+    /// validated: the emulator's endpoint, for one, comes from the environment).
+    ///
+    /// # Errors
+    /// When the stack file does not parse.
+    pub fn builtin(stack: StackName) -> anyhow::Result<Self> {
+        let mut cfg: Self = Figment::from(Serialized::defaults(Self::default_for(stack)))
+            .merge(Toml::string(stack.toml()))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid stacks/{stack}.toml: {e}"))?;
+        cfg.stack = stack;
+        Ok(cfg)
+    }
+
+    /// Loads a stack's configuration: defaults, its TOML file, `FASHION_PROVISION_CONFIG`, then
+    /// `FASHION_PROVISION_…` variables; validates it.
+    ///
+    /// # Errors
+    /// Every invalid setting, reported together.
+    pub fn load(stack: StackName) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Self::builtin(stack)?));
+        if let Some(extra) = std::env::var_os(ENV_CONFIG_FILE) {
+            figment = figment.merge(Toml::file_exact(PathBuf::from(extra)));
+        }
+        let mut cfg: Self = figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]))
+            .extract()
+            .map_err(|e| {
+                let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+                anyhow::anyhow!(
+                    "invalid {stack} stack configuration:\n  - {}",
+                    all.join("\n  - ")
+                )
+            })?;
+        cfg.stack = stack;
+        if stack == StackName::Emulator && cfg.endpoint_url.as_deref().is_none_or(str::is_empty) {
+            cfg.endpoint_url = EMULATOR_ENDPOINT_VARS
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every setting, reporting all problems at once.
+    ///
+    /// # Errors
+    /// The list of problems.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                problems.push(msg);
+            }
+        };
+        let p = &self.name_prefix;
+        check(
+            !p.is_empty()
+                && p.len() <= 24
+                && p.starts_with(|c: char| c.is_ascii_lowercase())
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !p.ends_with('-'),
+            format!("name_prefix {p:?}: 1 to 24 of a-z, 0-9 and '-', starting with a letter"),
+        );
+        check(
+            self.time_zone.parse::<chrono_tz::Tz>().is_ok(),
+            format!("time_zone {:?} is not an IANA time zone", self.time_zone),
+        );
+        if self.stack.is_aws() {
+            check(!self.region.is_empty(), "region is empty".to_owned());
+            check(
+                (1..=500).contains(&self.stream.shards),
+                format!("stream.shards {} not in 1..=500", self.stream.shards),
+            );
+            check(
+                (24..=8760).contains(&self.stream.retention_hours),
+                format!(
+                    "stream.retention_hours {} not in 24..=8760",
+                    self.stream.retention_hours
+                ),
+            );
+            check(
+                (60..=900).contains(&self.sink.buffer_interval_secs),
+                format!(
+                    "sink.buffer_interval_secs {} not in 60..=900",
+                    self.sink.buffer_interval_secs
+                ),
+            );
+            check(
+                (64..=128).contains(&self.sink.buffer_size_mib),
+                format!(
+                    "sink.buffer_size_mib {} not in 64..=128 (Parquet conversion needs at least 64)",
+                    self.sink.buffer_size_mib
+                ),
+            );
+            let esm = &self.stream_processor;
+            check(
+                (1..=10_000).contains(&esm.batch_size),
+                format!(
+                    "stream_processor.batch_size {} not in 1..=10000",
+                    esm.batch_size
+                ),
+            );
+            check(
+                (0..=300).contains(&esm.batching_window_secs),
+                format!(
+                    "stream_processor.batching_window_secs {} not in 0..=300",
+                    esm.batching_window_secs
+                ),
+            );
+            check(
+                (-1..=10_000).contains(&esm.max_retries),
+                format!(
+                    "stream_processor.max_retries {} not in -1..=10000",
+                    esm.max_retries
+                ),
+            );
+            check(
+                esm.max_record_age_secs == -1 || (60..=604_800).contains(&esm.max_record_age_secs),
+                format!(
+                    "stream_processor.max_record_age_secs {}: -1 or 60..=604800",
+                    esm.max_record_age_secs
+                ),
+            );
+            check(
+                (1..=10).contains(&esm.parallelization_factor),
+                format!(
+                    "stream_processor.parallelization_factor {} not in 1..=10",
+                    esm.parallelization_factor
+                ),
+            );
+            check(
+                matches!(esm.starting_position.as_str(), "TRIM_HORIZON" | "LATEST"),
+                format!(
+                    "stream_processor.starting_position {:?}: TRIM_HORIZON or LATEST",
+                    esm.starting_position
+                ),
+            );
+            for (name, expr) in [
+                ("schedule.daily_job", &self.schedule.daily_job),
+                ("schedule.trainer", &self.schedule.trainer),
+            ] {
+                check(
+                    (expr.starts_with("cron(") || expr.starts_with("rate(")) && expr.ends_with(')'),
+                    format!("{name} {expr:?}: a cron(...) or rate(...) expression"),
+                );
+            }
+            check(
+                matches!(self.functions.architecture.as_str(), "arm64" | "x86_64"),
+                format!(
+                    "functions.architecture {:?}: arm64 or x86_64",
+                    self.functions.architecture
+                ),
+            );
+            for (name, f) in self.function_configs() {
+                check(
+                    (128..=10_240).contains(&f.memory_mb),
+                    format!(
+                        "functions.{name}.memory_mb {} not in 128..=10240",
+                        f.memory_mb
+                    ),
+                );
+                check(
+                    (1..=900).contains(&f.timeout_secs),
+                    format!(
+                        "functions.{name}.timeout_secs {} not in 1..=900",
+                        f.timeout_secs
+                    ),
+                );
+            }
+            for (name, days) in [
+                ("lake.raw_expiry_days", self.lake.raw_expiry_days),
+                (
+                    "lake.quarantine_retention_days",
+                    self.lake.quarantine_retention_days,
+                ),
+                (
+                    "lake.athena_results_expiry_days",
+                    self.lake.athena_results_expiry_days,
+                ),
+                (
+                    "lake.dead_letter_expiry_days",
+                    self.lake.dead_letter_expiry_days,
+                ),
+                (
+                    "lake.abort_incomplete_upload_days",
+                    self.lake.abort_incomplete_upload_days,
+                ),
+            ] {
+                check(days >= 1, format!("{name} {days} must be at least 1"));
+            }
+            for (name, prefix) in [
+                ("lake.prefix", &self.lake.prefix),
+                ("lake.raw_prefix", &self.lake.raw_prefix),
+            ] {
+                check(
+                    prefix.ends_with('/') && !prefix.starts_with('/') && prefix.len() > 1,
+                    format!("{name} {prefix:?} must look like \"name/\""),
+                );
+            }
+            check(
+                self.athena.bytes_scanned_cutoff >= 10 * 1024 * 1024,
+                "athena.bytes_scanned_cutoff must be at least 10 MiB".to_owned(),
+            );
+            check(
+                (20..=65_536).contains(&self.database.allocated_storage_gib),
+                format!(
+                    "database.allocated_storage_gib {} not in 20..=65536",
+                    self.database.allocated_storage_gib
+                ),
+            );
+            check(
+                (0..=35).contains(&self.database.backup_retention_days),
+                format!(
+                    "database.backup_retention_days {} not in 0..=35",
+                    self.database.backup_retention_days
+                ),
+            );
+        }
+        if self.stack == StackName::Emulator {
+            check(
+                self.endpoint_url.as_deref().is_some_and(|u| !u.is_empty()),
+                format!(
+                    "the emulator stack needs an endpoint: set {} (scripts/services starts moto and sets {})",
+                    EMULATOR_ENDPOINT_VARS[0], EMULATOR_ENDPOINT_VARS[1]
+                ),
+            );
+        }
+        if self.stack == StackName::Local {
+            check(
+                !self.local.data_dir.as_os_str().is_empty(),
+                "local.data_dir is empty".to_owned(),
+            );
+            check(
+                (1..=1024).contains(&self.stream.shards),
+                format!("stream.shards {} not in 1..=1024", self.stream.shards),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!(
+                "invalid {} stack configuration:\n  - {}",
+                self.stack,
+                problems.join("\n  - ")
+            )
+        }
+    }
+
+    /// The three functions' settings with their config keys.
+    #[must_use]
+    pub fn function_configs(&self) -> [(&'static str, &FunctionConfig); 3] {
+        [
+            ("stream_processor", &self.functions.stream_processor),
+            ("daily_job", &self.functions.daily_job),
+            ("trainer", &self.functions.trainer),
+        ]
+    }
+
+    /// The AWS partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
+    #[must_use]
+    pub fn partition(&self) -> &'static str {
+        if self.region.starts_with("cn-") {
+            "aws-cn"
+        } else if self.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+
+    /// `<prefix>-<suffix>`: every physical name is derived this way, never random.
+    #[must_use]
+    pub fn physical(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.name_prefix)
+    }
+
+    /// The lake bucket's name.
+    #[must_use]
+    pub fn lake_bucket(&self) -> String {
+        if self.lake.bucket.is_empty() {
+            self.physical(&format!("lake-{}", self.region))
+        } else {
+            self.lake.bucket.clone()
+        }
+    }
+
+    /// The Glue database's name (Glue wants lower case, digits and underscores).
+    #[must_use]
+    pub fn glue_database(&self) -> String {
+        format!("{}_lake", self.name_prefix.replace('-', "_"))
+    }
+
+    /// Where `<stack>.json` lives.
+    #[must_use]
+    pub fn state_file(&self) -> PathBuf {
+        self.state_dir.join(format!("{}.json", self.stack))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stack_file_loads_and_validates() {
+        for stack in [StackName::Local, StackName::Aws] {
+            StackConfig::builtin(stack).unwrap().validate().unwrap();
+        }
+        // The emulator's endpoint comes from the environment; give it one directly.
+        let mut emu = StackConfig::builtin(StackName::Emulator).unwrap();
+        emu.endpoint_url = Some("http://127.0.0.1:1".into());
+        emu.validate().unwrap();
+        assert_eq!(
+            StackConfig::builtin(StackName::Aws)
+                .unwrap()
+                .stream
+                .retention_hours,
+            48
+        );
+    }
+
+    #[test]
+    fn invalid_settings_are_all_reported_together() {
+        // Arrange
+        let mut cfg = StackConfig::default_for(StackName::Aws);
+        cfg.name_prefix = "Bad_Prefix".into();
+        cfg.time_zone = "Mars/Olympus".into();
+        cfg.sink.buffer_size_mib = 5;
+        // Act
+        let err = cfg.validate().unwrap_err().to_string();
+        // Assert
+        assert!(err.contains("name_prefix"), "{err}");
+        assert!(err.contains("time_zone"), "{err}");
+        assert!(err.contains("buffer_size_mib"), "{err}");
+    }
+
+    #[test]
+    fn the_emulator_stack_without_an_endpoint_says_which_variable_to_set() {
+        let cfg = StackConfig::default_for(StackName::Emulator);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("AWS_ENDPOINT_URL"), "{err}");
+    }
+
+    #[test]
+    fn physical_names_are_derived_from_the_prefix() {
+        let cfg = StackConfig::default_for(StackName::Aws);
+        assert_eq!(cfg.physical("clickstream"), "fashion-dev-clickstream");
+        assert_eq!(cfg.lake_bucket(), "fashion-dev-lake-us-east-1");
+        assert_eq!(cfg.glue_database(), "fashion_dev_lake");
+        assert_eq!(cfg.partition(), "aws");
+    }
+}

@@ -1,0 +1,807 @@
+//! The engine: reads every desired resource, diffs it, and (for `up`) applies the differences in
+//! dependency order, level by level (a level's resources concurrently); `destroy` deletes in
+//! reverse order. `preview` and `up` run the same read–diff step (Pulumi threads `DryRun`
+//! through the same code). Resources in the last applied state but no longer desired are
+//! deleted by `up` and shown as deletes by `preview`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::aws::{self, AwsClients};
+use crate::config::{StackConfig, StackName};
+use crate::desired::{StackOutputs, desired, stack_outputs};
+use crate::local;
+use crate::plan::{Change, FieldChange, ResourceSpec, levels};
+use crate::refs::{self, ACCOUNT_ID, CALLER, Lookup};
+use crate::resource::{
+    CallCounter, CallCounts, Cx, Observed, Outputs, ProvisionError, ResourceKind,
+};
+use crate::state::{ResourceState, StackState};
+
+/// Where progress lines go ("creating Kinesis stream (clickstream): …").
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Every resource kind by id.
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn ResourceKind>>,
+}
+
+impl Registry {
+    /// All kinds this crate implements.
+    #[must_use]
+    pub fn standard() -> Self {
+        let all: Vec<Box<dyn ResourceKind>> = vec![
+            Box::new(aws::s3::S3Bucket),
+            Box::new(aws::kinesis::KinesisStream),
+            Box::new(aws::dynamodb::DynamoDbTable),
+            Box::new(aws::glue::GlueDatabase),
+            Box::new(aws::glue::GlueTable),
+            Box::new(aws::firehose::FirehoseDeliveryStream),
+            Box::new(aws::iam::IamRole),
+            Box::new(aws::iam::IamRolePolicy),
+            Box::new(aws::lambda::LambdaFunction),
+            Box::new(aws::lambda::EventSourceMapping),
+            Box::new(aws::scheduler::ScheduleGroup),
+            Box::new(aws::scheduler::Schedule),
+            Box::new(aws::athena::AthenaWorkgroup),
+            Box::new(aws::rds::RdsInstance),
+            Box::new(local::LocalDirectory),
+            Box::new(local::LocalDatabase),
+        ];
+        Self {
+            kinds: all.into_iter().map(|k| (k.kind(), k)).collect(),
+        }
+    }
+
+    /// The kind of a spec.
+    ///
+    /// # Errors
+    /// [`ProvisionError::InvalidSpec`] for an unknown kind.
+    pub fn get(&self, spec: &ResourceSpec) -> Result<&dyn ResourceKind, ProvisionError> {
+        self.kinds
+            .get(spec.kind.as_str())
+            .map(AsRef::as_ref)
+            .ok_or_else(|| ProvisionError::invalid(&spec.id, format!("unknown kind {}", spec.kind)))
+    }
+}
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Nothing: observed equals desired.
+    Same,
+    /// Created.
+    Create,
+    /// Changed in place.
+    Update,
+    /// Deleted and created again.
+    Replace,
+    /// Deleted.
+    Delete,
+}
+
+/// One line of a plan or a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Logical id.
+    pub id: String,
+    /// Kind id.
+    pub kind: String,
+    /// Human label of the kind ("Kinesis stream").
+    pub label: String,
+    /// Logical name.
+    pub name: String,
+    /// Physical name.
+    pub physical_name: String,
+    /// What happens.
+    pub op: Op,
+    /// The differing fields of an update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// The field forcing a replacement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replace_field: Option<String>,
+}
+
+/// A resource that could not be read or applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// Logical id.
+    pub id: String,
+    /// Human label and logical name ("Kinesis stream (clickstream)").
+    pub resource: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The result of `preview`, `up` or `destroy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The stack.
+    pub stack: StackName,
+    /// `preview`, `up`, `destroy-preview` or `destroy`.
+    pub verb: &'static str,
+    /// One step per resource, in order.
+    pub steps: Vec<Step>,
+    /// Resources that failed.
+    pub failures: Vec<Failure>,
+    /// Resources not attempted because something they depend on failed.
+    pub skipped: Vec<String>,
+    /// Provider calls made.
+    pub calls: CallCounts,
+    /// Every write call made, as `service:Operation`.
+    pub write_calls: Vec<String>,
+    /// Wall time, milliseconds.
+    pub elapsed_ms: u64,
+    /// The stack's outputs after `up`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<StackOutputs>,
+}
+
+impl Report {
+    /// Steps with an op.
+    #[must_use]
+    pub fn count(&self, op: Op) -> usize {
+        self.steps.iter().filter(|s| s.op == op).count()
+    }
+
+    /// Whether anything would change (or changed).
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.op != Op::Same)
+    }
+
+    /// Whether every resource succeeded.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        self.failures.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// A resource's outputs as known while planning.
+#[derive(Debug, Clone)]
+enum Known {
+    /// Exists and stays: its outputs are final.
+    Ready(Outputs),
+    /// Will change: the outputs given are those that survive (an update keeps its ARN); any
+    /// other is known only after apply.
+    Pending(Outputs),
+}
+
+fn lookup(known: &BTreeMap<String, Known>, id: &str, key: &str) -> Option<Lookup> {
+    match known.get(id)? {
+        Known::Ready(o) => o.get(key).cloned().map(Lookup::Known),
+        Known::Pending(o) => Some(o.get(key).cloned().map_or(Lookup::Unknown, Lookup::Known)),
+    }
+}
+
+struct Observation {
+    spec: ResourceSpec,
+    seen: Option<Observed>,
+    change: Change,
+    unknown: bool,
+}
+
+/// The engine of one stack.
+pub struct Engine {
+    cx: Cx,
+    registry: Registry,
+    specs: Vec<ResourceSpec>,
+    progress: Progress,
+}
+
+fn step(kind: &dyn ResourceKind, spec: &ResourceSpec, change: &Change) -> Step {
+    let (op, changes, replace_field) = match change {
+        Change::Same => (Op::Same, vec![], None),
+        Change::Create => (Op::Create, vec![], None),
+        Change::Update { fields } => (Op::Update, fields.clone(), None),
+        Change::Replace { field } => (Op::Replace, vec![], Some(field.clone())),
+    };
+    Step {
+        id: spec.id.clone(),
+        kind: spec.kind.clone(),
+        label: kind.label().to_owned(),
+        name: spec.name().to_owned(),
+        physical_name: spec.physical_name.clone(),
+        op,
+        changes,
+        replace_field,
+    }
+}
+
+fn delete_step(kind: &dyn ResourceKind, spec: &ResourceSpec) -> Step {
+    Step {
+        op: Op::Delete,
+        ..step(kind, spec, &Change::Same)
+    }
+}
+
+fn millis(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Engine {
+    /// An engine for a stack: its desired resources, and SDK clients for AWS stacks.
+    ///
+    /// # Errors
+    /// When the AWS configuration cannot be loaded.
+    pub async fn connect(config: StackConfig) -> anyhow::Result<Self> {
+        let calls = Arc::new(CallCounter::default());
+        let aws = if config.stack.is_aws() {
+            let sdk = aws::sdk_config(&config).await?;
+            Some(AwsClients::new(
+                &sdk,
+                calls.clone(),
+                config.stack == StackName::Emulator,
+            ))
+        } else {
+            None
+        };
+        let specs = desired(&config);
+        Ok(Self {
+            cx: Cx { config, aws, calls },
+            registry: Registry::standard(),
+            specs,
+            progress: Arc::new(|line: &str| eprintln!("{line}")),
+        })
+    }
+
+    /// Sends progress lines somewhere else than stderr.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The desired resources.
+    #[must_use]
+    pub fn specs(&self) -> &[ResourceSpec] {
+        &self.specs
+    }
+
+    /// The stack's configuration.
+    #[must_use]
+    pub fn config(&self) -> &StackConfig {
+        &self.cx.config
+    }
+
+    /// Provider calls made by this engine so far.
+    #[must_use]
+    pub fn calls(&self) -> CallCounts {
+        self.cx.calls.counts()
+    }
+
+    fn say(&self, line: &str) {
+        (self.progress)(line);
+    }
+
+    /// The last applied state and outputs of the stack, if any.
+    ///
+    /// # Errors
+    /// When the state file exists but cannot be read.
+    pub fn state(&self) -> anyhow::Result<Option<StackState>> {
+        StackState::load(&self.cx.config.state_file())
+    }
+
+    async fn caller(&self) -> anyhow::Result<BTreeMap<String, Known>> {
+        let mut known = BTreeMap::new();
+        if let Some(aws) = &self.cx.aws {
+            let account = aws
+                .account_id()
+                .await
+                .context("failed to find the AWS account of the credentials")?;
+            known.insert(
+                CALLER.to_owned(),
+                Known::Ready(Outputs::from([(ACCOUNT_ID.to_owned(), account)])),
+            );
+        }
+        Ok(known)
+    }
+
+    async fn observe(
+        &self,
+        spec: &ResourceSpec,
+        known: &BTreeMap<String, Known>,
+    ) -> Result<Observation, ProvisionError> {
+        let kind = self.registry.get(spec)?;
+        let (resolved, unknown) = refs::resolve(spec, &|id, key| lookup(known, id, key))
+            .map_err(|e| ProvisionError::invalid(&spec.id, e.to_string()))?;
+        let prepared = kind.prepare(resolved)?;
+        let seen = kind.read(&self.cx, &prepared).await?;
+        let change = match &seen {
+            None => Change::Create,
+            Some(s) => kind.diff(&prepared, s),
+        };
+        Ok(Observation {
+            spec: prepared,
+            seen,
+            change,
+            unknown,
+        })
+    }
+
+    /// Specs in the last applied state that are no longer desired.
+    fn orphans(&self, state: Option<&StackState>) -> Vec<ResourceSpec> {
+        let desired: BTreeSet<&str> = self.specs.iter().map(|s| s.id.as_str()).collect();
+        state
+            .map(|st| {
+                st.resources
+                    .iter()
+                    .filter(|r| !desired.contains(r.spec.id.as_str()))
+                    .map(|r| r.spec.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Reads and diffs every resource, changing nothing.
+    ///
+    /// # Errors
+    /// When the specs cannot be ordered or the caller's account cannot be found.
+    pub async fn preview(&self) -> anyhow::Result<Report> {
+        let start = Instant::now();
+        let before = self.cx.calls.counts();
+        let writes_before = self.cx.calls.writes().len();
+        let state = self.state()?;
+        let mut known = self.caller().await?;
+        let mut steps = Vec::new();
+        let mut failures = Vec::new();
+        for level in levels(&self.specs)? {
+            let results = join_all(level.iter().map(|s| self.observe(s, &known))).await;
+            for (spec, r) in level.iter().zip(results) {
+                match r {
+                    Ok(o) => {
+                        let kind = self.registry.get(spec)?;
+                        let outputs = o
+                            .seen
+                            .as_ref()
+                            .map(|s| s.outputs.clone())
+                            .unwrap_or_default();
+                        known.insert(
+                            spec.id.clone(),
+                            match &o.change {
+                                Change::Same if !o.unknown => Known::Ready(outputs),
+                                Change::Same | Change::Update { .. } => Known::Pending(outputs),
+                                Change::Create | Change::Replace { .. } => {
+                                    Known::Pending(Outputs::new())
+                                }
+                            },
+                        );
+                        steps.push(step(kind, &o.spec, &o.change));
+                    }
+                    Err(e) => {
+                        known.insert(spec.id.clone(), Known::Pending(Outputs::new()));
+                        failures.push(self.failure(spec, &e));
+                    }
+                }
+            }
+        }
+        for orphan in self.orphans(state.as_ref()) {
+            let r = async {
+                let kind = self.registry.get(&orphan)?;
+                Ok::<_, ProvisionError>(
+                    kind.read(&self.cx, &orphan)
+                        .await?
+                        .map(|_| delete_step(kind, &orphan)),
+                )
+            }
+            .await;
+            match r {
+                Ok(Some(s)) => steps.push(s),
+                Ok(None) => {}
+                Err(e) => failures.push(self.failure(&orphan, &e)),
+            }
+        }
+        Ok(self.report(
+            "preview",
+            steps,
+            failures,
+            vec![],
+            before,
+            writes_before,
+            start,
+            None,
+        ))
+    }
+
+    fn failure(&self, spec: &ResourceSpec, e: &ProvisionError) -> Failure {
+        let label = self
+            .registry
+            .get(spec)
+            .map_or_else(|_| spec.kind.clone(), |k| k.label().to_owned());
+        Failure {
+            id: spec.id.clone(),
+            resource: format!("{label} ({})", spec.name()),
+            error: match e {
+                // The context chain of an unexpected error is the useful part.
+                ProvisionError::Unexpected(a) => format!("{a:#}"),
+                other => other.to_string(),
+            },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        verb: &'static str,
+        steps: Vec<Step>,
+        failures: Vec<Failure>,
+        skipped: Vec<String>,
+        before: CallCounts,
+        writes_before: usize,
+        start: Instant,
+        outputs: Option<StackOutputs>,
+    ) -> Report {
+        let after = self.cx.calls.counts();
+        Report {
+            stack: self.cx.config.stack,
+            verb,
+            steps,
+            failures,
+            skipped,
+            calls: CallCounts {
+                reads: after.reads - before.reads,
+                writes: after.writes - before.writes,
+            },
+            write_calls: self
+                .cx
+                .calls
+                .writes()
+                .into_iter()
+                .skip(writes_before)
+                .collect(),
+            elapsed_ms: millis(start),
+            outputs,
+        }
+    }
+
+    async fn apply_one(
+        &self,
+        spec: &ResourceSpec,
+        known: &BTreeMap<String, Known>,
+    ) -> Result<(Step, ResourceState), ProvisionError> {
+        let kind = self.registry.get(spec)?;
+        let o = self.observe(spec, known).await?;
+        if o.unknown {
+            return Err(ProvisionError::invalid(
+                &spec.id,
+                "a value it references is still unknown (a dependency was not applied)",
+            ));
+        }
+        let what = format!("{} ({})", kind.label(), spec.name());
+        let started = Instant::now();
+        let outputs = match (&o.change, &o.seen) {
+            (Change::Same, Some(seen)) => seen.outputs.clone(),
+            (Change::Update { fields }, Some(seen)) => {
+                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+                self.say(&format!("updating {what}: {}", names.join(", ")));
+                kind.update(&self.cx, &o.spec, seen, &o.change).await?
+            }
+            (Change::Replace { field }, Some(seen)) => {
+                self.say(&format!(
+                    "replacing {what}: {field} cannot change in place, deleting {} first",
+                    o.spec.physical_name
+                ));
+                kind.delete(&self.cx, seen).await?;
+                kind.create(&self.cx, &o.spec).await?
+            }
+            _ => {
+                self.say(&format!("creating {what}: {}", o.spec.physical_name));
+                kind.create(&self.cx, &o.spec).await?
+            }
+        };
+        if o.change != Change::Same {
+            self.say(&format!(
+                "  done: {what} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        Ok((
+            step(kind, &o.spec, &o.change),
+            ResourceState {
+                spec: o.spec,
+                outputs,
+            },
+        ))
+    }
+
+    /// Reads, diffs and applies every resource in dependency order, deletes resources no longer
+    /// desired, and saves the state and outputs. Resources that depend on a failed one are
+    /// skipped.
+    ///
+    /// # Errors
+    /// When the specs cannot be ordered, the account cannot be found or the state not saved.
+    /// Failures of single resources are in the report.
+    pub async fn up(&self) -> anyhow::Result<Report> {
+        let start = Instant::now();
+        let before = self.cx.calls.counts();
+        let writes_before = self.cx.calls.writes().len();
+        let previous = self.state()?;
+        let mut known = self.caller().await?;
+        let mut steps = Vec::new();
+        let mut failures = Vec::new();
+        let mut skipped = Vec::new();
+        let mut applied: BTreeMap<String, ResourceState> = BTreeMap::new();
+        for level in levels(&self.specs)? {
+            if !failures.is_empty() {
+                skipped.extend(level.iter().map(|s| s.id.clone()));
+                continue;
+            }
+            let results = join_all(level.iter().map(|s| self.apply_one(s, &known))).await;
+            for (spec, r) in level.iter().zip(results) {
+                match r {
+                    Ok((s, st)) => {
+                        known.insert(spec.id.clone(), Known::Ready(st.outputs.clone()));
+                        steps.push(s);
+                        applied.insert(spec.id.clone(), st);
+                    }
+                    Err(e) => failures.push(self.failure(spec, &e)),
+                }
+            }
+        }
+        let orphans = self.orphans(previous.as_ref());
+        let mut kept_orphans = Vec::new();
+        if failures.is_empty() {
+            let (deleted, failed) = self.delete_all(&orphans).await?;
+            steps.extend(deleted);
+            let failed_ids: BTreeSet<&str> = failed.iter().map(|f| f.id.as_str()).collect();
+            kept_orphans = orphans
+                .iter()
+                .filter(|o| failed_ids.contains(o.id.as_str()))
+                .cloned()
+                .collect();
+            failures.extend(failed);
+        } else {
+            kept_orphans.clone_from(&orphans);
+        }
+        // The new state: what was applied, what failed as it was before, orphans not deleted.
+        let previous_by_id: BTreeMap<String, ResourceState> = previous
+            .map(|p| {
+                p.resources
+                    .into_iter()
+                    .map(|r| (r.spec.id.clone(), r))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut resources: Vec<ResourceState> = self
+            .specs
+            .iter()
+            .filter_map(|s| {
+                applied
+                    .remove(&s.id)
+                    .or_else(|| previous_by_id.get(&s.id).cloned())
+            })
+            .collect();
+        resources.extend(
+            kept_orphans
+                .iter()
+                .filter_map(|o| previous_by_id.get(&o.id).cloned()),
+        );
+        let outputs = self.save(resources)?;
+        Ok(self.report(
+            "up",
+            steps,
+            failures,
+            skipped,
+            before,
+            writes_before,
+            start,
+            Some(outputs),
+        ))
+    }
+
+    fn save(&self, resources: Vec<ResourceState>) -> anyhow::Result<StackOutputs> {
+        let by_id: BTreeMap<String, Outputs> = resources
+            .iter()
+            .map(|r| (r.spec.id.clone(), r.outputs.clone()))
+            .collect();
+        let outputs = stack_outputs(&self.cx.config, &by_id);
+        let path = self.cx.config.state_file();
+        if resources.is_empty() {
+            StackState::remove(&path)?;
+        } else {
+            StackState {
+                stack: self.cx.config.stack,
+                updated_at: chrono::Utc::now().to_rfc3339(),
+                outputs: outputs.clone(),
+                resources,
+            }
+            .save(&path)?;
+        }
+        Ok(outputs)
+    }
+
+    /// Deletes specs in reverse dependency order; each is read first (absent ones are skipped).
+    /// Stops before a level when an earlier one failed, so nothing is deleted from under a
+    /// resource that still exists.
+    async fn delete_all(
+        &self,
+        specs: &[ResourceSpec],
+    ) -> anyhow::Result<(Vec<Step>, Vec<Failure>)> {
+        let ids: BTreeSet<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+        // Dependencies outside the set (already gone, or kept) do not order anything here.
+        let scoped: Vec<ResourceSpec> = specs
+            .iter()
+            .map(|s| ResourceSpec {
+                depends_on: s
+                    .depends_on
+                    .iter()
+                    .filter(|d| ids.contains(d.as_str()))
+                    .cloned()
+                    .collect(),
+                ..s.clone()
+            })
+            .collect();
+        let mut steps = Vec::new();
+        let mut failures: Vec<Failure> = Vec::new();
+        for level in levels(&scoped)?.into_iter().rev() {
+            if !failures.is_empty() {
+                break;
+            }
+            let results = join_all(level.iter().map(|s| self.delete_one(s))).await;
+            for (spec, r) in level.iter().zip(results) {
+                match r {
+                    Ok(Some(s)) => steps.push(s),
+                    Ok(None) => {}
+                    Err(e) => failures.push(self.failure(spec, &e)),
+                }
+            }
+        }
+        Ok((steps, failures))
+    }
+
+    async fn delete_one(&self, spec: &ResourceSpec) -> Result<Option<Step>, ProvisionError> {
+        let kind = self.registry.get(spec)?;
+        let Some(seen) = kind.read(&self.cx, spec).await? else {
+            return Ok(None);
+        };
+        let what = format!("{} ({})", kind.label(), spec.name());
+        self.say(&format!("deleting {what}: {}", spec.physical_name));
+        let started = Instant::now();
+        kind.delete(&self.cx, &seen).await?;
+        self.say(&format!(
+            "  done: {what} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(Some(delete_step(kind, spec)))
+    }
+
+    /// Everything `destroy` would consider: the desired specs and those only in the state.
+    fn all_specs(&self) -> anyhow::Result<Vec<ResourceSpec>> {
+        let state = self.state()?;
+        let mut all = self.specs.clone();
+        all.extend(self.orphans(state.as_ref()));
+        Ok(all)
+    }
+
+    /// Lists what `destroy` would delete (reads only).
+    ///
+    /// # Errors
+    /// When the state cannot be read or the specs ordered.
+    pub async fn preview_destroy(&self) -> anyhow::Result<Report> {
+        let start = Instant::now();
+        let before = self.cx.calls.counts();
+        let writes_before = self.cx.calls.writes().len();
+        let all = self.all_specs()?;
+        let mut steps = Vec::new();
+        let mut failures = Vec::new();
+        let order: Vec<ResourceSpec> = {
+            let ids: BTreeSet<&str> = all.iter().map(|s| s.id.as_str()).collect();
+            let scoped: Vec<ResourceSpec> = all
+                .iter()
+                .map(|s| ResourceSpec {
+                    depends_on: s
+                        .depends_on
+                        .iter()
+                        .filter(|d| ids.contains(d.as_str()))
+                        .cloned()
+                        .collect(),
+                    ..s.clone()
+                })
+                .collect();
+            levels(&scoped)?
+                .into_iter()
+                .rev()
+                .flatten()
+                .cloned()
+                .collect()
+        };
+        let reads = join_all(order.iter().map(|s| async {
+            let kind = self.registry.get(s)?;
+            Ok::<_, ProvisionError>(kind.read(&self.cx, s).await?.map(|_| delete_step(kind, s)))
+        }))
+        .await;
+        for (spec, r) in order.iter().zip(reads) {
+            match r {
+                Ok(Some(s)) => steps.push(s),
+                Ok(None) => {}
+                Err(e) => failures.push(self.failure(spec, &e)),
+            }
+        }
+        Ok(self.report(
+            "destroy-preview",
+            steps,
+            failures,
+            vec![],
+            before,
+            writes_before,
+            start,
+            None,
+        ))
+    }
+
+    /// Deletes every resource of the stack in reverse dependency order ("not found" counts as
+    /// deleted), then removes the state (or keeps what could not be deleted).
+    ///
+    /// # Errors
+    /// When the state cannot be read or written, or the specs ordered.
+    pub async fn destroy(&self) -> anyhow::Result<Report> {
+        let start = Instant::now();
+        let before = self.cx.calls.counts();
+        let writes_before = self.cx.calls.writes().len();
+        let previous = self.state()?;
+        let all = self.all_specs()?;
+        let (steps, failures) = self.delete_all(&all).await?;
+        let deleted: BTreeSet<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        let failed = !failures.is_empty();
+        // After a failure, whatever was not deleted is kept in the state for the next try.
+        let remaining: Vec<ResourceState> = if failed {
+            previous
+                .map(|p| {
+                    p.resources
+                        .into_iter()
+                        .filter(|r| !deleted.contains(r.spec.id.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.save(remaining)?;
+        Ok(self.report(
+            "destroy",
+            steps,
+            failures,
+            vec![],
+            before,
+            writes_before,
+            start,
+            None,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_outputs_are_unknown_and_ready_ones_are_known() {
+        let known = BTreeMap::from([
+            (
+                "a".to_owned(),
+                Known::Ready(Outputs::from([("arn".to_owned(), "x".to_owned())])),
+            ),
+            ("b".to_owned(), Known::Pending(Outputs::new())),
+        ]);
+        assert_eq!(lookup(&known, "a", "arn"), Some(Lookup::Known("x".into())));
+        assert_eq!(lookup(&known, "a", "nope"), None);
+        assert_eq!(lookup(&known, "b", "arn"), Some(Lookup::Unknown));
+    }
+
+    #[test]
+    fn every_kind_of_the_desired_stacks_is_registered() {
+        let registry = Registry::standard();
+        for stack in [StackName::Local, StackName::Aws] {
+            for s in desired(&StackConfig::default_for(stack)) {
+                assert!(registry.get(&s).is_ok(), "{}", s.kind);
+            }
+        }
+    }
+}

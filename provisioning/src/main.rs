@@ -1,0 +1,183 @@
+//! `provisioning preview|up|destroy|outputs --stack local|emulator|aws [--json] [--yes]`:
+//! reads the stack's configuration, builds the engine and runs one verb. `up` and `destroy`
+//! show the plan and ask before changing anything, unless `--yes`; without a terminal to ask on,
+//! they refuse.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use provisioning::config::{StackConfig, StackName};
+use provisioning::engine::{Engine, Report};
+use provisioning::render;
+use provisioning::state::StackState;
+
+/// Infrastructure as Rust code for the fashion-store pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "provisioning", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Read every resource and print what `up` would change.
+    Preview(Args),
+    /// Create or update every resource in dependency order, then save the outputs.
+    Up(Args),
+    /// Delete every resource of the stack in reverse dependency order.
+    Destroy(Args),
+    /// Print the outputs saved by the last `up`.
+    Outputs(Args),
+}
+
+#[derive(Debug, clap::Args)]
+struct Args {
+    /// Which stack.
+    #[arg(long, value_enum, default_value_t = StackName::Local)]
+    stack: StackName,
+    /// One JSON object on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+/// Exit code when the user declined or confirmation was impossible.
+const EXIT_REFUSED: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.verb).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).context("failed to serialize the report")?
+        );
+    } else {
+        print!("{}", render::report(report));
+    }
+    Ok(())
+}
+
+fn exit(report: &Report) -> ExitCode {
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Asks on the terminal; refuses (with the reason) when there is none.
+fn confirm(verb: &str, stack: StackName) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "refusing to {verb} the {stack} stack without confirmation: stdin is not a terminal, \
+             so nobody can answer. Review the plan above and run again with --yes to apply it."
+        );
+        return Ok(false);
+    }
+    eprint!("Do you want to {verb} the {stack} stack as shown above? Type \"yes\" to continue: ");
+    std::io::stderr()
+        .flush()
+        .context("failed to write the prompt")?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("failed to read the answer")?;
+    let yes = answer.trim() == "yes";
+    if !yes {
+        eprintln!("nothing changed");
+    }
+    Ok(yes)
+}
+
+fn outputs(args: &Args) -> anyhow::Result<ExitCode> {
+    let config = StackConfig::load(args.stack)?;
+    let Some(state) = StackState::load(&config.state_file())? else {
+        anyhow::bail!(
+            "no outputs for the {} stack in {}: run `cargo run -p provisioning -- up --stack {}` first",
+            config.stack,
+            config.state_file().display(),
+            config.stack
+        );
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&state.outputs)
+                .context("failed to serialize the outputs")?
+        );
+    } else {
+        print!("{}", render::outputs(&state.outputs));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn engine(args: &Args) -> anyhow::Result<Engine> {
+    Engine::connect(StackConfig::load(args.stack)?).await
+}
+
+async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
+    match verb {
+        Verb::Outputs(args) => outputs(&args),
+        Verb::Preview(args) => {
+            let plan = engine(&args).await?.preview().await?;
+            print(&plan, args.json)?;
+            Ok(exit(&plan))
+        }
+        Verb::Up(args) => {
+            let engine = engine(&args).await?;
+            if !args.yes {
+                let plan = engine.preview().await?;
+                if !plan.is_ok() {
+                    print(&plan, args.json)?;
+                    eprintln!("not applying: the plan has failures");
+                    return Ok(ExitCode::FAILURE);
+                }
+                if plan.has_changes() {
+                    if !args.json {
+                        print!("{}", render::report(&plan));
+                    }
+                    if !confirm("apply changes to", args.stack)? {
+                        return Ok(ExitCode::from(EXIT_REFUSED));
+                    }
+                }
+            }
+            let report = engine.up().await?;
+            print(&report, args.json)?;
+            Ok(exit(&report))
+        }
+        Verb::Destroy(args) => {
+            let engine = engine(&args).await?;
+            if !args.yes {
+                let plan = engine.preview_destroy().await?;
+                if plan.has_changes() {
+                    if !args.json {
+                        print!("{}", render::report(&plan));
+                    }
+                    if !confirm("destroy", args.stack)? {
+                        return Ok(ExitCode::from(EXIT_REFUSED));
+                    }
+                }
+            }
+            let report = engine.destroy().await?;
+            print(&report, args.json)?;
+            Ok(exit(&report))
+        }
+    }
+}

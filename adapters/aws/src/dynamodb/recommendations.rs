@@ -81,16 +81,11 @@ fn to_item(r: &Recommendations) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// The reason stored as its label; parsed through serde so that every variant the domain
+/// defines (now or later) is read back, as `as_str` and the serde names agree.
 fn parse_reason(text: &str) -> Result<Reason, StoreError> {
-    [
-        Reason::AlsoViewed,
-        Reason::Similar,
-        Reason::Trending,
-        Reason::Popular,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == text)
-    .ok_or_else(|| corrupt(WHAT, format!("unknown reason {text:?}")))
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| corrupt(WHAT, format!("unknown reason {text:?}")))
 }
 
 fn from_item(item: &Item) -> Result<Recommendations, StoreError> {
@@ -195,11 +190,13 @@ mod tests {
                 .map(|i| RecommendedItem {
                     product_id: ProductId::new(100 + i).unwrap(),
                     score: 1.0 / (1.0 + i as f32),
-                    reason: if i % 2 == 0 {
-                        Reason::AlsoViewed
-                    } else {
-                        Reason::Popular
-                    },
+                    reason: [
+                        Reason::AlsoViewed,
+                        Reason::Similar,
+                        Reason::Trending,
+                        Reason::Popular,
+                        Reason::SeenBefore,
+                    ][i as usize % 5],
                 })
                 .collect(),
             model_version: "v1".into(),

@@ -32,6 +32,8 @@ TREND_BOOST = 0.5
 CONTENT_WEIGHT = 0.3
 TRENDING_SLOTS = 2
 REVISIT_WEIGHT = 0.5
+MAX_SEEDS = 20
+NEIGHBOURS_PER_SEED = 20
 SIMILAR_PER_GROUP = 40
 ALL = "all"
 
@@ -145,12 +147,12 @@ class Model:
         for pid, kind, at in recent:
             age_h = max((now - at).total_seconds() // 1, 0) / 3600.0
             seeds[pid] = seeds.get(pid, 0.0) + EVENT_WEIGHT[kind] * 0.5 ** (age_h / HALF_LIFE_HOURS)
-        seed_list = sorted(((p, w) for p, w in seeds.items() if w > 0), key=lambda x: (-x[1], x[0]))
+        seed_list = sorted(((p, w) for p, w in seeds.items() if w > 0), key=lambda x: (-x[1], x[0]))[:MAX_SEEDS]
         for seed, w in seed_list:
             bump(seed, w * REVISIT_WEIGHT, "seen_before")
             ns = self.neighbours.get(seed)
             if ns:
-                for n in ns:
+                for n in ns[:NEIGHBOURS_PER_SEED]:
                     bump(n["product_id"], w * n["score"], "also_viewed")
             else:
                 p = self.products.get(seed)
@@ -170,7 +172,7 @@ class Model:
             mp = self.products.get(p)
             return p not in purchased and mp is not None and mp["available"]
 
-        ranked = sorted(((p, e[0], e[1]) for p, e in cand.items() if keep(p)), key=lambda r: (-r[1], r[0]))
+        ranked = sorted(((p, e[0], e[1]) for p, e in cand.items() if keep(p)), key=lambda r: (-r[1], r[0]))[: TOP_N * 3]
         segment = self.segment_of(recent) or ALL
         floor = ranked[-1][1] if ranked else 1.0
         seen = {r[0] for r in ranked}

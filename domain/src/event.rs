@@ -278,7 +278,7 @@ pub struct EnrichedEvent {
     /// The event.
     pub event: ClickEvent,
     /// The product's attributes, when the event names a product.
-    pub product: Option<ProductAttributes>,
+    pub product: Option<std::sync::Arc<ProductAttributes>>,
 }
 
 /// The attributes of a product that enrichment copies onto an event.

@@ -9,6 +9,7 @@ pub mod catalog_csv;
 pub mod customer;
 pub mod dead_letter;
 pub mod event;
+pub mod fasthash;
 pub mod history;
 pub mod ids;
 pub mod lake;

@@ -1,6 +1,8 @@
 //! Key-value style stores in maps: recommendations, activity, catalog, models, dead letters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use fashion_domain::fasthash::FastMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -19,7 +21,7 @@ use crate::lock;
 /// Recommendations in a map.
 #[derive(Default)]
 pub struct InMemoryRecommendationStore {
-    items: Mutex<HashMap<CustomerId, Recommendations>>,
+    items: Mutex<FastMap<CustomerId, Recommendations>>,
 }
 
 impl InMemoryRecommendationStore {
@@ -52,7 +54,7 @@ impl RecommendationStore for InMemoryRecommendationStore {
 /// Activity records in a map, with version checks.
 #[derive(Default)]
 pub struct InMemoryUserActivityStore {
-    items: Mutex<HashMap<CustomerId, UserActivity>>,
+    items: Mutex<FastMap<CustomerId, UserActivity>>,
 }
 
 impl InMemoryUserActivityStore {

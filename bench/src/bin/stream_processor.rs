@@ -30,6 +30,8 @@ use serde_json::json;
 
 const BATCH: usize = 1_000;
 const RUNS: usize = 3;
+/// `FASHION_BENCH_PROFILE=1`: only run the processor, many times (for a profiler).
+const PROFILE_ENV: &str = "FASHION_BENCH_PROFILE";
 
 fn arg(name: &str, default: u32) -> u32 {
     let args: Vec<String> = std::env::args().collect();
@@ -119,7 +121,12 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("runtime")?;
     let mut last_recs = None;
-    let (full_secs, totals) = median_secs(RUNS, || {
+    let runs = if std::env::var_os(PROFILE_ENV).is_some() {
+        15
+    } else {
+        RUNS
+    };
+    let (full_secs, totals) = median_secs(runs, || {
         rt.block_on(async {
             let catalog = Arc::new(InMemoryProductCatalog::new());
             catalog
@@ -144,6 +151,13 @@ fn main() -> anyhow::Result<()> {
         })
     });
     let recs = last_recs.context("no run")?;
+    if std::env::var_os(PROFILE_ENV).is_some() {
+        println!(
+            "processor: {:.0} events/s ({full_secs:.3} s)",
+            n as f64 / full_secs
+        );
+        return Ok(());
+    }
 
     // Peer 2: the Python implementation on the same files.
     let dir = std::env::temp_dir().join(format!("fashion-bench-{}", std::process::id()));

@@ -6,7 +6,10 @@
 //! with nothing to go on get what is trending, then popular, in their segment. Purchased and
 //! unavailable items are filtered out, and the final list is diversified across article types.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::fasthash::{FastMap, FastSet};
 
 use chrono::{DateTime, Utc};
 
@@ -33,6 +36,10 @@ pub struct RecommenderConfig {
     pub trending_slots: usize,
     /// Weight of an item the customer already engaged with, relative to its neighbours.
     pub revisit_weight: f32,
+    /// Most recent items (by decayed weight) used as seeds.
+    pub max_seeds: usize,
+    /// Neighbours followed from each seed.
+    pub neighbours_per_seed: usize,
 }
 
 impl Default for RecommenderConfig {
@@ -45,6 +52,8 @@ impl Default for RecommenderConfig {
             content_weight: 0.3,
             trending_slots: 2,
             revisit_weight: 0.5,
+            max_seeds: 20,
+            neighbours_per_seed: 20,
         }
     }
 }
@@ -68,12 +77,13 @@ pub const ALL_SEGMENTS: &str = "all";
 #[derive(Debug, Default)]
 pub struct ModelIndex {
     version: String,
-    products: HashMap<ProductId, ModelProduct>,
-    neighbours: HashMap<ProductId, Vec<Neighbour>>,
-    similar: HashMap<(String, String), Vec<ProductId>>,
+    products: FastMap<ProductId, ModelProduct>,
+    neighbours: FastMap<ProductId, Vec<Neighbour>>,
+    /// The most popular items of each product's (gender, article type), precomputed per product.
+    similar: FastMap<ProductId, Arc<[ProductId]>>,
     popular: HashMap<String, Vec<ProductId>>,
     trending: HashMap<String, Vec<ProductId>>,
-    purchased: HashMap<CustomerId, HashSet<ProductId>>,
+    purchased: FastMap<CustomerId, FastSet<ProductId>>,
 }
 
 /// Most content-similar items kept per (gender, article type).
@@ -83,20 +93,29 @@ impl ModelIndex {
     /// Indexes a trained model.
     #[must_use]
     pub fn new(model: &RecModel) -> Self {
-        let products: HashMap<ProductId, ModelProduct> =
+        let products: FastMap<ProductId, ModelProduct> =
             model.products.iter().map(|p| (p.id, p.clone())).collect();
-        let mut similar: HashMap<(String, String), Vec<ProductId>> = HashMap::new();
+        let mut groups: HashMap<(&str, &str), Vec<ProductId>> = HashMap::new();
         let mut by_pop: Vec<&ModelProduct> =
             model.products.iter().filter(|p| p.available).collect();
         by_pop.sort_by(|a, b| b.popularity.total_cmp(&a.popularity).then(a.id.cmp(&b.id)));
         for p in by_pop {
-            let v = similar
-                .entry((p.gender.clone(), p.article_type.clone()))
-                .or_default();
+            let v = groups.entry((&p.gender, &p.article_type)).or_default();
             if v.len() < SIMILAR_PER_GROUP {
                 v.push(p.id);
             }
         }
+        let groups: HashMap<(&str, &str), Arc<[ProductId]>> =
+            groups.into_iter().map(|(k, v)| (k, Arc::from(v))).collect();
+        let similar = model
+            .products
+            .iter()
+            .filter_map(|p| {
+                groups
+                    .get(&(p.gender.as_str(), p.article_type.as_str()))
+                    .map(|g| (p.id, g.clone()))
+            })
+            .collect();
         Self {
             version: model.version.clone(),
             products,
@@ -132,11 +151,15 @@ impl ModelIndex {
 
     /// The segment (gender) a customer's recent items point to, if any.
     fn segment_of(&self, recent: &[Interaction]) -> Option<&str> {
-        let mut votes: HashMap<&str, f32> = HashMap::new();
+        // A handful of genders: a small vector beats a hash map.
+        let mut votes: Vec<(&str, f32)> = Vec::with_capacity(4);
         for it in recent {
             if let Some(p) = self.products.get(&it.product_id) {
-                *votes.entry(p.gender.as_str()).or_default() +=
-                    event_weight(it.event_type).max(0.0);
+                let w = event_weight(it.event_type).max(0.0);
+                match votes.iter_mut().find(|(g, _)| *g == p.gender.as_str()) {
+                    Some(v) => v.1 += w,
+                    None => votes.push((p.gender.as_str(), w)),
+                }
             }
         }
         votes
@@ -155,14 +178,18 @@ impl ModelIndex {
         now: DateTime<Utc>,
         cfg: &RecommenderConfig,
     ) -> Vec<RecommendedItem> {
-        let mut cand: HashMap<ProductId, (f32, Reason)> = HashMap::new();
+        let mut cand: FastMap<ProductId, (f32, Reason)> = FastMap::with_capacity_and_hasher(
+            recent.len().min(cfg.max_seeds) * (cfg.neighbours_per_seed + 1) + cfg.top_n * 3,
+            Default::default(),
+        );
         let bump =
-            |cand: &mut HashMap<ProductId, (f32, Reason)>, p: ProductId, s: f32, r: Reason| {
+            |cand: &mut FastMap<ProductId, (f32, Reason)>, p: ProductId, s: f32, r: Reason| {
                 let e = cand.entry(p).or_insert((0.0, r));
                 e.0 += s;
             };
         // Seeds: each product's net weight, decayed by age.
-        let mut seeds: HashMap<ProductId, f32> = HashMap::new();
+        let mut seeds: FastMap<ProductId, f32> =
+            FastMap::with_capacity_and_hasher(recent.len(), Default::default());
         for it in recent {
             let age_h = (now - it.at).num_seconds().max(0) as f64 / 3600.0;
             let decay = 0.5f64.powf(age_h / cfg.recency_half_life_hours) as f32;
@@ -171,21 +198,20 @@ impl ModelIndex {
         let mut seed_list: Vec<(ProductId, f32)> =
             seeds.into_iter().filter(|(_, w)| *w > 0.0).collect();
         seed_list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        seed_list.truncate(cfg.max_seeds);
         for &(seed, w) in &seed_list {
             // Customers come back to what they looked at: the item itself is a candidate.
             bump(&mut cand, seed, w * cfg.revisit_weight, Reason::SeenBefore);
             match self.neighbours.get(&seed) {
                 Some(ns) if !ns.is_empty() => {
-                    for n in ns {
+                    for n in ns.iter().take(cfg.neighbours_per_seed) {
                         bump(&mut cand, n.product_id, w * n.score, Reason::AlsoViewed);
                     }
                 }
                 _ => {
                     // No co-occurrence history: similar items by content.
                     if let Some(p) = self.products.get(&seed)
-                        && let Some(sim) = self
-                            .similar
-                            .get(&(p.gender.clone(), p.article_type.clone()))
+                        && let Some(sim) = self.similar.get(&seed)
                     {
                         for (rank, q) in sim.iter().enumerate() {
                             if *q == seed {
@@ -218,17 +244,26 @@ impl ModelIndex {
             .filter(|(p, _)| keep(p))
             .map(|(p, (s, r))| (p, s, r))
             .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Only the best few can make the list: select them, then sort just those.
+        let by_score = |a: &(ProductId, f32, Reason), b: &(ProductId, f32, Reason)| {
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+        };
+        let keep_n = cfg.top_n * 3;
+        if ranked.len() > keep_n {
+            ranked.select_nth_unstable_by(keep_n - 1, by_score);
+            ranked.truncate(keep_n);
+        }
+        ranked.sort_by(by_score);
 
         // Fill up from trending, then popular, in the customer's segment.
-        let segment = self.segment_of(recent).unwrap_or(ALL_SEGMENTS).to_owned();
+        let segment = self.segment_of(recent).unwrap_or(ALL_SEGMENTS);
         let floor = ranked.last().map_or(1.0, |r| r.1);
-        let mut seen: HashSet<ProductId> = ranked.iter().map(|r| r.0).collect();
+        let mut seen: FastSet<ProductId> = ranked.iter().map(|r| r.0).collect();
         for (list, reason) in [
             (&self.trending, Reason::Trending),
             (&self.popular, Reason::Popular),
         ] {
-            let items = list.get(&segment).or_else(|| list.get(ALL_SEGMENTS));
+            let items = list.get(segment).or_else(|| list.get(ALL_SEGMENTS));
             for (i, p) in items.into_iter().flatten().enumerate() {
                 if ranked.len() >= cfg.top_n * 3 {
                     break;
@@ -239,7 +274,7 @@ impl ModelIndex {
             }
         }
         let mut out = self.diversify(ranked, cfg);
-        self.reserve_trending(&mut out, &segment, cfg, &keep);
+        self.reserve_trending(&mut out, segment, cfg, &keep);
         out
     }
 
@@ -252,7 +287,13 @@ impl ModelIndex {
         cfg: &RecommenderConfig,
         keep: &dyn Fn(&ProductId) -> bool,
     ) {
-        let Some(list) = self.trending.get(segment).or_else(|| self.trending.get(ALL_SEGMENTS)) else { return };
+        let Some(list) = self
+            .trending
+            .get(segment)
+            .or_else(|| self.trending.get(ALL_SEGMENTS))
+        else {
+            return;
+        };
         let picks: Vec<ProductId> = list
             .iter()
             .filter(|p| keep(p) && self.products.get(p).is_some_and(|m| m.trend > 0.0))
@@ -267,7 +308,11 @@ impl ModelIndex {
             if out.len() >= cfg.top_n {
                 out.pop();
             }
-            out.push(RecommendedItem { product_id: p, score, reason: Reason::Trending });
+            out.push(RecommendedItem {
+                product_id: p,
+                score,
+                reason: Reason::Trending,
+            });
         }
     }
 

@@ -9,7 +9,9 @@
 //! (Lambda's `batchItemFailures`). Recommendations are written before activity, so a retry after
 //! any partial failure recomputes and converges; replaying a batch changes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use crate::fasthash::FastMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -127,7 +129,17 @@ pub struct StreamProcessor<A, R, C, D> {
     dead_letters: D,
     model: ModelHandle,
     config: ProcessorConfig,
+    cache: std::sync::Mutex<ProductCache>,
 }
+
+/// Enrichment cache: product attributes and when they were read.
+type ProductCache = FastMap<ProductId, (Arc<ProductAttributes>, DateTime<Utc>)>;
+
+/// How long enrichment trusts a cached product (the catalog changes rarely; a warm Lambda
+/// container or a long-running consumer then reads it once per product and period).
+pub const CATALOG_CACHE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Products kept in the enrichment cache before it starts over.
+const CATALOG_CACHE_MAX: usize = 200_000;
 
 struct Pending {
     index: usize,
@@ -142,7 +154,7 @@ where
     D: DeadLetterSink,
 {
     /// A processor over the given ports and model.
-    pub const fn new(
+    pub fn new(
         activity: A,
         recommendations: R,
         catalog: C,
@@ -157,6 +169,7 @@ where
             dead_letters,
             model,
             config,
+            cache: std::sync::Mutex::new(FastMap::default()),
         }
     }
 
@@ -185,17 +198,13 @@ where
             }
         }
 
-        // 2. Enrich: one catalog read for the batch.
+        // 2. Enrich: products from the cache, the rest with one catalog read for the batch.
         let mut ids: Vec<ProductId> = valid.iter().filter_map(|(_, e)| e.product_id).collect();
         ids.sort_unstable();
         ids.dedup();
         let mut pending: Vec<Pending> = Vec::with_capacity(valid.len());
-        match self.catalog.get_many(&ids).await {
-            Ok(products) => {
-                let attrs: HashMap<ProductId, ProductAttributes> = products
-                    .iter()
-                    .map(|p| (p.id, ProductAttributes::from(p)))
-                    .collect();
+        match self.enrichment(&ids, now).await {
+            Ok(attrs) => {
                 for (i, ev) in valid {
                     let product = match ev.product_id {
                         Some(p) => match attrs.get(&p) {
@@ -263,6 +272,47 @@ where
         report
     }
 
+    /// Product attributes for `ids`: cached ones younger than [`CATALOG_CACHE_TTL`], the rest
+    /// read from the catalog in one call and cached. Products the catalog lacks are left out.
+    async fn enrichment(
+        &self,
+        ids: &[ProductId],
+        now: DateTime<Utc>,
+    ) -> Result<FastMap<ProductId, Arc<ProductAttributes>>, StoreError> {
+        let mut out: FastMap<ProductId, Arc<ProductAttributes>> = FastMap::default();
+        let mut missing = Vec::new();
+        {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for id in ids {
+                match cache.get(id) {
+                    Some((a, at)) if now - *at < CATALOG_CACHE_TTL && *at <= now => {
+                        out.insert(*id, a.clone());
+                    }
+                    _ => missing.push(*id),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let products = self.catalog.get_many(&missing).await?;
+            let mut cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() > CATALOG_CACHE_MAX {
+                cache.clear();
+            }
+            for p in &products {
+                let a = Arc::new(ProductAttributes::from(p));
+                cache.insert(p.id, (a.clone(), now));
+                out.insert(p.id, a);
+            }
+        }
+        Ok(out)
+    }
+
     async fn apply(
         &self,
         groups: BTreeMap<CustomerId, Vec<Pending>>,
@@ -278,7 +328,7 @@ where
             Ok(v) => v
                 .into_iter()
                 .map(|a| (a.customer_id, a))
-                .collect::<HashMap<_, _>>(),
+                .collect::<FastMap<_, _>>(),
             Err(e) => {
                 tracing::warn!(error.message = %e, "Activity read failed; the batch will be retried.");
                 failed.extend(groups.values().flatten().map(|p| p.index));
@@ -381,11 +431,11 @@ where
 /// Applies events not seen before to an activity record; returns it with the counts of new and
 /// duplicate events.
 fn apply_events(mut activity: UserActivity, events: &[Pending]) -> (UserActivity, usize, usize) {
-    let mut seen = activity.seen_set();
+    // A linear scan of the stored ids beats building a set for the few events of one customer.
     let (mut new, mut dups) = (0, 0);
     for p in events {
         let ev = &p.event.event;
-        if !seen.insert(ev.event_id) {
+        if activity.seen_events.contains(&ev.event_id) {
             dups += 1;
             continue;
         }
@@ -411,10 +461,17 @@ fn score(
     now: DateTime<Utc>,
     cfg: &RecommenderConfig,
 ) -> Recommendations {
-    let recent: Vec<Interaction> = a.recent.iter().copied().collect();
+    let (front, back) = a.recent.as_slices();
+    let joined: Vec<Interaction>;
+    let recent: &[Interaction] = if back.is_empty() {
+        front
+    } else {
+        joined = a.recent.iter().copied().collect();
+        &joined
+    };
     Recommendations {
         customer_id: a.customer_id,
-        items: model.recommend(a.customer_id, &recent, now, cfg),
+        items: model.recommend(a.customer_id, recent, now, cfg),
         model_version: model.version().to_owned(),
         updated_at: now,
     }

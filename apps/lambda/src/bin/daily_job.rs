@@ -1,0 +1,39 @@
+//! The daily-job Lambda (`bootstrap` of the `provided.al2023` runtime): the 00:01 schedule's
+//! event in, the day's report out.
+
+use std::sync::Arc;
+
+use fashion_aws::AwsConfig;
+use fashion_lambda::daily_job::DailyJobFunction;
+use fashion_lambda::settings::DailyJobSettings;
+use fashion_local::PostgresPurchaseStore;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = DailyJobSettings::from_env()?;
+    let aws = AwsConfig::from_env().await;
+    let source = PostgresPurchaseStore::connect(settings.database_url.expose_secret()).await?;
+    let function = Arc::new(DailyJobFunction::new(
+        source,
+        aws.s3_lake_writer(
+            &settings.glue_database,
+            &settings.lake_bucket,
+            &settings.lake_prefix,
+        ),
+        aws.glue_table_catalog(
+            &settings.glue_database,
+            &settings.lake_bucket,
+            &settings.lake_prefix,
+        ),
+        settings.time_zone,
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let function = Arc::clone(&function);
+        async move { function.handle(&event.payload).await.map_err(Error::from) }
+    }))
+    .await
+}

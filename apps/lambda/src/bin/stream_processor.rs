@@ -1,0 +1,23 @@
+//! The stream-processor Lambda (`bootstrap` of the `provided.al2023` runtime): Kinesis batches in,
+//! `batchItemFailures` out.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use fashion_aws::AwsConfig;
+use fashion_lambda::settings::StreamProcessorSettings;
+use fashion_lambda::stream_processor::StreamProcessorFunction;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = StreamProcessorSettings::from_env()?;
+    let aws = AwsConfig::from_env().await;
+    let function = Arc::new(StreamProcessorFunction::new(&settings, &aws).await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+        let function = Arc::clone(&function);
+        async move { Ok::<_, Error>(function.handle(event.payload).await) }
+    }))
+    .await
+}

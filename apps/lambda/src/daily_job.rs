@@ -1,0 +1,139 @@
+//! The daily-job function: invoked by the 00:01 schedule (an EventBridge event), it runs the
+//! domain's [`DailyJob`] for "yesterday" in the store's time zone, reading RDS PostgreSQL and
+//! writing the S3 lake catalogued in Glue. An explicit `date` backfills that day instead.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use fashion_aws::{GlueTableCatalog, S3LakeWriter};
+use fashion_domain::calendar::StoreDay;
+use fashion_domain::services::daily_job::{DailyJob, DailyJobError, DailyJobReport};
+use fashion_local::PostgresPurchaseStore;
+use serde_json::Value;
+
+/// Why an invocation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DailyJobFunctionError {
+    /// The event names a date that is not `YYYY-MM-DD`, or a time that is not RFC 3339.
+    #[error("bad event: {0}")]
+    BadEvent(String),
+    /// The job failed; retryable when its cause is.
+    #[error(transparent)]
+    Job(#[from] DailyJobError),
+}
+
+/// The function: the database pool and AWS clients live as long as the execution environment.
+pub struct DailyJobFunction {
+    job: DailyJob<PostgresPurchaseStore, S3LakeWriter, GlueTableCatalog>,
+    time_zone: Tz,
+}
+
+/// The store day an event asks for: `date` (top level, or in an EventBridge event's `detail`)
+/// for a backfill; otherwise the day before the event's `time` (the schedule's firing time, so a
+/// late retry still runs the same day) in the store's time zone, or before `now` without one.
+///
+/// # Errors
+/// [`DailyJobFunctionError::BadEvent`] for a malformed date or time.
+pub fn day_of(
+    event: &Value,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<StoreDay, DailyJobFunctionError> {
+    let explicit = event
+        .get("date")
+        .or_else(|| event.pointer("/detail/date"))
+        .and_then(Value::as_str);
+    if let Some(d) = explicit {
+        let date = NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|e| DailyJobFunctionError::BadEvent(format!("date {d:?}: {e}")))?;
+        return Ok(StoreDay::new(date, tz));
+    }
+    let at = match event.get("time").and_then(Value::as_str) {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map_err(|e| DailyJobFunctionError::BadEvent(format!("time {t:?}: {e}")))?
+            .with_timezone(&Utc),
+        None => now,
+    };
+    Ok(StoreDay::yesterday(at, tz))
+}
+
+impl DailyJobFunction {
+    /// The function over its adapters.
+    #[must_use]
+    pub fn new(
+        source: PostgresPurchaseStore,
+        lake: S3LakeWriter,
+        catalog: GlueTableCatalog,
+        time_zone: Tz,
+    ) -> Self {
+        Self {
+            job: DailyJob::new(Arc::new(source), Arc::new(lake), Arc::new(catalog)),
+            time_zone,
+        }
+    }
+
+    /// Runs the job for the day the event asks for.
+    ///
+    /// # Errors
+    /// A bad event, or the job's error (the invocation then fails and is retried by its caller).
+    #[tracing::instrument(skip_all, err)]
+    pub async fn handle(&self, event: &Value) -> Result<DailyJobReport, DailyJobFunctionError> {
+        let day = day_of(event, Utc::now(), self.time_zone)?;
+        tracing::info!(day = %day.date, time_zone = %self.time_zone, "Running the daily job.");
+        Ok(self.job.run(day).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tz() -> Tz {
+        fashion_domain::calendar::parse_time_zone("Asia/Ho_Chi_Minh").expect("tz")
+    }
+
+    #[test]
+    fn the_schedule_runs_yesterday_in_the_store_time_zone() {
+        // 00:01 on 26 Nov in Ho Chi Minh City is 17:01 UTC on 25 Nov.
+        let event: Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/example-eventbridge-schedule.json"
+        ))
+        .expect("AWS's sample scheduled event");
+        let mut event = event;
+        event["time"] = Value::from("2026-11-25T17:01:00Z");
+        let day = day_of(&event, Utc::now(), tz()).expect("day");
+        assert_eq!(
+            day.date,
+            NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")
+        );
+    }
+
+    #[test]
+    fn an_explicit_date_backfills_that_day() {
+        let top = serde_json::json!({ "date": "2026-11-03" });
+        let detail = serde_json::json!({ "detail-type": "Scheduled Event", "time": "2026-11-25T17:01:00Z", "detail": { "date": "2026-11-04" } });
+        assert_eq!(
+            day_of(&top, Utc::now(), tz())
+                .expect("day")
+                .date
+                .to_string(),
+            "2026-11-03"
+        );
+        assert_eq!(
+            day_of(&detail, Utc::now(), tz())
+                .expect("day")
+                .date
+                .to_string(),
+            "2026-11-04"
+        );
+        assert!(matches!(
+            day_of(
+                &serde_json::json!({ "date": "03/11/2026" }),
+                Utc::now(),
+                tz()
+            ),
+            Err(DailyJobFunctionError::BadEvent(_))
+        ));
+    }
+}

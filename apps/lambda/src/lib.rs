@@ -1,0 +1,8 @@
+//! AWS Lambda functions of the pipeline, built with `lambda_runtime`: the stream processor
+//! (Kinesis event source with partial batch responses) and the daily job (EventBridge schedule).
+//! The binaries in `src/bin` only read settings, build the adapters once per cold start and run
+//! the handlers defined here.
+
+pub mod daily_job;
+pub mod settings;
+pub mod stream_processor;

@@ -1,0 +1,255 @@
+//! The functions' settings, read from the environment only (a Lambda function has no config
+//! files), validated at cold start with every problem reported at once. Region, credentials and
+//! endpoints come from the standard AWS variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use fashion_domain::calendar::parse_time_zone;
+use secrecy::SecretString;
+
+/// DynamoDB table of user activity.
+pub const ACTIVITY_TABLE: &str = "FASHION_ACTIVITY_TABLE";
+/// DynamoDB table of recommendations.
+pub const RECOMMENDATIONS_TABLE: &str = "FASHION_RECOMMENDATIONS_TABLE";
+/// DynamoDB table of the product catalog.
+pub const CATALOG_TABLE: &str = "FASHION_CATALOG_TABLE";
+/// DynamoDB table of dead letters.
+pub const DEAD_LETTERS_TABLE: &str = "FASHION_DEAD_LETTERS_TABLE";
+/// Bucket of model artifacts.
+pub const MODELS_BUCKET: &str = "FASHION_MODELS_BUCKET";
+/// Key prefix of model artifacts (default `models`).
+pub const MODELS_PREFIX: &str = "FASHION_MODELS_PREFIX";
+/// Days a customer's activity is kept after their last event (default 30).
+pub const ACTIVITY_TTL_DAYS: &str = "FASHION_ACTIVITY_TTL_DAYS";
+/// Seconds between checks for a newer model (default 300).
+pub const MODEL_REFRESH_SECS: &str = "FASHION_MODEL_REFRESH_SECS";
+/// The transactional database (RDS PostgreSQL).
+pub const DATABASE_URL: &str = "DATABASE_URL";
+/// The store's time zone, which decides what "yesterday" is.
+pub const TIME_ZONE: &str = "FASHION_TIME_ZONE";
+/// Glue database of the lake.
+pub const GLUE_DATABASE: &str = "FASHION_GLUE_DATABASE";
+/// Bucket of the lake.
+pub const LAKE_BUCKET: &str = "FASHION_LAKE_BUCKET";
+/// Key prefix of the lake (default `lake`).
+pub const LAKE_PREFIX: &str = "FASHION_LAKE_PREFIX";
+
+/// Every problem found in the environment.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {}", problems.join("; "))]
+pub struct SettingsError {
+    /// One line per missing or invalid variable.
+    pub problems: Vec<String>,
+}
+
+/// Reads variables through `lookup`, collecting problems instead of stopping at the first.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&mut self, name: &str) -> String {
+        self.get(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is not set"));
+            String::new()
+        })
+    }
+
+    fn or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parsed<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.get(name) {
+            None => default,
+            Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                self.problems.push(format!("{name}={v:?} is not valid"));
+                default
+            }),
+        }
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, SettingsError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(SettingsError {
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+fn from_process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// What the stream processor needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamProcessorSettings {
+    /// Activity table.
+    pub activity_table: String,
+    /// Recommendations table.
+    pub recommendations_table: String,
+    /// Catalog table.
+    pub catalog_table: String,
+    /// Dead-letter table.
+    pub dead_letters_table: String,
+    /// Models bucket.
+    pub models_bucket: String,
+    /// Models prefix.
+    pub models_prefix: String,
+    /// Activity time-to-live.
+    pub activity_ttl: Duration,
+    /// Interval between checks for a newer model.
+    pub model_refresh: Duration,
+}
+
+impl StreamProcessorSettings {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(&from_process_env)
+    }
+
+    /// From any variable lookup.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let settings = Self {
+            activity_table: r.required(ACTIVITY_TABLE),
+            recommendations_table: r.required(RECOMMENDATIONS_TABLE),
+            catalog_table: r.required(CATALOG_TABLE),
+            dead_letters_table: r.required(DEAD_LETTERS_TABLE),
+            models_bucket: r.required(MODELS_BUCKET),
+            models_prefix: r.or(MODELS_PREFIX, "models"),
+            activity_ttl: Duration::from_secs(24 * 3600 * r.parsed(ACTIVITY_TTL_DAYS, 30_u64)),
+            model_refresh: Duration::from_secs(r.parsed(MODEL_REFRESH_SECS, 300_u64)),
+        };
+        r.finish(settings)
+    }
+}
+
+/// What the daily job needs.
+#[derive(Debug, Clone)]
+pub struct DailyJobSettings {
+    /// The transactional database.
+    pub database_url: SecretString,
+    /// The store's time zone.
+    pub time_zone: Tz,
+    /// Glue database of the lake.
+    pub glue_database: String,
+    /// Lake bucket.
+    pub lake_bucket: String,
+    /// Lake prefix.
+    pub lake_prefix: String,
+}
+
+impl DailyJobSettings {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(&from_process_env)
+    }
+
+    /// From any variable lookup.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let zone = r.required(TIME_ZONE);
+        let time_zone = if zone.is_empty() {
+            Tz::UTC
+        } else {
+            parse_time_zone(&zone).unwrap_or_else(|e| {
+                r.problems.push(format!("{TIME_ZONE}: {e}"));
+                Tz::UTC
+            })
+        };
+        let settings = Self {
+            database_url: SecretString::from(r.required(DATABASE_URL)),
+            time_zone,
+            glue_database: r.required(GLUE_DATABASE),
+            lake_bucket: r.required(LAKE_BUCKET),
+            lake_prefix: r.or(LAKE_PREFIX, "lake"),
+        };
+        r.finish(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn every_missing_or_invalid_variable_is_reported_at_once() {
+        let err = StreamProcessorSettings::from_lookup(&env(&[
+            (ACTIVITY_TABLE, "a"),
+            (ACTIVITY_TTL_DAYS, "soon"),
+        ]))
+        .expect_err("incomplete");
+        assert_eq!(err.problems.len(), 5, "{err}");
+        assert!(err.to_string().contains(RECOMMENDATIONS_TABLE));
+        assert!(err.to_string().contains(ACTIVITY_TTL_DAYS));
+    }
+
+    #[test]
+    fn defaults_fill_what_is_optional() {
+        let s = StreamProcessorSettings::from_lookup(&env(&[
+            (ACTIVITY_TABLE, "a"),
+            (RECOMMENDATIONS_TABLE, "r"),
+            (CATALOG_TABLE, "c"),
+            (DEAD_LETTERS_TABLE, "d"),
+            (MODELS_BUCKET, "m"),
+        ]))
+        .expect("complete");
+        assert_eq!(s.models_prefix, "models");
+        assert_eq!(s.activity_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(s.model_refresh, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_daily_job_needs_a_known_time_zone() {
+        let err = DailyJobSettings::from_lookup(&env(&[
+            (DATABASE_URL, "postgres://x@db/store"),
+            (TIME_ZONE, "Mars/Olympus"),
+            (GLUE_DATABASE, "lake"),
+            (LAKE_BUCKET, "b"),
+        ]))
+        .expect_err("unknown zone");
+        assert_eq!(err.problems.len(), 1, "{err}");
+    }
+}

@@ -1,0 +1,152 @@
+//! The daily-job function's handler on a scheduled event: PostgreSQL (the throwaway cluster of
+//! `FASHION_TEST_DATABASE_URL`) in, Parquet on the S3 emulator and partitions in its Glue out.
+
+mod common;
+
+use std::str::FromStr;
+
+use chrono::{Duration, NaiveDate};
+use common::{emulator, unique};
+use fashion_domain::calendar::{StoreDay, parse_time_zone};
+use fashion_domain::lake::tables;
+use fashion_domain::ports::{PurchaseStore, TableCatalog};
+use fashion_lambda::daily_job::DailyJobFunction;
+use fashion_local::PostgresPurchaseStore;
+use fashion_tests::fixtures::{customer, order, product};
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+const DATABASE_URL_VAR: &str = "FASHION_TEST_DATABASE_URL";
+
+/// A store migrated into a fresh schema of the test cluster.
+async fn fresh_store() -> PostgresPurchaseStore {
+    let url = std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{DATABASE_URL_VAR} is not set: this test needs PostgreSQL. Run it through \
+             `scripts/services cargo nextest run -p fashion-lambda` (or `scripts/test`)."
+        )
+    });
+    // Identifiers cannot be bound; this one is built from a UUID's hex digits only.
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create the test schema");
+    admin.close().await.expect("close");
+    let options = PgConnectOptions::from_str(&url)
+        .expect("valid URL")
+        .options([("search_path", schema.as_str())]);
+    PostgresPurchaseStore::connect_with(options)
+        .await
+        .expect("connect and migrate")
+}
+
+#[tokio::test]
+async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replaces_it() {
+    // Arrange: three orders on 25 Nov (store time, UTC+7) and one on the 26th.
+    let tz = parse_time_zone("Asia/Ho_Chi_Minh").expect("tz");
+    let day = StoreDay::new(NaiveDate::from_ymd_opt(2026, 11, 25).expect("date"), tz);
+    let store = fresh_store().await;
+    store
+        .put_customers(&(1..=3).map(customer).collect::<Vec<_>>())
+        .await
+        .expect("customers");
+    store
+        .put_products(&(1..=4).map(product).collect::<Vec<_>>())
+        .await
+        .expect("products");
+    store
+        .put_orders(&[
+            order(1, 1, day.start + Duration::hours(1), 2),
+            order(2, 2, day.start + Duration::hours(5), 1),
+            order(3, 3, day.end - Duration::minutes(1), 3),
+            order(4, 1, day.end + Duration::hours(1), 1),
+        ])
+        .await
+        .expect("orders");
+    let aws = emulator().await;
+    let bucket = unique("lake");
+    aws.s3_client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let database = unique("lake").replace('-', "_");
+    aws.glue_client()
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&database)
+                .build()
+                .expect("database input"),
+        )
+        .send()
+        .await
+        .expect("database");
+    let function = DailyJobFunction::new(
+        store,
+        aws.s3_lake_writer(&database, &bucket, "lake"),
+        aws.glue_table_catalog(&database, &bucket, "lake"),
+        tz,
+    );
+    // AWS's sample scheduled event, fired at 00:01 on 26 Nov store time.
+    let mut event: Value =
+        serde_json::from_str(include_str!("fixtures/example-eventbridge-schedule.json"))
+            .expect("sample event");
+    event["time"] = json!("2026-11-25T17:01:00Z");
+
+    // Act
+    let first = function.handle(&event).await.expect("daily job");
+    let again = function
+        .handle(&json!({ "date": "2026-11-25" }))
+        .await
+        .expect("backfill of the same day");
+
+    // Assert
+    assert_eq!(first.date, day.date);
+    assert_eq!(first.written_to(tables::ORDERS), 3, "{first:?}");
+    assert_eq!(first.written_to(tables::ORDER_ITEMS), 6);
+    assert!(first.is_balanced());
+    assert_eq!(again.written, first.written, "a rerun writes the same rows");
+    let catalog = aws.glue_table_catalog(&database, &bucket, "lake");
+    let orders = catalog
+        .partitions(tables::ORDERS)
+        .await
+        .expect("partitions");
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].key.path(), "dt=2026-11-25");
+    assert_eq!(
+        orders[0].rows, 3,
+        "the rerun replaced the partition, not added to it"
+    );
+    let prefix = orders[0]
+        .location
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .expect("a location in the lake bucket");
+    let objects = aws
+        .s3_client()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        objects
+            .contents()
+            .iter()
+            .any(|o| o.key().is_some_and(|k| k.ends_with(".parquet"))),
+        "Parquet data under the catalogued location"
+    );
+    assert_eq!(
+        catalog
+            .partitions(tables::DAILY_SALES)
+            .await
+            .expect("partitions")
+            .len(),
+        1
+    );
+}

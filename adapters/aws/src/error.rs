@@ -40,7 +40,16 @@ impl AwsFailure {
         E: ProvideErrorMetadata + StdError + 'static,
     {
         let code = err.code().map(str::to_owned);
-        let message = DisplayErrorContext(err).to_string();
+        // A service error reads best as its code and message; the full context (which prints
+        // the raw response) is kept for failures that have no code.
+        let message = match (err, code.as_deref()) {
+            (SdkError::ServiceError(s), Some(c)) => format!(
+                "{c}: {} (HTTP {})",
+                err.message().unwrap_or("no message"),
+                s.raw().status().as_u16()
+            ),
+            _ => DisplayErrorContext(err).to_string(),
+        };
         let class = match err {
             SdkError::TimeoutError(_) => Class::Retryable,
             SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => Class::Retryable,

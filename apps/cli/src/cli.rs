@@ -68,6 +68,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Print the trend report: rising article types, colours and products.
     Trends(TrendsArgs),
+    /// Run the local scheduler: the daily job at 00:01 store time, the trainer every few hours.
+    #[command(subcommand)]
+    Scheduler(SchedulerCommand),
     /// Print a customer's recommendations.
     Recs {
         /// Customer id.
@@ -114,6 +117,19 @@ pub enum SinkCommand {
         /// Keep polling, flushing by age and size.
         #[arg(long)]
         follow: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchedulerCommand {
+    /// Run jobs as they fall due; with --once, run what is due now and exit.
+    Run {
+        /// Run what is due since the last check, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Hours between training runs.
+        #[arg(long, default_value_t = 6)]
+        trainer_hours: u32,
     },
 }
 

@@ -7,8 +7,9 @@ mod generate;
 mod lake;
 mod pipeline;
 mod realtime;
+mod scheduler;
 
-use crate::cli::{Cli, Command, EtlCommand, SinkCommand, StreamCommand};
+use crate::cli::{Cli, Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
 use crate::settings::Settings;
 
 /// Runs the parsed command.
@@ -24,6 +25,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Sink(SinkCommand::Run { follow }) => realtime::sink(&settings, follow, json).await,
         Command::Train => realtime::train(&settings, json).await,
         Command::Eval => realtime::eval(&settings, json).await,
+        Command::Scheduler(SchedulerCommand::Run {
+            once,
+            trainer_hours,
+        }) => scheduler::run(&settings, once, trainer_hours, json).await,
         Command::Recs { user_id } => realtime::recs(&settings, &user_id, json).await,
         Command::Etl(EtlCommand::Run { date }) => etl::run(&settings, date, json).await,
         Command::Etl(EtlCommand::Backfill { from, to }) => {

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use fashion_domain::history::{PurchaseRecord, TrainingEvent};
 use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
 use fashion_domain::money::Cents;
-use fashion_domain::history::{PurchaseRecord, TrainingEvent};
 use fashion_domain::ports::{
     HistorySource, LakeError, LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult,
     TableCatalog, WriteMode,
@@ -504,7 +504,12 @@ impl HistorySource for InMemoryLake {
                 _ => Vec::new(),
             })
             .filter(|l| l.ordered_at >= from && l.ordered_at < to)
-            .map(|l| PurchaseRecord { customer: l.customer_id, order: l.order_id, product: l.product_id, at: l.ordered_at })
+            .map(|l| PurchaseRecord {
+                customer: l.customer_id,
+                order: l.order_id,
+                product: l.product_id,
+                at: l.ordered_at,
+            })
             .collect();
         stream::iter([Ok(out)]).boxed()
     }

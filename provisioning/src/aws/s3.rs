@@ -281,7 +281,8 @@ impl S3Bucket {
             if ids.is_empty() {
                 return Ok(());
             }
-            s3.delete_objects()
+            let out = s3
+                .delete_objects()
                 .bucket(bucket)
                 .delete(
                     Delete::builder()
@@ -292,6 +293,21 @@ impl S3Bucket {
                 .send()
                 .await
                 .map_err(aws_err("delete the objects of S3 bucket", bucket))?;
+            // A refused key is reported in the body, not as an error: without this check the
+            // loop would list the same objects forever.
+            if let Some(e) = out.errors().first() {
+                return Err(ProvisionError::Aws {
+                    action: "delete the objects of S3 bucket".to_owned(),
+                    resource: bucket.to_owned(),
+                    code: e.code().unwrap_or("unknown").to_owned(),
+                    message: format!(
+                        "{} objects not deleted, the first {:?}: {}",
+                        out.errors().len(),
+                        e.key().unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    ),
+                });
+            }
         }
     }
 }

@@ -145,6 +145,10 @@ pub struct LakeConfig {
     pub dead_letter_expiry_days: i32,
     /// Days after which incomplete multipart uploads are aborted.
     pub abort_incomplete_upload_days: i32,
+    /// Bucket policies deny every request not made over TLS. Off on the emulator stack: moto
+    /// answers over plain HTTP and enforces a bucket policy's Deny on object calls, so the apps
+    /// could not read or write the lake there.
+    pub require_tls: bool,
 }
 
 /// Capacity mode of the Kinesis stream.
@@ -319,6 +323,7 @@ impl StackConfig {
                 athena_results_expiry_days: 30,
                 dead_letter_expiry_days: 30,
                 abort_incomplete_upload_days: 7,
+                require_tls: true,
             },
             stream: StreamConfig {
                 mode: StreamMode::Provisioned,

@@ -266,7 +266,7 @@ fn aws_stack(b: &mut Builder<'_>) {
             region: cfg.region.clone(),
             public_access_block: Some(PublicAccessBlock::ALL),
             encryption: Some("AES256".into()),
-            policy: Some(tls_only_policy(p, &bucket)),
+            policy: cfg.lake.require_tls.then(|| tls_only_policy(p, &bucket)),
             lifecycle: lifecycle(vec![
                 Lifecycle {
                     id: "raw-zone-expiry".into(),
@@ -300,7 +300,10 @@ fn aws_stack(b: &mut Builder<'_>) {
             region: cfg.region.clone(),
             public_access_block: Some(PublicAccessBlock::ALL),
             encryption: Some("AES256".into()),
-            policy: Some(tls_only_policy(p, &dead_letters)),
+            policy: cfg
+                .lake
+                .require_tls
+                .then(|| tls_only_policy(p, &dead_letters)),
             lifecycle: lifecycle(vec![Lifecycle {
                 id: "dead-letter-expiry".into(),
                 prefix: String::new(),
@@ -1089,6 +1092,25 @@ mod tests {
         let specs = desired(&cfg);
         let stream = specs.iter().find(|s| s.kind == kinesis::KIND).unwrap();
         assert_eq!(stream.physical_name, "fashion-prod-clickstream");
+    }
+
+    #[test]
+    fn buckets_deny_plain_http_except_on_the_emulator() {
+        let policy = |stack| {
+            let mut cfg = StackConfig::builtin(stack).unwrap();
+            cfg.endpoint_url = Some("http://127.0.0.1:1".into());
+            desired(&cfg)
+                .into_iter()
+                .find(|s| s.kind == s3::KIND && s.name() == names::LAKE)
+                .unwrap()
+                .fields["policy"]
+                .clone()
+        };
+        assert_eq!(
+            policy(StackName::Aws)["Statement"][0]["Sid"],
+            "DenyInsecureTransport"
+        );
+        assert!(policy(StackName::Emulator).is_null());
     }
 
     #[test]

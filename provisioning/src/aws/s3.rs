@@ -112,6 +112,8 @@ impl S3Bucket {
     ) -> Result<(), ProvisionError> {
         let s3 = &cx.aws()?.s3;
         let b = &spec.physical_name;
+        // A new bucket has no policy, lifecycle or tags: nothing to remove.
+        let creating = matches!(change, Change::Create);
         if changes_field(change, "public_access_block") {
             match props.public_access_block {
                 Some(p) => {
@@ -129,6 +131,7 @@ impl S3Bucket {
                         .await
                         .map_err(aws_err("block public access to S3 bucket", b))?;
                 }
+                None if creating => {}
                 None => {
                     s3.delete_public_access_block()
                         .bucket(b)
@@ -170,6 +173,7 @@ impl S3Bucket {
                         .await
                         .map_err(aws_err("set the policy of S3 bucket", b))?;
                 }
+                None if creating => {}
                 None => {
                     s3.delete_bucket_policy()
                         .bucket(b)
@@ -181,11 +185,13 @@ impl S3Bucket {
         }
         if changes_field(change, "lifecycle") {
             if props.lifecycle.is_empty() {
-                s3.delete_bucket_lifecycle()
-                    .bucket(b)
-                    .send()
-                    .await
-                    .map_err(aws_err("remove the lifecycle of S3 bucket", b))?;
+                if !creating {
+                    s3.delete_bucket_lifecycle()
+                        .bucket(b)
+                        .send()
+                        .await
+                        .map_err(aws_err("remove the lifecycle of S3 bucket", b))?;
+                }
             } else {
                 let rules = props
                     .lifecycle
@@ -223,11 +229,13 @@ impl S3Bucket {
         }
         if changes_field(change, "tags") {
             if props.tags.is_empty() {
-                s3.delete_bucket_tagging()
-                    .bucket(b)
-                    .send()
-                    .await
-                    .map_err(aws_err("remove the tags of S3 bucket", b))?;
+                if !creating {
+                    s3.delete_bucket_tagging()
+                        .bucket(b)
+                        .send()
+                        .await
+                        .map_err(aws_err("remove the tags of S3 bucket", b))?;
+                }
             } else {
                 let tags = props
                     .tags

@@ -110,6 +110,9 @@ pub fn emulator_config(tag: &str, dir: &Path) -> StackConfig {
     cfg.endpoint_url = Some(endpoint());
     cfg.name_prefix = unique_prefix(tag);
     cfg.state_dir = dir.join(".state");
+    // The policy is part of what the tests check (see stacks/emulator.toml for why the stack
+    // itself leaves it off).
+    cfg.lake.require_tls = true;
     for (name, f) in [
         ("stream-processor", &mut cfg.functions.stream_processor),
         ("daily-job", &mut cfg.functions.daily_job),

@@ -8,16 +8,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+#[cfg(feature = "aws")]
 use anyhow::Context as _;
 use futures::future::join_all;
 use serde::Serialize;
 
+#[cfg(feature = "aws")]
 use crate::aws::{self, AwsClients};
 use crate::config::{StackConfig, StackName};
 use crate::desired::{StackOutputs, desired, stack_outputs};
 use crate::local;
 use crate::plan::{Change, FieldChange, ResourceSpec, levels};
-use crate::refs::{self, ACCOUNT_ID, CALLER, Lookup};
+use crate::refs::{self, Lookup};
+#[cfg(feature = "aws")]
+use crate::refs::{ACCOUNT_ID, CALLER};
 use crate::resource::{
     CallCounter, CallCounts, Cx, Observed, Outputs, ProvisionError, ResourceKind,
 };
@@ -35,7 +39,8 @@ impl Registry {
     /// All kinds this crate implements.
     #[must_use]
     pub fn standard() -> Self {
-        let all: Vec<Box<dyn ResourceKind>> = vec![
+        #[cfg(feature = "aws")]
+        let aws_kinds: Vec<Box<dyn ResourceKind>> = vec![
             Box::new(aws::s3::S3Bucket),
             Box::new(aws::kinesis::KinesisStream),
             Box::new(aws::dynamodb::DynamoDbTable),
@@ -50,11 +55,19 @@ impl Registry {
             Box::new(aws::scheduler::Schedule),
             Box::new(aws::athena::AthenaWorkgroup),
             Box::new(aws::rds::RdsInstance),
+        ];
+        #[cfg(not(feature = "aws"))]
+        let aws_kinds: Vec<Box<dyn ResourceKind>> = Vec::new();
+        let local_kinds: Vec<Box<dyn ResourceKind>> = vec![
             Box::new(local::LocalDirectory),
             Box::new(local::LocalDatabase),
         ];
         Self {
-            kinds: all.into_iter().map(|k| (k.kind(), k)).collect(),
+            kinds: aws_kinds
+                .into_iter()
+                .chain(local_kinds)
+                .map(|k| (k.kind(), k))
+                .collect(),
         }
     }
 
@@ -230,9 +243,19 @@ impl Engine {
     /// An engine for a stack: its desired resources, and SDK clients for AWS stacks.
     ///
     /// # Errors
-    /// When the AWS configuration cannot be loaded.
+    /// When the AWS configuration cannot be loaded, or an AWS stack is asked of a build without
+    /// the `aws` feature.
     pub async fn connect(config: StackConfig) -> anyhow::Result<Self> {
         let calls = Arc::new(CallCounter::default());
+        #[cfg(not(feature = "aws"))]
+        if config.stack.is_aws() {
+            anyhow::bail!(
+                "this build has no AWS support: the {} stack needs the `aws` feature (on by \
+                 default; drop --no-default-features)",
+                config.stack
+            );
+        }
+        #[cfg(feature = "aws")]
         let aws = if config.stack.is_aws() {
             let sdk = aws::sdk_config(&config).await?;
             Some(AwsClients::new(
@@ -245,7 +268,12 @@ impl Engine {
         };
         let specs = desired(&config);
         Ok(Self {
-            cx: Cx { config, aws, calls },
+            cx: Cx {
+                config,
+                #[cfg(feature = "aws")]
+                aws,
+                calls,
+            },
             registry: Registry::standard(),
             specs,
             progress: Arc::new(|line: &str| eprintln!("{line}")),
@@ -289,8 +317,12 @@ impl Engine {
         StackState::load(&self.cx.config.state_file())
     }
 
+    /// The caller's account (AWS stacks), which specs reference as `${aws:caller.account_id}`.
+    #[allow(clippy::unused_async)] // without the `aws` feature there is nothing to wait for
     async fn caller(&self) -> anyhow::Result<BTreeMap<String, Known>> {
+        #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
         let mut known = BTreeMap::new();
+        #[cfg(feature = "aws")]
         if let Some(aws) = &self.cx.aws {
             let account = aws
                 .account_id()

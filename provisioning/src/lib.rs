@@ -5,8 +5,10 @@
 //! outputs the apps read to `.state/<stack>.json` ([`state`]).
 //!
 //! Stacks: `aws` (real AWS), `emulator` (the same code against an AWS emulator) and `local` (the
-//! embedded stack's directories and databases).
+//! embedded stack's directories and databases). The AWS stacks need the `aws` feature (on by
+//! default); `--no-default-features` builds the local stack without compiling the AWS SDK.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod desired;

@@ -9,9 +9,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "aws")]
 use crate::aws::AwsClients;
 use crate::config::StackConfig;
 use crate::plan::{Change, ResourceSpec};
+
+/// The tag every managed resource carries, with the value [`MANAGED_BY_VALUE`].
+pub const TAG_MANAGED_BY: &str = "managed-by";
+/// Value of [`TAG_MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "fashion-provisioning";
+/// The tag naming the stack.
+pub const TAG_STACK: &str = "stack";
 
 /// Named outputs of one resource (ARNs, names, URLs), read by dependents through references and
 /// saved with the stack.
@@ -132,6 +140,7 @@ pub enum ProvisionError {
     Unexpected(#[from] anyhow::Error),
 }
 
+#[cfg(feature = "aws")]
 impl From<aws_smithy_types::error::operation::BuildError> for ProvisionError {
     fn from(e: aws_smithy_types::error::operation::BuildError) -> Self {
         Self::Unexpected(anyhow::Error::new(e).context("failed to build an AWS request"))
@@ -244,6 +253,7 @@ pub struct Cx {
     /// The stack's configuration.
     pub config: StackConfig,
     /// SDK clients; `None` on the local stack.
+    #[cfg(feature = "aws")]
     pub aws: Option<AwsClients>,
     /// Provider calls made so far.
     pub calls: std::sync::Arc<CallCounter>,
@@ -254,6 +264,7 @@ impl Cx {
     ///
     /// # Errors
     /// On the local stack, which has none.
+    #[cfg(feature = "aws")]
     pub fn aws(&self) -> Result<&AwsClients, ProvisionError> {
         self.aws.as_ref().ok_or_else(|| {
             ProvisionError::Unexpected(anyhow::anyhow!(

@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod rds;
 pub mod s3;
 pub mod scheduler;
+pub mod stack;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -45,12 +46,7 @@ pub const IAM_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a "resource busy" refusal (an update still running) is retried.
 pub const BUSY_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The tag every managed resource carries, with the value [`MANAGED_BY_VALUE`].
-pub const TAG_MANAGED_BY: &str = "managed-by";
-/// Value of [`TAG_MANAGED_BY`].
-pub const MANAGED_BY_VALUE: &str = "fashion-provisioning";
-/// The tag naming the stack.
-pub const TAG_STACK: &str = "stack";
+pub use crate::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
 
 /// Output key: the resource's ARN.
 pub const OUT_ARN: &str = "arn";

@@ -1,0 +1,903 @@
+//! The desired AWS resources of the `emulator` and `aws` stacks: storage, stream, tables,
+//! catalog, roles with least-privilege policies, functions, the stream mapping, schedules,
+//! Athena and RDS, with references between them (`${id.output}`) for every ARN not known before
+//! its resource exists.
+
+use std::collections::BTreeMap;
+
+use fashion_domain::lake::{TableDef, all_tables, tables};
+use serde_json::json;
+
+use super::athena::{self, WorkgroupProps};
+use super::dynamodb::{self, KeyAttribute, PAY_PER_REQUEST, TableProps};
+use super::firehose::{self, DeliveryStreamProps, EVENT_TIME_PARTITION_QUERY, ParquetConversion};
+use super::glue::{self, DatabaseProps};
+use super::iam::{self, RolePolicyProps, RoleProps, allow, policy, trust_policy};
+use super::kinesis::{self, MODE_ON_DEMAND, MODE_PROVISIONED, StreamProps};
+use super::lambda::{self, FunctionProps, MappingProps, VpcProps};
+use super::rds::{self, DbInstanceProps};
+use super::s3::{self, BucketProps, Lifecycle, PublicAccessBlock, tls_only_policy};
+use super::scheduler::{self, GroupProps, ScheduleProps};
+use super::{OUT_ARN, OUT_NAME};
+use crate::config::{StackConfig, StreamMode};
+use crate::desired::{Builder, POLICY_NAME, names, prefixes, tags};
+use crate::refs::account_id;
+
+fn arn(cfg: &StackConfig, service: &str, resource: &str) -> String {
+    format!(
+        "arn:{}:{service}:{}:{}:{resource}",
+        cfg.partition(),
+        cfg.region,
+        account_id()
+    )
+}
+
+fn log_group_arn(cfg: &StackConfig, function: &str) -> String {
+    arn(cfg, "logs", &format!("log-group:/aws/lambda/{function}:*"))
+}
+
+#[allow(clippy::too_many_lines)]
+/// Declares every AWS resource of the stack.
+pub(crate) fn aws_stack(b: &mut Builder<'_>) {
+    let cfg = b.cfg;
+    let tags = tags(cfg);
+    let p = cfg.partition();
+    let bucket = cfg.lake_bucket();
+    let lake_prefix = &cfg.lake.prefix;
+    let raw_prefix = &cfg.lake.raw_prefix;
+
+    // Storage.
+    let lifecycle = |rules: Vec<Lifecycle>| {
+        let mut rules = rules;
+        rules.push(Lifecycle {
+            id: "abort-incomplete-uploads".into(),
+            prefix: String::new(),
+            expiration_days: None,
+            abort_incomplete_upload_days: Some(cfg.lake.abort_incomplete_upload_days),
+        });
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        rules
+    };
+    b.add(
+        s3::KIND,
+        names::LAKE,
+        bucket.clone(),
+        &BucketProps {
+            region: cfg.region.clone(),
+            public_access_block: Some(PublicAccessBlock::ALL),
+            encryption: Some("AES256".into()),
+            policy: cfg.lake.require_tls.then(|| tls_only_policy(p, &bucket)),
+            lifecycle: lifecycle(vec![
+                Lifecycle {
+                    id: "raw-zone-expiry".into(),
+                    prefix: raw_prefix.clone(),
+                    expiration_days: Some(cfg.lake.raw_expiry_days),
+                    abort_incomplete_upload_days: None,
+                },
+                Lifecycle {
+                    id: "quarantine-retention".into(),
+                    prefix: format!("{lake_prefix}{}/", tables::QUARANTINE),
+                    expiration_days: Some(cfg.lake.quarantine_retention_days),
+                    abort_incomplete_upload_days: None,
+                },
+                Lifecycle {
+                    id: "athena-results-expiry".into(),
+                    prefix: prefixes::ATHENA_RESULTS.into(),
+                    expiration_days: Some(cfg.lake.athena_results_expiry_days),
+                    abort_incomplete_upload_days: None,
+                },
+            ]),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+    let dead_letters = cfg.physical(&format!("dead-letters-{}", cfg.region));
+    b.add(
+        s3::KIND,
+        names::DEAD_LETTERS,
+        dead_letters.clone(),
+        &BucketProps {
+            region: cfg.region.clone(),
+            public_access_block: Some(PublicAccessBlock::ALL),
+            encryption: Some("AES256".into()),
+            policy: cfg
+                .lake
+                .require_tls
+                .then(|| tls_only_policy(p, &dead_letters)),
+            lifecycle: lifecycle(vec![Lifecycle {
+                id: "dead-letter-expiry".into(),
+                prefix: String::new(),
+                expiration_days: Some(cfg.lake.dead_letter_expiry_days),
+                abort_incomplete_upload_days: None,
+            }]),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+    let lake_url = b.out(s3::KIND, names::LAKE, s3::OUT_URL);
+    let lake_arn = b.out(s3::KIND, names::LAKE, OUT_ARN);
+    let dead_letters_arn = b.out(s3::KIND, names::DEAD_LETTERS, OUT_ARN);
+
+    // The clickstream.
+    let stream_name = cfg.physical(names::CLICKSTREAM);
+    b.add(
+        kinesis::KIND,
+        names::CLICKSTREAM,
+        stream_name.clone(),
+        &StreamProps {
+            mode: match cfg.stream.mode {
+                StreamMode::Provisioned => MODE_PROVISIONED.into(),
+                StreamMode::OnDemand => MODE_ON_DEMAND.into(),
+            },
+            shards: (cfg.stream.mode == StreamMode::Provisioned).then_some(cfg.stream.shards),
+            retention_hours: cfg.stream.retention_hours,
+            encryption: if cfg.stream.encrypted { "KMS" } else { "NONE" }.into(),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+    let stream_arn = b.out(kinesis::KIND, names::CLICKSTREAM, OUT_ARN);
+
+    // DynamoDB.
+    let key = |name: &str, ty: &str, key_type: &str| KeyAttribute {
+        name: name.into(),
+        attribute_type: ty.into(),
+        key_type: key_type.into(),
+    };
+    for (name, keys, ttl) in [
+        (
+            names::RECOMMENDATIONS,
+            vec![key("customer_id", "N", "HASH")],
+            None,
+        ),
+        (
+            names::USER_ACTIVITY,
+            vec![key("customer_id", "N", "HASH")],
+            Some("expires_at".to_owned()),
+        ),
+        (
+            names::CHECKPOINTS,
+            vec![key("consumer", "S", "HASH"), key("shard_id", "S", "RANGE")],
+            None,
+        ),
+        (names::PRODUCTS, vec![key("product_id", "N", "HASH")], None),
+    ] {
+        b.add(
+            dynamodb::KIND,
+            name,
+            cfg.physical(name),
+            &TableProps {
+                key: keys,
+                billing_mode: PAY_PER_REQUEST.into(),
+                sse: Some("KMS".into()),
+                ttl_attribute: ttl,
+                tags: tags.clone(),
+            },
+            &[],
+        );
+    }
+    let table_arn = |b: &Builder<'_>, name: &str| b.out(dynamodb::KIND, name, OUT_ARN);
+
+    // The catalog.
+    let database = cfg.glue_database();
+    let database_id = b.add(
+        glue::DATABASE_KIND,
+        names::LAKE,
+        database.clone(),
+        &DatabaseProps {
+            description: "The fashion store's data lake".into(),
+            location: format!("s3://{bucket}/{lake_prefix}"),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+    let mut table_ids = BTreeMap::new();
+    for def in all_tables() {
+        let location = format!("s3://{bucket}/{lake_prefix}{}/", def.name);
+        let extra = if def.name == tables::CLICKSTREAM {
+            clickstream_projection(&def, &location)
+        } else {
+            BTreeMap::new()
+        };
+        let id = b.add(
+            glue::TABLE_KIND,
+            &def.name,
+            def.name.clone(),
+            &glue::TableProps::parquet(&def, &database, location, extra),
+            std::slice::from_ref(&database_id),
+        );
+        table_ids.insert(def.name.clone(), id);
+    }
+    let glue_arn = |what: &str| arn(cfg, "glue", what);
+    let catalog = glue_arn("catalog");
+    let database_arn = glue_arn(&format!("database/{database}"));
+
+    // Roles and their policies.
+    let lambda_trust = trust_policy("lambda.amazonaws.com", None);
+    let functions = [
+        (
+            names::STREAM_PROCESSOR,
+            "Validates, enriches and scores the clickstream",
+        ),
+        (
+            names::DAILY_JOB,
+            "Turns yesterday's orders into lake partitions",
+        ),
+        (
+            names::TRAINER,
+            "Trains item neighbours and trend scores from the lake",
+        ),
+    ];
+    for (name, description) in functions {
+        b.add(
+            iam::ROLE_KIND,
+            name,
+            cfg.physical(name),
+            &RoleProps {
+                assume_role_policy: lambda_trust.clone(),
+                description: format!("{description} (Lambda execution role)"),
+                tags: tags.clone(),
+            },
+            &[],
+        );
+    }
+    b.add(
+        iam::ROLE_KIND,
+        names::FIREHOSE,
+        cfg.physical(names::FIREHOSE),
+        &RoleProps {
+            assume_role_policy: trust_policy(
+                "firehose.amazonaws.com",
+                Some(json!({"StringEquals": {"sts:ExternalId": account_id()}})),
+            ),
+            description: "Delivers the clickstream to the lake as Parquet".into(),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+    b.add(
+        iam::ROLE_KIND,
+        names::SCHEDULER,
+        cfg.physical(names::SCHEDULER),
+        &RoleProps {
+            assume_role_policy: trust_policy(
+                "scheduler.amazonaws.com",
+                Some(json!({"StringEquals": {"aws:SourceAccount": account_id()}})),
+            ),
+            description: "Invokes the daily job and the trainer on schedule".into(),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+
+    let logs = |function: &str| {
+        allow(
+            "Logs",
+            &[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+            ],
+            &[log_group_arn(cfg, function)],
+        )
+    };
+    let objects = |prefix: &str| format!("{lake_arn}/{prefix}*");
+    let database_secret = b.out(rds::KIND, names::ORDERS_DB, rds::OUT_SECRET_ARN);
+    let stream_processor = cfg.physical(names::STREAM_PROCESSOR);
+    let daily_job = cfg.physical(names::DAILY_JOB);
+    let trainer = cfg.physical(names::TRAINER);
+    let vpc_access = !cfg.network.subnet_ids.is_empty();
+
+    let mut daily_statements = vec![
+        allow(
+            "LakeObjects",
+            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            &[objects(lake_prefix), objects(raw_prefix)],
+        ),
+        allow(
+            "LakeListing",
+            &["s3:ListBucket"],
+            std::slice::from_ref(&lake_arn),
+        ),
+        allow(
+            "CatalogPartitions",
+            &[
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:GetPartition",
+                "glue:GetPartitions",
+                "glue:CreatePartition",
+                "glue:BatchCreatePartition",
+                "glue:UpdatePartition",
+                "glue:DeletePartition",
+                "glue:BatchDeletePartition",
+            ],
+            &[
+                catalog.clone(),
+                database_arn.clone(),
+                glue_arn(&format!("table/{database}/*")),
+            ],
+        ),
+        allow(
+            "DatabasePassword",
+            &["secretsmanager:GetSecretValue"],
+            &[database_secret],
+        ),
+        logs(&daily_job),
+    ];
+    if vpc_access {
+        // Lambda creates network interfaces in the VPC's subnets; EC2 does not scope these
+        // actions to resources, which is why AWS's own managed policy uses "*" here.
+        daily_statements.push(allow(
+            "VpcNetworkInterfaces",
+            &[
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            &["*".to_owned()],
+        ));
+    }
+    let role_policies: Vec<(&str, Vec<serde_json::Value>)> = vec![
+        (
+            names::STREAM_PROCESSOR,
+            vec![
+                allow(
+                    "ReadClickstream",
+                    &[
+                        "kinesis:DescribeStream",
+                        "kinesis:DescribeStreamSummary",
+                        "kinesis:GetRecords",
+                        "kinesis:GetShardIterator",
+                        "kinesis:ListShards",
+                        "kinesis:SubscribeToShard",
+                    ],
+                    std::slice::from_ref(&stream_arn),
+                ),
+                allow(
+                    "WriteRecommendationsAndActivity",
+                    &[
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:Query",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:BatchWriteItem",
+                    ],
+                    &[
+                        table_arn(b, names::RECOMMENDATIONS),
+                        table_arn(b, names::USER_ACTIVITY),
+                        table_arn(b, names::CHECKPOINTS),
+                    ],
+                ),
+                allow(
+                    "ReadCatalog",
+                    &[
+                        "dynamodb:GetItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:Query",
+                    ],
+                    &[table_arn(b, names::PRODUCTS)],
+                ),
+                allow("ReadModel", &["s3:GetObject"], &[objects(prefixes::MODELS)]),
+                allow(
+                    "DescribeDiscardedBatches",
+                    &["s3:PutObject", "s3:ListBucket"],
+                    &[dead_letters_arn.clone(), format!("{dead_letters_arn}/*")],
+                ),
+                logs(&stream_processor),
+            ],
+        ),
+        (names::DAILY_JOB, daily_statements),
+        (
+            names::TRAINER,
+            vec![
+                allow("ReadLake", &["s3:GetObject"], &[objects(lake_prefix)]),
+                allow(
+                    "ListLake",
+                    &["s3:ListBucket"],
+                    std::slice::from_ref(&lake_arn),
+                ),
+                allow(
+                    "WriteModel",
+                    &["s3:PutObject"],
+                    &[objects(prefixes::MODELS)],
+                ),
+                logs(&trainer),
+            ],
+        ),
+        (
+            names::FIREHOSE,
+            vec![
+                allow(
+                    "DeliverToLake",
+                    &[
+                        "s3:AbortMultipartUpload",
+                        "s3:GetBucketLocation",
+                        "s3:GetObject",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                        "s3:PutObject",
+                    ],
+                    &[lake_arn.clone(), format!("{lake_arn}/*")],
+                ),
+                allow(
+                    "ReadClickstream",
+                    &[
+                        "kinesis:DescribeStream",
+                        "kinesis:GetShardIterator",
+                        "kinesis:GetRecords",
+                        "kinesis:ListShards",
+                    ],
+                    std::slice::from_ref(&stream_arn),
+                ),
+                allow(
+                    "ReadSchema",
+                    &[
+                        "glue:GetTable",
+                        "glue:GetTableVersion",
+                        "glue:GetTableVersions",
+                    ],
+                    &[
+                        catalog,
+                        database_arn,
+                        glue_arn(&format!("table/{database}/{}", tables::CLICKSTREAM)),
+                    ],
+                ),
+            ],
+        ),
+        (
+            names::SCHEDULER,
+            vec![allow(
+                "InvokeScheduledFunctions",
+                &["lambda:InvokeFunction"],
+                &[
+                    b.out(lambda::FUNCTION_KIND, names::DAILY_JOB, OUT_ARN),
+                    format!(
+                        "{}:*",
+                        b.out(lambda::FUNCTION_KIND, names::DAILY_JOB, OUT_ARN)
+                    ),
+                    b.out(lambda::FUNCTION_KIND, names::TRAINER, OUT_ARN),
+                    format!(
+                        "{}:*",
+                        b.out(lambda::FUNCTION_KIND, names::TRAINER, OUT_ARN)
+                    ),
+                ],
+            )],
+        ),
+    ];
+    let mut policy_ids = BTreeMap::new();
+    for (name, statements) in role_policies {
+        let role_name = cfg.physical(name);
+        let role_id = b.id(iam::ROLE_KIND, name);
+        let id = b.add(
+            iam::POLICY_KIND,
+            name,
+            format!("{role_name}/{POLICY_NAME}"),
+            &RolePolicyProps {
+                role: role_name,
+                policy_name: POLICY_NAME.into(),
+                document: policy(&statements),
+            },
+            &[role_id],
+        );
+        policy_ids.insert(name, id);
+    }
+
+    // The transactional database.
+    let mut groups = cfg.network.security_group_ids.clone();
+    groups.sort();
+    b.add(
+        rds::KIND,
+        names::ORDERS_DB,
+        cfg.physical(names::ORDERS_DB),
+        &DbInstanceProps {
+            engine: "postgres".into(),
+            engine_version: cfg.database.engine_version.clone(),
+            instance_class: cfg.database.instance_class.clone(),
+            allocated_storage_gib: cfg.database.allocated_storage_gib,
+            storage_type: "gp3".into(),
+            storage_encrypted: true,
+            publicly_accessible: false,
+            manage_master_password: true,
+            master_username: cfg.database.username.clone(),
+            db_name: cfg.database.name.clone(),
+            backup_retention_days: cfg.database.backup_retention_days,
+            deletion_protection: cfg.database.deletion_protection,
+            multi_az: cfg.database.multi_az,
+            copy_tags_to_snapshot: true,
+            auto_minor_version_upgrade: true,
+            security_group_ids: (!groups.is_empty()).then_some(groups),
+            subnet_group: (!cfg.network.db_subnet_group.is_empty())
+                .then(|| cfg.network.db_subnet_group.clone()),
+            tags: tags.clone(),
+        },
+        &[],
+    );
+
+    // Functions.
+    let models_url = format!("{lake_url}/{}", prefixes::MODELS);
+    let tables_url = format!("{lake_url}/{lake_prefix}");
+    let common_env = |extra: Vec<(&str, String)>| {
+        let mut env = BTreeMap::from([
+            ("RUST_LOG".to_owned(), cfg.functions.log_level.clone()),
+            ("FASHION_STACK".to_owned(), cfg.stack.as_str().to_owned()),
+            ("FASHION_TIME_ZONE".to_owned(), cfg.time_zone.clone()),
+            ("FASHION_LAKE_URL".to_owned(), tables_url.clone()),
+            ("FASHION_GLUE_DATABASE".to_owned(), database.clone()),
+        ]);
+        env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        env
+    };
+    let table_env = |b: &Builder<'_>, var: &str, name: &str| {
+        (var.to_owned(), b.out(dynamodb::KIND, name, OUT_NAME))
+    };
+    let stream_processor_env: Vec<(String, String)> = vec![
+        table_env(b, "FASHION_RECOMMENDATIONS_TABLE", names::RECOMMENDATIONS),
+        table_env(b, "FASHION_USER_ACTIVITY_TABLE", names::USER_ACTIVITY),
+        table_env(b, "FASHION_CHECKPOINTS_TABLE", names::CHECKPOINTS),
+        table_env(b, "FASHION_PRODUCTS_TABLE", names::PRODUCTS),
+        ("FASHION_MODEL_URL".to_owned(), models_url.clone()),
+    ];
+    let daily_env: Vec<(String, String)> = vec![
+        (
+            "FASHION_RAW_URL".to_owned(),
+            format!("{lake_url}/{raw_prefix}"),
+        ),
+        (
+            "FASHION_DATABASE_HOST".to_owned(),
+            b.out(rds::KIND, names::ORDERS_DB, rds::OUT_ENDPOINT),
+        ),
+        (
+            "FASHION_DATABASE_PORT".to_owned(),
+            b.out(rds::KIND, names::ORDERS_DB, rds::OUT_PORT),
+        ),
+        (
+            "FASHION_DATABASE_NAME".to_owned(),
+            cfg.database.name.clone(),
+        ),
+        (
+            "FASHION_DATABASE_USER".to_owned(),
+            cfg.database.username.clone(),
+        ),
+        (
+            "FASHION_DATABASE_SECRET_ARN".to_owned(),
+            b.out(rds::KIND, names::ORDERS_DB, rds::OUT_SECRET_ARN),
+        ),
+    ];
+    let trainer_env: Vec<(String, String)> = vec![("FASHION_MODEL_URL".to_owned(), models_url)];
+    let mut subnets = cfg.network.subnet_ids.clone();
+    subnets.sort();
+    let mut sgs = cfg.network.security_group_ids.clone();
+    sgs.sort();
+    for ((name, settings), env) in cfg
+        .function_configs()
+        .into_iter()
+        .map(|(key, f)| (key.replace('_', "-"), f))
+        .zip([stream_processor_env, daily_env, trainer_env])
+    {
+        let role = b.out(iam::ROLE_KIND, &name, OUT_ARN);
+        let policy = policy_ids
+            .get(name.as_str())
+            .cloned()
+            .into_iter()
+            .collect::<Vec<_>>();
+        b.add(
+            lambda::FUNCTION_KIND,
+            &name,
+            cfg.physical(&name),
+            &FunctionProps {
+                code_path: settings.zip.display().to_string(),
+                code_sha256: None,
+                runtime: cfg.functions.runtime.clone(),
+                handler: "bootstrap".into(),
+                role,
+                memory_mb: settings.memory_mb,
+                timeout_secs: settings.timeout_secs,
+                architecture: cfg.functions.architecture.clone(),
+                environment: common_env(env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()),
+                vpc: (name == names::DAILY_JOB && vpc_access).then(|| VpcProps {
+                    subnet_ids: subnets.clone(),
+                    security_group_ids: sgs.clone(),
+                }),
+                tags: tags.clone(),
+            },
+            &policy,
+        );
+    }
+
+    // The stream processor reads the clickstream.
+    let esm = &cfg.stream_processor;
+    b.add(
+        lambda::MAPPING_KIND,
+        names::STREAM_PROCESSOR,
+        format!("{stream_processor}/{stream_name}"),
+        &MappingProps {
+            function_name: stream_processor,
+            stream_name,
+            event_source_arn: stream_arn.clone(),
+            starting_position: esm.starting_position.clone(),
+            batch_size: esm.batch_size,
+            batching_window_secs: esm.batching_window_secs,
+            bisect_on_error: true,
+            max_retries: esm.max_retries,
+            max_record_age_secs: esm.max_record_age_secs,
+            parallelization_factor: esm.parallelization_factor,
+            report_batch_item_failures: true,
+            on_failure_destination: Some(dead_letters_arn),
+            enabled: true,
+            tags: tags.clone(),
+        },
+        &[
+            b.id(lambda::FUNCTION_KIND, names::STREAM_PROCESSOR),
+            policy_ids[names::STREAM_PROCESSOR].clone(),
+        ],
+    );
+
+    // Firehose lands the clickstream in the lake.
+    let firehose_role = b.out(iam::ROLE_KIND, names::FIREHOSE, OUT_ARN);
+    b.add(
+        firehose::KIND,
+        names::CLICKSTREAM_TO_LAKE,
+        cfg.physical(names::CLICKSTREAM_TO_LAKE),
+        &DeliveryStreamProps {
+            source_stream_arn: stream_arn,
+            source_role_arn: firehose_role.clone(),
+            role_arn: firehose_role.clone(),
+            bucket_arn: lake_arn.clone(),
+            prefix: format!(
+                "{lake_prefix}{}/dt=!{{partitionKeyFromQuery:dt}}/hour=!{{partitionKeyFromQuery:hour}}/",
+                tables::CLICKSTREAM
+            ),
+            error_prefix: format!(
+                "{raw_prefix}firehose-errors/{}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/",
+                tables::CLICKSTREAM
+            ),
+            buffer_interval_secs: cfg.sink.buffer_interval_secs,
+            buffer_size_mib: cfg.sink.buffer_size_mib,
+            compression: "UNCOMPRESSED".into(),
+            partition_query: Some(EVENT_TIME_PARTITION_QUERY.into()),
+            partition_retry_secs: 300,
+            conversion: Some(ParquetConversion {
+                database: database.clone(),
+                table: tables::CLICKSTREAM.into(),
+                region: cfg.region.clone(),
+                role_arn: firehose_role,
+                timestamp_formats: vec![
+                    "yyyy-MM-dd'T'HH:mm:ssZZ".into(),
+                    "yyyy-MM-dd'T'HH:mm:ss.SSSSSSZZ".into(),
+                    "yyyy-MM-dd'T'HH:mm:ss.SSSZZ".into(),
+                ],
+                compression: "SNAPPY".into(),
+            }),
+            tags: tags.clone(),
+        },
+        &[
+            table_ids[tables::CLICKSTREAM].clone(),
+            policy_ids[names::FIREHOSE].clone(),
+        ],
+    );
+
+    // Schedules.
+    let group = cfg.name_prefix.clone();
+    let group_id = b.add(
+        scheduler::GROUP_KIND,
+        names::SCHEDULES,
+        group.clone(),
+        &GroupProps { tags: tags.clone() },
+        &[],
+    );
+    for (name, expression, description) in [
+        (
+            names::DAILY_JOB,
+            cfg.schedule.daily_job.clone(),
+            "Yesterday's orders into the lake, just after midnight store time",
+        ),
+        (
+            names::TRAINER,
+            cfg.schedule.trainer.clone(),
+            "Retrains neighbours and trend scores",
+        ),
+    ] {
+        let input = json!({
+            "job": name,
+            "scheduled_time": "<aws.scheduler.scheduled-time>",
+            "time_zone": cfg.time_zone,
+        });
+        b.add(
+            scheduler::SCHEDULE_KIND,
+            name,
+            cfg.physical(name),
+            &ScheduleProps {
+                group: group.clone(),
+                expression,
+                time_zone: cfg.time_zone.clone(),
+                description: description.into(),
+                target_arn: b.out(lambda::FUNCTION_KIND, name, OUT_ARN),
+                role_arn: b.out(iam::ROLE_KIND, names::SCHEDULER, OUT_ARN),
+                input: input.to_string(),
+                max_retries: cfg.schedule.max_retries,
+                max_event_age_secs: 3600,
+                state: "ENABLED".into(),
+            },
+            &[group_id.clone(), policy_ids[names::SCHEDULER].clone()],
+        );
+    }
+
+    // Analysts' SQL.
+    b.add(
+        athena::KIND,
+        names::ANALYTICS,
+        cfg.name_prefix.clone(),
+        &WorkgroupProps {
+            description: "SQL over the fashion store's lake".into(),
+            output_location: format!("{lake_url}/{}", prefixes::ATHENA_RESULTS),
+            encryption: "SSE_S3".into(),
+            enforce_configuration: true,
+            publish_metrics: true,
+            bytes_scanned_cutoff: cfg.athena.bytes_scanned_cutoff,
+            state: "ENABLED".into(),
+            tags,
+        },
+        &[],
+    );
+}
+
+/// Partition projection for the clickstream: Athena computes its `dt`/`hour` partitions from
+/// the table's parameters, so partitions Firehose writes are queryable without being catalogued.
+fn clickstream_projection(def: &TableDef, location: &str) -> BTreeMap<String, String> {
+    let mut template = location.trim_end_matches('/').to_owned();
+    for key in &def.partition_keys {
+        template.push_str(&format!("/{key}=${{{key}}}"));
+    }
+    template.push('/');
+    BTreeMap::from([
+        ("projection.enabled".into(), "true".into()),
+        ("projection.dt.type".into(), "date".into()),
+        ("projection.dt.format".into(), "yyyy-MM-dd".into()),
+        ("projection.dt.range".into(), "2020-01-01,NOW".into()),
+        ("projection.dt.interval".into(), "1".into()),
+        ("projection.dt.interval.unit".into(), "DAYS".into()),
+        ("projection.hour.type".into(), "integer".into()),
+        ("projection.hour.range".into(), "0,23".into()),
+        ("projection.hour.digits".into(), "2".into()),
+        ("storage.location.template".into(), template),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StackName;
+    use crate::desired::{desired, logical_id};
+    use crate::plan::apply_order;
+    use crate::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
+
+    fn aws() -> StackConfig {
+        StackConfig::builtin(StackName::Aws).unwrap()
+    }
+
+    #[test]
+    fn every_aws_resource_of_the_design_is_declared_in_dependency_order() {
+        // Arrange
+        let specs = desired(&aws());
+        // Act
+        let order = apply_order(&specs).unwrap();
+        // Assert
+        let count = |kind: &str| specs.iter().filter(|s| s.kind == kind).count();
+        assert_eq!(count(s3::KIND), 2);
+        assert_eq!(count(kinesis::KIND), 1);
+        assert_eq!(count(dynamodb::KIND), 4);
+        assert_eq!(count(glue::DATABASE_KIND), 1);
+        assert_eq!(count(glue::TABLE_KIND), all_tables().len());
+        assert_eq!(count(firehose::KIND), 1);
+        assert_eq!(count(iam::ROLE_KIND), 5);
+        assert_eq!(count(iam::POLICY_KIND), 5);
+        assert_eq!(count(lambda::FUNCTION_KIND), 3);
+        assert_eq!(count(lambda::MAPPING_KIND), 1);
+        assert_eq!(count(scheduler::GROUP_KIND), 1);
+        assert_eq!(count(scheduler::SCHEDULE_KIND), 2);
+        assert_eq!(count(athena::KIND), 1);
+        assert_eq!(count(rds::KIND), 1);
+        let pos = |id: &str| order.iter().position(|s| s.id == id).unwrap();
+        assert!(
+            pos("aws::aws:iam:role-policy::stream-processor")
+                < pos("aws::aws:lambda:event-source-mapping::stream-processor")
+        );
+        assert!(
+            pos("aws::aws:glue:table::clickstream")
+                < pos("aws::aws:firehose:delivery-stream::clickstream-to-lake")
+        );
+        assert!(
+            pos("aws::aws:rds:db-instance::orders") < pos("aws::aws:lambda:function::daily-job")
+        );
+    }
+
+    #[test]
+    fn ids_names_and_tags_follow_the_conventions() {
+        let cfg = aws();
+        for s in desired(&cfg) {
+            assert_eq!(s.id, logical_id(cfg.stack, &s.kind, s.name()));
+            if let Some(serde_json::Value::Object(t)) = s.fields.get("tags") {
+                assert_eq!(t[TAG_MANAGED_BY], MANAGED_BY_VALUE, "{}", s.id);
+                assert_eq!(t[TAG_STACK], "aws", "{}", s.id);
+            }
+        }
+        let specs = desired(&cfg);
+        let stream = specs.iter().find(|s| s.kind == kinesis::KIND).unwrap();
+        assert_eq!(stream.physical_name, "fashion-prod-clickstream");
+    }
+
+    #[test]
+    fn buckets_deny_plain_http_except_on_the_emulator() {
+        let policy = |stack| {
+            let mut cfg = StackConfig::builtin(stack).unwrap();
+            cfg.endpoint_url = Some("http://127.0.0.1:1".into());
+            desired(&cfg)
+                .into_iter()
+                .find(|s| s.kind == s3::KIND && s.name() == names::LAKE)
+                .unwrap()
+                .fields["policy"]
+                .clone()
+        };
+        assert_eq!(
+            policy(StackName::Aws)["Statement"][0]["Sid"],
+            "DenyInsecureTransport"
+        );
+        assert!(policy(StackName::Emulator).is_null());
+    }
+
+    #[test]
+    fn desired_state_is_deterministic() {
+        assert_eq!(desired(&aws()), desired(&aws()));
+    }
+
+    #[test]
+    fn no_policy_allows_every_action_on_every_resource() {
+        for s in desired(&aws())
+            .iter()
+            .filter(|s| s.kind == iam::POLICY_KIND)
+        {
+            assert!(!iam::allows_star_on_star(&s.fields["document"]), "{}", s.id);
+        }
+    }
+
+    #[test]
+    fn glue_tables_are_declared_from_the_domain_schemas() {
+        let specs = desired(&aws());
+        let orders = specs
+            .iter()
+            .find(|s| s.id == "aws::aws:glue:table::orders")
+            .unwrap();
+        let def = TableDef::named(tables::ORDERS).unwrap();
+        let columns = orders.fields["columns"].as_array().unwrap();
+        assert_eq!(columns.len(), def.columns.len());
+        for (c, d) in columns.iter().zip(&def.columns) {
+            assert_eq!(c["name"], d.name.as_str());
+            assert_eq!(c["type"], d.ty.hive_name());
+        }
+        let clicks = specs
+            .iter()
+            .find(|s| s.id == "aws::aws:glue:table::clickstream")
+            .unwrap();
+        assert_eq!(
+            clicks.fields["parameters"]["storage.location.template"],
+            "s3://fashion-prod-lake-eu-west-1/lake/clickstream/dt=${dt}/hour=${hour}/"
+        );
+    }
+
+    #[test]
+    fn the_daily_job_runs_at_one_past_midnight_in_the_store_time_zone() {
+        let specs = desired(&aws());
+        let daily = specs
+            .iter()
+            .find(|s| s.id == "aws::aws:scheduler:schedule::daily-job")
+            .unwrap();
+        assert_eq!(daily.fields["expression"], "cron(1 0 * * ? *)");
+        assert_eq!(daily.fields["time_zone"], "Asia/Ho_Chi_Minh");
+    }
+}

@@ -204,7 +204,8 @@ pub struct FunctionConfig {
 pub struct FunctionsConfig {
     /// Runtime of every function.
     pub runtime: String,
-    /// `arm64` or `x86_64`, as the packages were built.
+    /// `x86_64` or `arm64`, as the packages were built (the packaging script builds for the
+    /// host, x86_64).
     pub architecture: String,
     /// Validate, enrich, recommend.
     pub stream_processor: FunctionConfig,
@@ -302,8 +303,17 @@ impl StackConfig {
     /// Built-in defaults for a stack, before its TOML file and the environment.
     #[must_use]
     pub fn default_for(stack: StackName) -> Self {
+        // Where `apps/lambda/scripts/package` writes the zips: `$CARGO_TARGET_DIR/lambda/`, with
+        // the same default target directory as the project's scripts.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|h| PathBuf::from(h).join(".cache/fashion-pipeline/target"))
+            })
+            .unwrap_or_else(|| PathBuf::from("target"));
         let function = |name: &str, memory_mb, timeout_secs| FunctionConfig {
-            zip: PathBuf::from(format!("target/lambda/{name}/bootstrap.zip")),
+            zip: target.join("lambda").join(format!("{name}.zip")),
             memory_mb,
             timeout_secs,
         };
@@ -337,7 +347,7 @@ impl StackConfig {
             },
             functions: FunctionsConfig {
                 runtime: "provided.al2023".to_owned(),
-                architecture: "arm64".to_owned(),
+                architecture: "x86_64".to_owned(),
                 stream_processor: function("stream-processor", 512, 60),
                 daily_job: function("daily-job", 2048, 900),
                 trainer: function("trainer", 2048, 900),

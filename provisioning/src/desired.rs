@@ -18,7 +18,8 @@ use crate::resource::{MANAGED_BY_VALUE, Outputs, TAG_MANAGED_BY, TAG_STACK, to_f
 pub mod names {
     /// The lake bucket.
     pub const LAKE: &str = "lake";
-    /// The bucket receiving descriptions of discarded stream batches.
+    /// Where failures are set aside: the bucket receiving descriptions of discarded stream
+    /// batches, and the DynamoDB table of records the stream processor refused.
     pub const DEAD_LETTERS: &str = "dead-letters";
     /// The clickstream.
     pub const CLICKSTREAM: &str = "clickstream";

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    SseSpecification, SseStatus, SseType, TableStatus, Tag, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
+    DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    SseSpecification, SseStatus, SseType, TableDescription, TableStatus, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,11 +45,24 @@ pub struct KeyAttribute {
     pub key_type: String,
 }
 
+/// A global secondary index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalIndex {
+    /// Index name.
+    pub name: String,
+    /// Its key, hash key first.
+    pub key: Vec<KeyAttribute>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+}
+
 /// Desired (and observed) settings of a table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableProps {
     /// Key schema, hash key first.
     pub key: Vec<KeyAttribute>,
+    /// Global secondary indexes, by name.
+    pub indexes: Vec<GlobalIndex>,
     /// `PAY_PER_REQUEST` or `PROVISIONED`.
     pub billing_mode: String,
     /// `KMS` (AWS-managed key) or `None` (DynamoDB's own key, which AWS does not report).
@@ -72,11 +87,70 @@ impl DynamoDbTable {
                 .send()
                 .await
                 .map_err(aws_err("read DynamoDB table", name))?;
-            Ok(out
-                .table()
-                .is_some_and(|t| t.table_status() == Some(&TableStatus::Active)))
+            // An index being built or removed keeps the table busy for index changes.
+            Ok(out.table().is_some_and(|t| {
+                t.table_status() == Some(&TableStatus::Active)
+                    && t.global_secondary_indexes()
+                        .iter()
+                        .all(|i| i.index_status() == Some(&IndexStatus::Active))
+            }))
         })
         .await
+    }
+
+    /// Removes indexes that are gone or changed, then creates the missing ones: DynamoDB takes
+    /// one index change per call and the table must be ACTIVE in between.
+    async fn set_indexes(
+        &self,
+        cx: &Cx,
+        name: &str,
+        table_key: &[KeyAttribute],
+        want: &[GlobalIndex],
+        seen: &[GlobalIndex],
+    ) -> Result<(), ProvisionError> {
+        // Every key attribute of the table and its indexes: moto replaces the table's
+        // definitions with the list given (AWS accepts the full list as well).
+        let mut all_keys = table_key.to_vec();
+        all_keys.extend(want.iter().flat_map(|i| i.key.clone()));
+        let d = &cx.aws()?.dynamodb;
+        for old in seen.iter().filter(|s| !want.contains(s)) {
+            d.update_table()
+                .table_name(name)
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder()
+                        .delete(
+                            DeleteGlobalSecondaryIndexAction::builder()
+                                .index_name(&old.name)
+                                .build()?,
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws_err("delete an index of DynamoDB table", name))?;
+            self.wait_active(cx, name).await?;
+        }
+        for new in want.iter().filter(|w| !seen.contains(w)) {
+            d.update_table()
+                .table_name(name)
+                .set_attribute_definitions(Some(attribute_definitions(&all_keys)?))
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder()
+                        .create(
+                            CreateGlobalSecondaryIndexAction::builder()
+                                .index_name(&new.name)
+                                .set_key_schema(Some(key_schema(&new.key)?))
+                                .projection(projection(&new.projection))
+                                .build()?,
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws_err("add an index to DynamoDB table", name))?;
+            self.wait_active(cx, name).await?;
+        }
+        Ok(())
     }
 
     async fn wait_gone(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
@@ -182,6 +256,61 @@ fn sse_spec(sse: Option<&str>) -> SseSpecification {
     }
 }
 
+fn key_schema(key: &[KeyAttribute]) -> Result<Vec<KeySchemaElement>, ProvisionError> {
+    key.iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(&k.name)
+                .key_type(KeyType::from(k.key_type.as_str()))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ProvisionError::from)
+}
+
+fn attribute_definitions(key: &[KeyAttribute]) -> Result<Vec<AttributeDefinition>, ProvisionError> {
+    let mut seen = std::collections::BTreeSet::new();
+    key.iter()
+        .filter(|k| seen.insert(k.name.clone()))
+        .map(|k| {
+            AttributeDefinition::builder()
+                .attribute_name(&k.name)
+                .attribute_type(ScalarAttributeType::from(k.attribute_type.as_str()))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ProvisionError::from)
+}
+
+fn projection(kind: &str) -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::from(kind))
+        .build()
+}
+
+/// A key schema as declared: hash key first, attribute types from the table's definitions.
+fn observed_key(t: &TableDescription, schema: &[KeySchemaElement]) -> Vec<KeyAttribute> {
+    let types: BTreeMap<&str, &str> = t
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name(), a.attribute_type().as_str()))
+        .collect();
+    let mut key: Vec<KeyAttribute> = schema
+        .iter()
+        .map(|k| KeyAttribute {
+            name: k.attribute_name().to_owned(),
+            attribute_type: types
+                .get(k.attribute_name())
+                .copied()
+                .unwrap_or_default()
+                .to_owned(),
+            key_type: k.key_type().as_str().to_owned(),
+        })
+        .collect();
+    key.sort_by_key(|k| k.key_type != "HASH");
+    key
+}
+
 #[async_trait]
 impl ResourceKind for DynamoDbTable {
     fn kind(&self) -> &'static str {
@@ -210,25 +339,22 @@ impl ResourceKind for DynamoDbTable {
             return Ok(None);
         }
         let arn = t.table_arn().unwrap_or_default().to_owned();
-        let types: BTreeMap<&str, &str> = t
-            .attribute_definitions()
+        let key = observed_key(t, t.key_schema());
+        let mut indexes: Vec<GlobalIndex> = t
+            .global_secondary_indexes()
             .iter()
-            .map(|a| (a.attribute_name(), a.attribute_type().as_str()))
-            .collect();
-        let mut key: Vec<KeyAttribute> = t
-            .key_schema()
-            .iter()
-            .map(|k| KeyAttribute {
-                name: k.attribute_name().to_owned(),
-                attribute_type: types
-                    .get(k.attribute_name())
-                    .copied()
-                    .unwrap_or_default()
+            .filter(|i| i.index_status() != Some(&IndexStatus::Deleting))
+            .map(|i| GlobalIndex {
+                name: i.index_name().unwrap_or_default().to_owned(),
+                key: observed_key(t, i.key_schema()),
+                projection: i
+                    .projection()
+                    .and_then(|p| p.projection_type())
+                    .map_or("ALL", ProjectionType::as_str)
                     .to_owned(),
-                key_type: k.key_type().as_str().to_owned(),
             })
             .collect();
-        key.sort_by_key(|k| k.key_type != "HASH");
+        indexes.sort_by(|a, b| a.name.cmp(&b.name));
         let ttl = d
             .describe_time_to_live()
             .table_name(name)
@@ -251,6 +377,7 @@ impl ResourceKind for DynamoDbTable {
             .map_err(aws_err("read the tags of DynamoDB table", name))?;
         let seen = TableProps {
             key,
+            indexes,
             billing_mode: t
                 .billing_mode_summary()
                 .and_then(|b| b.billing_mode())
@@ -288,24 +415,18 @@ impl ResourceKind for DynamoDbTable {
         let name = &spec.physical_name;
         // A table still being deleted (after a replace) blocks its name until it is gone.
         self.wait_gone(cx, name).await?;
-        let schema = p
-            .key
+        let mut all_keys = p.key.clone();
+        all_keys.extend(p.indexes.iter().flat_map(|i| i.key.clone()));
+        let indexes = p
+            .indexes
             .iter()
-            .map(|k| {
-                KeySchemaElement::builder()
-                    .attribute_name(&k.name)
-                    .key_type(KeyType::from(k.key_type.as_str()))
+            .map(|i| {
+                GlobalSecondaryIndex::builder()
+                    .index_name(&i.name)
+                    .set_key_schema(Some(key_schema(&i.key)?))
+                    .projection(projection(&i.projection))
                     .build()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let defs = p
-            .key
-            .iter()
-            .map(|k| {
-                AttributeDefinition::builder()
-                    .attribute_name(&k.name)
-                    .attribute_type(ScalarAttributeType::from(k.attribute_type.as_str()))
-                    .build()
+                    .map_err(ProvisionError::from)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let tags = p
@@ -315,8 +436,9 @@ impl ResourceKind for DynamoDbTable {
             .collect::<Result<Vec<_>, _>>()?;
         d.create_table()
             .table_name(name)
-            .set_key_schema(Some(schema))
-            .set_attribute_definitions(Some(defs))
+            .set_key_schema(Some(key_schema(&p.key)?))
+            .set_attribute_definitions(Some(attribute_definitions(&all_keys)?))
+            .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
             .billing_mode(BillingMode::from(p.billing_mode.as_str()))
             .sse_specification(sse_spec(p.sse.as_deref()))
             .set_tags((!tags.is_empty()).then_some(tags))
@@ -357,6 +479,10 @@ impl ResourceKind for DynamoDbTable {
                 .await
                 .map_err(aws_err("change the encryption of DynamoDB table", name))?;
             self.wait_active(cx, name).await?;
+        }
+        if changes_field(change, "indexes") {
+            self.set_indexes(cx, name, &p.key, &p.indexes, &was.indexes)
+                .await?;
         }
         if changes_field(change, "ttl_attribute") {
             self.set_ttl(
@@ -402,6 +528,7 @@ mod tests {
                 attribute_type: "N".into(),
                 key_type: "HASH".into(),
             }],
+            indexes: vec![],
             billing_mode: PAY_PER_REQUEST.into(),
             sse: Some("KMS".into()),
             ttl_attribute: Some("expires_at".into()),
@@ -445,6 +572,24 @@ mod tests {
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].field, "ttl_attribute");
         assert_eq!(fields[0].to, json!("expires_at"));
+    }
+
+    #[test]
+    fn table_diff_updates_a_new_index_in_place() {
+        let mut indexed = props();
+        indexed.indexes = vec![GlobalIndex {
+            name: "by_time".into(),
+            key: vec![KeyAttribute {
+                name: "feed".into(),
+                attribute_type: "S".into(),
+                key_type: "HASH".into(),
+            }],
+            projection: "ALL".into(),
+        }];
+        let Change::Update { fields } = DynamoDbTable.diff(&spec(&indexed), &seen(&props())) else {
+            panic!("expected an update")
+        };
+        assert_eq!(fields[0].field, "indexes");
     }
 
     #[test]

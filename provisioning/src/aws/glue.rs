@@ -27,6 +27,10 @@ pub const PARQUET_INPUT_FORMAT: &str =
 /// Hive's Parquet output format.
 pub const PARQUET_OUTPUT_FORMAT: &str =
     "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+/// Table parameter listing the columns that may be null (Hive types carry no nullability). The
+/// same name and format as fashion-aws's `NULLABLE_COLUMNS_PARAM`: its catalog compares the
+/// table with the domain's definition through it, and rewrites a table that differs.
+pub const NULLABLE_COLUMNS_PARAM: &str = "fashion.nullable_columns";
 /// Hive's Parquet SerDe.
 pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 
@@ -87,9 +91,16 @@ impl TableProps {
         location: String,
         extra_parameters: BTreeMap<String, String>,
     ) -> Self {
+        let nullable: Vec<&str> = def
+            .columns
+            .iter()
+            .filter(|c| c.nullable)
+            .map(|c| c.name.as_str())
+            .collect();
         let mut parameters = BTreeMap::from([
             ("classification".to_owned(), "parquet".to_owned()),
             ("EXTERNAL".to_owned(), "TRUE".to_owned()),
+            (NULLABLE_COLUMNS_PARAM.to_owned(), nullable.join(",")),
         ]);
         parameters.extend(extra_parameters);
         Self {
@@ -506,6 +517,21 @@ mod tests {
             }]
         );
         assert_eq!(p.serde, PARQUET_SERDE);
+    }
+
+    #[test]
+    fn nullable_columns_are_listed_as_the_lake_adapter_reads_them() {
+        let products = TableProps::parquet(
+            &TableDef::named(tables::PRODUCTS).unwrap(),
+            "lake",
+            "s3://b/lake/products/".into(),
+            BTreeMap::new(),
+        );
+        assert_eq!(
+            products.parameters[NULLABLE_COLUMNS_PARAM],
+            "base_colour,season,year,usage,price"
+        );
+        assert_eq!(orders().parameters[NULLABLE_COLUMNS_PARAM], "");
     }
 
     #[test]

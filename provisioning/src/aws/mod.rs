@@ -326,8 +326,20 @@ where
     }
 }
 
+/// What services say when a role created moments ago is not usable yet (Lambda: "The role
+/// defined for the function cannot be assumed by Lambda", "The provided execution role does not
+/// have permissions…"; Firehose: "Firehose is unable to assume role…"; Scheduler: "…must allow
+/// AWS EventBridge Scheduler to assume the role").
+const ROLE_NOT_READY: &[&str] = &[
+    "cannot be assumed",
+    "unable to assume",
+    "to assume the role",
+    "execution role",
+];
+
 /// Whether an error says a role is not (yet) usable by the calling service: IAM's eventual
-/// consistency right after the role or its policy was created.
+/// consistency right after the role or its policy was created. Our own credentials lacking a
+/// permission (`AccessDenied…`) is not this, and is not retried.
 #[must_use]
 pub fn is_role_propagation(e: &ProvisionError) -> bool {
     match e {
@@ -337,11 +349,10 @@ pub fn is_role_propagation(e: &ProvisionError) -> bool {
                 "InvalidParameterValueException"
                     | "InvalidArgumentException"
                     | "ValidationException"
-                    | "AccessDeniedException"
                     | "InvalidRequestException"
             ) && {
                 let m = message.to_ascii_lowercase();
-                m.contains("role") || m.contains("assume") || m.contains("permission")
+                ROLE_NOT_READY.iter().any(|p| m.contains(p))
             }
         }
         _ => false,
@@ -456,6 +467,32 @@ mod tests {
             parse_policy(plain)["Statement"][0]["Action"],
             json!("s3:GetObject")
         );
+    }
+
+    #[test]
+    fn a_role_not_yet_assumable_is_retried_and_missing_permissions_are_not() {
+        let err = |code: &str, message: &str| ProvisionError::Aws {
+            action: "create".into(),
+            resource: "r".into(),
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(is_role_propagation(&err(
+            "InvalidParameterValueException",
+            "The role defined for the function cannot be assumed by Lambda."
+        )));
+        assert!(is_role_propagation(&err(
+            "InvalidArgumentException",
+            "Firehose is unable to assume role arn:aws:iam::1:role/f."
+        )));
+        assert!(!is_role_propagation(&err(
+            "AccessDeniedException",
+            "User arn:aws:sts::1:assumed-role/x is not authorized to perform: lambda:CreateFunction"
+        )));
+        assert!(!is_role_propagation(&err(
+            "InvalidParameterValueException",
+            "Unsupported runtime"
+        )));
     }
 
     #[test]

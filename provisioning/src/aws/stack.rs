@@ -9,7 +9,7 @@ use fashion_domain::lake::{TableDef, all_tables, tables};
 use serde_json::json;
 
 use super::athena::{self, WorkgroupProps};
-use super::dynamodb::{self, KeyAttribute, PAY_PER_REQUEST, TableProps};
+use super::dynamodb::{self, GlobalIndex, KeyAttribute, PAY_PER_REQUEST, TableProps};
 use super::firehose::{self, DeliveryStreamProps, EVENT_TIME_PARTITION_QUERY, ParquetConversion};
 use super::glue::{self, DatabaseProps};
 use super::iam::{self, RolePolicyProps, RoleProps, allow, policy, trust_policy};
@@ -144,23 +144,43 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         attribute_type: ty.into(),
         key_type: key_type.into(),
     };
-    for (name, keys, ttl) in [
+    // Key schemas as fashion-aws's DynamoDB adapters read and write them (their PARTITION_KEY,
+    // SORT_KEY, TTL_ATTRIBUTE and TIME_INDEX constants).
+    for (name, keys, indexes, ttl) in [
         (
             names::RECOMMENDATIONS,
             vec![key("customer_id", "N", "HASH")],
+            vec![],
             None,
         ),
         (
             names::USER_ACTIVITY,
             vec![key("customer_id", "N", "HASH")],
+            vec![],
             Some("expires_at".to_owned()),
         ),
         (
             names::CHECKPOINTS,
-            vec![key("consumer", "S", "HASH"), key("shard_id", "S", "RANGE")],
+            vec![key("consumer", "S", "HASH"), key("shard", "S", "RANGE")],
+            vec![],
             None,
         ),
-        (names::PRODUCTS, vec![key("product_id", "N", "HASH")], None),
+        (
+            names::PRODUCTS,
+            vec![key("product_id", "N", "HASH")],
+            vec![],
+            None,
+        ),
+        (
+            names::DEAD_LETTERS,
+            vec![key("dead_letter_key", "S", "HASH")],
+            vec![GlobalIndex {
+                name: "by_time".into(),
+                key: vec![key("feed", "S", "HASH"), key("set_aside_at", "S", "RANGE")],
+                projection: "ALL".into(),
+            }],
+            None,
+        ),
     ] {
         b.add(
             dynamodb::KIND,
@@ -168,6 +188,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             cfg.physical(name),
             &TableProps {
                 key: keys,
+                indexes,
                 billing_mode: PAY_PER_REQUEST.into(),
                 sse: Some("KMS".into()),
                 ttl_attribute: ttl,
@@ -291,7 +312,12 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
     let mut daily_statements = vec![
         allow(
             "LakeObjects",
-            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            &[
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            ],
             &[objects(lake_prefix), objects(raw_prefix)],
         ),
         allow(
@@ -300,11 +326,13 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             std::slice::from_ref(&lake_arn),
         ),
         allow(
-            "CatalogPartitions",
+            "CatalogTablesAndPartitions",
             &[
                 "glue:GetDatabase",
                 "glue:GetTable",
                 "glue:GetTables",
+                "glue:CreateTable",
+                "glue:UpdateTable",
                 "glue:GetPartition",
                 "glue:GetPartitions",
                 "glue:CreatePartition",
@@ -373,6 +401,11 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
                         table_arn(b, names::USER_ACTIVITY),
                         table_arn(b, names::CHECKPOINTS),
                     ],
+                ),
+                allow(
+                    "SetAsideDeadLetters",
+                    &["dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+                    &[table_arn(b, names::DEAD_LETTERS)],
                 ),
                 allow(
                     "ReadCatalog",
@@ -519,57 +552,69 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         &[],
     );
 
-    // Functions.
-    let models_url = format!("{lake_url}/{}", prefixes::MODELS);
-    let tables_url = format!("{lake_url}/{lake_prefix}");
-    let common_env = |extra: Vec<(&str, String)>| {
+    // Functions. Variable names are fashion-lambda's (its `settings` module); the lake and
+    // models prefixes are given without their trailing '/', as it joins them itself.
+    let bucket_name = b.out(s3::KIND, names::LAKE, OUT_NAME);
+    let common_env = |extra: Vec<(String, String)>| {
         let mut env = BTreeMap::from([
             ("RUST_LOG".to_owned(), cfg.functions.log_level.clone()),
-            ("FASHION_STACK".to_owned(), cfg.stack.as_str().to_owned()),
             ("FASHION_TIME_ZONE".to_owned(), cfg.time_zone.clone()),
-            ("FASHION_LAKE_URL".to_owned(), tables_url.clone()),
-            ("FASHION_GLUE_DATABASE".to_owned(), database.clone()),
         ]);
-        env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        env.extend(extra);
         env
     };
-    let table_env = |b: &Builder<'_>, var: &str, name: &str| {
-        (var.to_owned(), b.out(dynamodb::KIND, name, OUT_NAME))
+    let var = |k: &str, v: String| (k.to_owned(), v);
+    let table_name = |b: &Builder<'_>, name: &str| b.out(dynamodb::KIND, name, OUT_NAME);
+    let lake_env = || {
+        vec![
+            var("FASHION_LAKE_BUCKET", bucket_name.clone()),
+            var(
+                "FASHION_LAKE_PREFIX",
+                lake_prefix.trim_end_matches('/').to_owned(),
+            ),
+            var("FASHION_GLUE_DATABASE", database.clone()),
+        ]
     };
-    let stream_processor_env: Vec<(String, String)> = vec![
-        table_env(b, "FASHION_RECOMMENDATIONS_TABLE", names::RECOMMENDATIONS),
-        table_env(b, "FASHION_USER_ACTIVITY_TABLE", names::USER_ACTIVITY),
-        table_env(b, "FASHION_CHECKPOINTS_TABLE", names::CHECKPOINTS),
-        table_env(b, "FASHION_PRODUCTS_TABLE", names::PRODUCTS),
-        ("FASHION_MODEL_URL".to_owned(), models_url.clone()),
+    let models_env = || {
+        vec![
+            var("FASHION_MODELS_BUCKET", bucket_name.clone()),
+            var(
+                "FASHION_MODELS_PREFIX",
+                prefixes::MODELS.trim_end_matches('/').to_owned(),
+            ),
+        ]
+    };
+    let mut stream_processor_env = vec![
+        var(
+            "FASHION_ACTIVITY_TABLE",
+            table_name(b, names::USER_ACTIVITY),
+        ),
+        var(
+            "FASHION_RECOMMENDATIONS_TABLE",
+            table_name(b, names::RECOMMENDATIONS),
+        ),
+        var("FASHION_CATALOG_TABLE", table_name(b, names::PRODUCTS)),
+        var(
+            "FASHION_DEAD_LETTERS_TABLE",
+            table_name(b, names::DEAD_LETTERS),
+        ),
     ];
-    let daily_env: Vec<(String, String)> = vec![
-        (
-            "FASHION_RAW_URL".to_owned(),
-            format!("{lake_url}/{raw_prefix}"),
+    stream_processor_env.extend(models_env());
+    let mut daily_env = lake_env();
+    daily_env.extend([
+        // The URL names host, port, user and database, never the password: that lives in
+        // Secrets Manager (ManageMasterUserPassword), read at run time through the secret's ARN.
+        var(
+            "DATABASE_URL",
+            b.out(rds::KIND, names::ORDERS_DB, rds::OUT_URL),
         ),
-        (
-            "FASHION_DATABASE_HOST".to_owned(),
-            b.out(rds::KIND, names::ORDERS_DB, rds::OUT_ENDPOINT),
-        ),
-        (
-            "FASHION_DATABASE_PORT".to_owned(),
-            b.out(rds::KIND, names::ORDERS_DB, rds::OUT_PORT),
-        ),
-        (
-            "FASHION_DATABASE_NAME".to_owned(),
-            cfg.database.name.clone(),
-        ),
-        (
-            "FASHION_DATABASE_USER".to_owned(),
-            cfg.database.username.clone(),
-        ),
-        (
-            "FASHION_DATABASE_SECRET_ARN".to_owned(),
+        var(
+            "FASHION_DATABASE_SECRET_ARN",
             b.out(rds::KIND, names::ORDERS_DB, rds::OUT_SECRET_ARN),
         ),
-    ];
-    let trainer_env: Vec<(String, String)> = vec![("FASHION_MODEL_URL".to_owned(), models_url)];
+    ]);
+    let mut trainer_env = lake_env();
+    trainer_env.extend(models_env());
     let mut subnets = cfg.network.subnet_ids.clone();
     subnets.sort();
     let mut sgs = cfg.network.security_group_ids.clone();
@@ -599,7 +644,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
                 memory_mb: settings.memory_mb,
                 timeout_secs: settings.timeout_secs,
                 architecture: cfg.functions.architecture.clone(),
-                environment: common_env(env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()),
+                environment: common_env(env),
                 vpc: (name == names::DAILY_JOB && vpc_access).then(|| VpcProps {
                     subnet_ids: subnets.clone(),
                     security_group_ids: sgs.clone(),
@@ -791,7 +836,7 @@ mod tests {
         let count = |kind: &str| specs.iter().filter(|s| s.kind == kind).count();
         assert_eq!(count(s3::KIND), 2);
         assert_eq!(count(kinesis::KIND), 1);
-        assert_eq!(count(dynamodb::KIND), 4);
+        assert_eq!(count(dynamodb::KIND), 5);
         assert_eq!(count(glue::DATABASE_KIND), 1);
         assert_eq!(count(glue::TABLE_KIND), all_tables().len());
         assert_eq!(count(firehose::KIND), 1);
@@ -849,6 +894,43 @@ mod tests {
             "DenyInsecureTransport"
         );
         assert!(policy(StackName::Emulator).is_null());
+    }
+
+    #[test]
+    fn functions_get_the_variables_fashion_lambda_reads() {
+        let specs = desired(&aws());
+        let env = |name: &str| {
+            specs
+                .iter()
+                .find(|s| s.id == format!("aws::aws:lambda:function::{name}"))
+                .unwrap()
+                .fields["environment"]
+                .clone()
+        };
+        let processor = env(names::STREAM_PROCESSOR);
+        for var in [
+            "FASHION_ACTIVITY_TABLE",
+            "FASHION_RECOMMENDATIONS_TABLE",
+            "FASHION_CATALOG_TABLE",
+            "FASHION_DEAD_LETTERS_TABLE",
+            "FASHION_MODELS_BUCKET",
+        ] {
+            assert!(processor.get(var).is_some(), "{var}");
+        }
+        let daily = env(names::DAILY_JOB);
+        for var in [
+            "DATABASE_URL",
+            "FASHION_TIME_ZONE",
+            "FASHION_GLUE_DATABASE",
+            "FASHION_LAKE_BUCKET",
+        ] {
+            assert!(daily.get(var).is_some(), "{var}");
+        }
+        assert_eq!(daily["FASHION_LAKE_PREFIX"], "lake");
+        assert_eq!(
+            daily["DATABASE_URL"], "${aws::aws:rds:db-instance::orders.url}",
+            "the URL comes from the instance's outputs, which never hold a password"
+        );
     }
 
     #[test]

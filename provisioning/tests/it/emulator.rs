@@ -112,6 +112,22 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         .send()
         .await
         .unwrap();
+    dynamodb
+        .update_table()
+        .table_name(format!("{p}-dead-letters"))
+        .global_secondary_index_updates(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by_time")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     kinesis
         .increase_stream_retention_period()
         .stream_name(format!("{p}-clickstream"))
@@ -189,6 +205,11 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         Op::Update,
         "{text}"
     );
+    assert_eq!(
+        plan[&id("aws:dynamodb:table::dead-letters")],
+        Op::Update,
+        "{text}"
+    );
     let changed = |name: &str| -> Vec<String> {
         preview
             .steps
@@ -206,6 +227,7 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
     );
     assert_eq!(changed("aws:s3:bucket::lake"), ["policy"]);
     assert_eq!(changed("aws:lambda:function::trainer"), ["memory_mb"]);
+    assert_eq!(changed("aws:dynamodb:table::dead-letters"), ["indexes"]);
     assert_eq!(
         preview.calls.writes, 0,
         "preview wrote: {:?}",
@@ -231,12 +253,12 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         );
     }
     let untouched = plan.values().filter(|op| **op == Op::Same).count();
-    assert_eq!(untouched, plan.len() - 9, "{text}");
+    assert_eq!(untouched, plan.len() - 10, "{text}");
     assert!(text.contains("retention_hours: 72 → 24"), "{text}");
 
     assert!(repair.is_ok(), "{}", render::report(&repair));
     assert_eq!(repair.count(Op::Create), 3);
-    assert_eq!(repair.count(Op::Update), 4);
+    assert_eq!(repair.count(Op::Update), 5);
     assert_eq!(
         after.calls.writes, 0,
         "still drifting: {:?}",
@@ -256,6 +278,15 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
             .retention_period_hours(),
         24
     );
+    let dead_letters = dynamodb
+        .describe_table()
+        .table_name(format!("{p}-dead-letters"))
+        .send()
+        .await
+        .unwrap();
+    let index = dead_letters.table().unwrap().global_secondary_indexes();
+    assert_eq!(index.len(), 1);
+    assert_eq!(index[0].index_name(), Some("by_time"));
     let ttl = dynamodb
         .describe_time_to_live()
         .table_name(format!("{p}-user-activity"))

@@ -2,7 +2,7 @@
 """The stream processor's logic in plain Python 3: the peer of the Rust benchmark
 (bench/src/bin/stream_processor.rs), run on the same input files.
 
-Per batch: parse and validate each click event, dead-letter invalid ones with a reason, drop
+Records come in the batches the Rust side formed (each line names its batch). Per batch: parse and validate each click event, dead-letter invalid ones with a reason, drop
 events already applied (by event_id), enrich with the catalog, group by customer, update each
 customer's recent activity, re-score and store the customer's top 10 recommendations with the
 same model and the same scoring rules as domain/src/services/recommender.rs.
@@ -210,7 +210,6 @@ class Model:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
-    ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--now", required=True)
     a = ap.parse_args()
     with open(f"{a.dir}/model.json") as f:
@@ -227,8 +226,13 @@ def main():
     activity, recs, dead = {}, {}, []
     processed = duplicates = 0
     started = time.perf_counter()
-    for b in range(0, len(records), a.batch):
-        batch = records[b : b + a.batch]
+    # Batches as the Rust side cut them (by shard, then every --batch records).
+    batches = []
+    for r in records:
+        if not batches or batches[-1][0]["batch"] != r["batch"]:
+            batches.append([])
+        batches[-1].append(r)
+    for batch in batches:
         groups = {}
         for r in batch:
             try:

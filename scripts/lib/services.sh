@@ -2,6 +2,7 @@
 # scripts/services). Each start_* function exports the URL tests read:
 #   FASHION_TEST_DATABASE_URL  a throwaway PostgreSQL cluster (initdb + pg_ctl)
 #   FASHION_TEST_AWS_ENDPOINT  an AWS emulator (moto server from a local Python virtualenv)
+#   FASHION_TEST_PYTHON        a Python with pyarrow and DuckDB, to prove other engines read the lake
 # Tests that need a service fail with a clear message when its variable is unset; they never skip.
 
 FASHION_CACHE="${FASHION_CACHE:-$HOME/.cache/fashion-pipeline}"
@@ -79,4 +80,14 @@ start_moto() {
   cat "$log" >&2
   echo "moto server did not start" >&2
   return 1
+}
+
+prepare_lake_readers() {
+  local venv="$FASHION_CACHE/venv-lake-readers"
+  if ! "$venv/bin/python" -c 'import pyarrow, duckdb' >/dev/null 2>&1; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "pyarrow==26.0.1" "duckdb==2.0.1"
+  fi
+  export FASHION_TEST_PYTHON="$venv/bin/python"
+  echo "lake readers: $("$venv/bin/python" -c 'import pyarrow, duckdb; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__)')"
 }

@@ -29,6 +29,8 @@ use fashion_memory::{
 use serde_json::json;
 
 const BATCH: usize = 1_000;
+/// Shards of the sharded shape (20,000 customers / 400 = 50 customers per shard).
+const SHARDS: usize = 400;
 const RUNS: usize = 3;
 /// `FASHION_BENCH_PROFILE=1`: only run the processor, many times (for a profiler).
 const PROFILE_ENV: &str = "FASHION_BENCH_PROFILE";
@@ -88,24 +90,73 @@ fn main() -> anyhow::Result<()> {
         trained_at,
         &TrainerParams::default(),
     );
-    let records: Vec<StreamRecord> = input
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| StreamRecord {
-            shard_id: ShardId("shardId-000000000000".into()),
-            sequence_number: SequenceNumber::from_u64(i as u64 + 1),
+    let now: DateTime<Utc> = input.events.last().map_or_else(Utc::now, |e| e.occurred_at);
+    eprintln!(
+        "input: {} records from {users} customers; model trained on {} interactions",
+        input.events.len(),
+        history.len()
+    );
+    let mut body = format!(
+        "## Stream processor (in-memory adapters, one core)\n\n\
+         `cargo run --release -p fashion-bench --bin stream_processor` — {}; input: one generated day of {users} \
+         customers ({} records, 1% dirty), a model trained on the days before; batches of {BATCH}; median of {RUNS} runs \
+         (Python: one run). Two stream shapes: one shard in time order (a batch holds ~1,000 customers, each rescored), \
+         and {SHARDS} shards keyed by customer with one consumer per shard, as Kinesis and Lambda run it.\n",
+        machine(),
+        input.events.len(),
+    );
+    for (label, shards) in [("one shard", 1usize), ("sharded by customer", SHARDS)] {
+        let batches = shape(&input.events, shards);
+        body.push_str(&run_shape(&generator, &model, &batches, now, label)?);
+    }
+    if std::env::var_os(PROFILE_ENV).is_some() {
+        return Ok(());
+    }
+    let path = write_section("stream-processor", &body)?;
+    println!("{body}");
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Cuts the day's records into batches: per shard (by customer), in time order, `BATCH` at a time.
+fn shape(events: &[fashion_datagen::GeneratedEvent], shards: usize) -> Vec<Vec<StreamRecord>> {
+    let mut per_shard: Vec<Vec<StreamRecord>> = vec![Vec::new(); shards];
+    for e in events {
+        let s = fashion_domain::stream::shard_for_key(&e.partition_key, shards);
+        let seq = per_shard[s].len() as u64 + 1;
+        per_shard[s].push(StreamRecord {
+            shard_id: ShardId(format!("shardId-{s:012}")),
+            sequence_number: SequenceNumber::from_u64(seq),
             partition_key: e.partition_key.clone(),
             data: e.data.clone(),
             arrived_at: e.occurred_at,
-        })
-        .collect();
-    let now: DateTime<Utc> = input.events.last().map_or_else(Utc::now, |e| e.occurred_at);
+        });
+    }
+    per_shard
+        .iter()
+        .flat_map(|s| s.chunks(BATCH).map(<[StreamRecord]>::to_vec))
+        .collect()
+}
+
+fn run_shape(
+    generator: &Generator,
+    model: &fashion_domain::model::RecModel,
+    batches: &[Vec<StreamRecord>],
+    now: DateTime<Utc>,
+    label: &str,
+) -> anyhow::Result<String> {
+    let records: Vec<&StreamRecord> = batches.iter().flatten().collect();
     let n = records.len();
-    eprintln!(
-        "input: {n} records from {users} customers; model trained on {} interactions",
-        history.len()
-    );
+    let customers_per_batch = batches
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|r| r.partition_key.as_str())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        })
+        .sum::<usize>() as f64
+        / batches.len().max(1) as f64;
 
     // Peer 1: parsing and validation alone.
     let (parse_secs, valid) = median_secs(RUNS, || {
@@ -139,11 +190,11 @@ fn main() -> anyhow::Result<()> {
                 recs.clone(),
                 catalog,
                 Arc::new(InMemoryDeadLetterSink::new()),
-                ModelHandle::new(ModelIndex::new(&model)),
+                ModelHandle::new(ModelIndex::new(model)),
                 ProcessorConfig::default(),
             );
             let mut t = Totals::default();
-            for batch in records.chunks(BATCH) {
+            for batch in batches {
                 add(&mut t, &p.process(batch, now).await);
             }
             last_recs = Some(recs);
@@ -153,18 +204,25 @@ fn main() -> anyhow::Result<()> {
     let recs = last_recs.context("no run")?;
     if std::env::var_os(PROFILE_ENV).is_some() {
         println!(
-            "processor: {:.0} events/s ({full_secs:.3} s)",
+            "{label}: processor {:.0} events/s ({full_secs:.3} s)",
             n as f64 / full_secs
         );
-        return Ok(());
+        return Ok(String::new());
     }
 
     // Peer 2: the Python implementation on the same files.
     let dir = std::env::temp_dir().join(format!("fashion-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let lines: Vec<String> = records
+    let lines: Vec<String> = batches
         .iter()
-        .map(|r| json!({"data": String::from_utf8_lossy(&r.data), "arrived_at": r.arrived_at.to_rfc3339(), "seq": r.sequence_number.0, "shard": r.shard_id.0}).to_string())
+        .enumerate()
+        .flat_map(|(b, batch)| {
+            batch.iter().map(move |r| {
+                json!({"data": String::from_utf8_lossy(&r.data), "arrived_at": r.arrived_at.to_rfc3339(),
+                       "seq": r.sequence_number.0, "shard": r.shard_id.0, "batch": b})
+                .to_string()
+            })
+        })
         .collect();
     std::fs::write(dir.join("records.jsonl"), lines.join("\n"))?;
     std::fs::write(dir.join("model.json"), serde_json::to_vec(&model)?)?;
@@ -177,8 +235,6 @@ fn main() -> anyhow::Result<()> {
         .arg(&script)
         .arg("--dir")
         .arg(&dir)
-        .arg("--batch")
-        .arg(BATCH.to_string())
         .arg("--now")
         .arg(now.to_rfc3339())
         .output()
@@ -221,16 +277,14 @@ fn main() -> anyhow::Result<()> {
     };
 
     let eps = |secs: f64| n as f64 / secs;
-    let body = format!(
-        "## Stream processor (in-memory adapters, one core)\n\n\
-         `cargo run --release -p fashion-bench --bin stream_processor` — {machine}; input: one generated day, \
-         {n} records ({valid} valid) from {users} customers, batches of {BATCH}, median of {RUNS} runs (Python: one run).\n\n\
+    Ok(format!(
+        "\n### {label} ({customers_per_batch:.0} customers per batch on average)\n\n\
          | implementation | seconds | events/s | vs ours |\n|---|---:|---:|---:|\n\
          | parse + validate only (floor) | {parse_secs:.3} | {:.0} | {:.2}x faster |\n\
          | **stream processor (Rust)** | {full_secs:.3} | **{:.0}** | 1x |\n\
          | same logic in Python 3 (`bench/python/stream_processor.py`) | {py_secs:.3} | {:.0} | {:.1}x slower |\n\n\
-         Both implementations processed {} events, skipped {} duplicates and dead-lettered {} records \
-         (counts identical: {same_counts}); their stored top-10 lists agree on {:.1}% of items.\n",
+         {n} records ({valid} valid). Both implementations processed {} events, skipped {} duplicates and \
+         dead-lettered {} records (counts identical: {same_counts}); their stored top-10 lists agree on {:.1}% of items.\n",
         eps(parse_secs),
         full_secs / parse_secs,
         eps(full_secs),
@@ -240,10 +294,5 @@ fn main() -> anyhow::Result<()> {
         totals.duplicates,
         totals.dead_lettered,
         agreement * 100.0,
-        machine = machine(),
-    );
-    let path = write_section("stream-processor", &body)?;
-    println!("{body}");
-    eprintln!("wrote {}", path.display());
-    Ok(())
+    ))
 }

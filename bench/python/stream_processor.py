@@ -197,13 +197,11 @@ class Model:
         out.extend(overflow[: max(TOP_N - len(out), 0)])
         trending = self.trending.get(segment) or self.trending.get(ALL) or []
         picks = [p for p in trending if keep(p) and self.products[p]["trend"] > 0][:TRENDING_SLOTS]
-        for p in picks:
-            if any(o[0] == p for o in out):
-                continue
+        picks = [p for p in picks if not any(o[0] == p for o in out)]
+        if picks:
+            out = out[: max(TOP_N - len(picks), 0)]
             score = out[-1][1] if out else 0.0
-            if len(out) >= TOP_N:
-                out.pop()
-            out.append((p, score, "trending"))
+            out.extend((p, score, "trending") for p in picks)
         return out
 
 

@@ -10,8 +10,10 @@ use crate::ids::{CustomerId, EventId, ProductId};
 
 /// Most recent product interactions kept per customer.
 pub const MAX_RECENT_INTERACTIONS: usize = 50;
-/// Most recent event ids kept per customer to make replays harmless.
-pub const MAX_SEEN_EVENTS: usize = 512;
+/// Most recent event ids kept per customer to make replays harmless: a replayed event is
+/// recognised as long as its customer has had fewer than this many events since. Batches larger
+/// than this (per customer) are refused by the consumers' settings.
+pub const MAX_SEEN_EVENTS: usize = 1024;
 
 /// One interaction with a product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

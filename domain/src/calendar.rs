@@ -30,14 +30,19 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, UnknownTimeZone> {
 
 /// The first instant at or after local midnight of `date` (midnight may not exist on DST days).
 fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let mut t = NaiveTime::MIN;
-    loop {
-        if let Some(dt) = tz.from_local_datetime(&date.and_time(t)).earliest() {
+    let start = date.and_time(NaiveTime::MIN);
+    // Skipped by a DST jump (or a whole skipped day, as Samoa's 30 December 2011): try the next
+    // minutes, at most a day and a half of them.
+    for m in 0..(36 * 60) {
+        if let Some(dt) = tz
+            .from_local_datetime(&(start + chrono::Duration::minutes(m)))
+            .earliest()
+        {
             return dt.with_timezone(&Utc);
         }
-        // Skipped by a DST jump: try the next minute.
-        t += chrono::Duration::minutes(1);
     }
+    // Unreachable for real zones; fall back to the UTC reading of the local midnight.
+    start.and_utc()
 }
 
 impl StoreDay {
@@ -100,6 +105,14 @@ mod tests {
         assert_eq!((spring.end - spring.start).num_hours(), 23);
         let autumn = StoreDay::new(NaiveDate::from_ymd_opt(2026, 10, 25).unwrap(), tz);
         assert_eq!((autumn.end - autumn.start).num_hours(), 25);
+    }
+
+    #[test]
+    fn a_day_a_zone_skipped_entirely_still_has_bounds() {
+        // Samoa skipped 30 December 2011 when it moved across the date line.
+        let tz = parse_time_zone("Pacific/Apia").unwrap();
+        let d = StoreDay::new(NaiveDate::from_ymd_opt(2011, 12, 30).unwrap(), tz);
+        assert!(d.start <= d.end);
     }
 
     #[test]

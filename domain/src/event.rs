@@ -173,6 +173,9 @@ pub enum InvalidEventCode {
     FutureTimestamp,
     /// A product id that is not in the catalog.
     UnknownProduct,
+    /// The event is valid, but the customer's stored state it must update cannot be read
+    /// (corrupt); replay it once the record is repaired.
+    UnreadableState,
 }
 
 impl InvalidEventCode {
@@ -186,6 +189,7 @@ impl InvalidEventCode {
             Self::MissingProduct => "missing_product",
             Self::FutureTimestamp => "future_timestamp",
             Self::UnknownProduct => "unknown_product",
+            Self::UnreadableState => "unreadable_state",
         }
     }
 }

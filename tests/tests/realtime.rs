@@ -420,3 +420,55 @@ async fn generate_consume_train_and_evaluate_in_memory_beats_popularity_and_find
     assert!(recs.count().await.unwrap() > 1000);
     assert!(models.latest_version().await.unwrap().is_some());
 }
+
+/// An activity store whose record of one customer is corrupt.
+struct CorruptFor {
+    inner: InMemoryUserActivityStore,
+    customer: CustomerId,
+}
+
+#[async_trait]
+impl UserActivityStore for CorruptFor {
+    async fn get_many(&self, customers: &[CustomerId]) -> Result<Vec<UserActivity>, StoreError> {
+        if customers.contains(&self.customer) {
+            return Err(StoreError::Corrupt {
+                what: format!("activity of {}", self.customer),
+                message: "bad json".into(),
+            });
+        }
+        self.inner.get_many(customers).await
+    }
+    async fn put(&self, a: &UserActivity) -> Result<(), StoreError> {
+        self.inner.put(a).await
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_record_dead_letters_only_its_customers_events_and_the_batch_moves_on() {
+    // Arrange: customer 3's stored activity cannot be decoded.
+    let dead = Arc::new(InMemoryDeadLetterSink::new());
+    let activity = Arc::new(CorruptFor {
+        inner: InMemoryUserActivityStore::new(),
+        customer: cid(3),
+    });
+    let p = processor_with(
+        activity,
+        Arc::new(InMemoryRecommendationStore::new()),
+        dead.clone(),
+    )
+    .await;
+    let records = batch();
+    let of_3 = (0..records.len()).filter(|i| (i + 1) % 5 + 1 == 3).count();
+
+    // Act
+    let report = p.process(&records, fashion_tests::fixtures::t0()).await;
+
+    // Assert: nothing is left to retry forever; the rest is processed.
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        report.dead_lettered_by_code.get("unreadable_state"),
+        Some(&of_3)
+    );
+    assert_eq!(report.processed, records.len() - of_3);
+    assert_eq!(dead.count().await.unwrap(), of_3 as u64);
+}

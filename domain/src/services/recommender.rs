@@ -300,20 +300,21 @@ impl ModelIndex {
             .take(cfg.trending_slots)
             .copied()
             .collect();
-        for p in picks {
-            if out.iter().any(|r| r.product_id == p) {
-                continue;
-            }
-            let score = out.last().map_or(0.0, |r| r.score);
-            if out.len() >= cfg.top_n {
-                out.pop();
-            }
-            out.push(RecommendedItem {
-                product_id: p,
-                score,
-                reason: Reason::Trending,
-            });
+        let picks: Vec<ProductId> = picks
+            .into_iter()
+            .filter(|p| !out.iter().any(|r| r.product_id == *p))
+            .collect();
+        if picks.is_empty() {
+            return;
         }
+        // Make room for every pick at once: the weakest personal items give way.
+        out.truncate(cfg.top_n.saturating_sub(picks.len()));
+        let score = out.last().map_or(0.0, |r| r.score);
+        out.extend(picks.into_iter().map(|p| RecommendedItem {
+            product_id: p,
+            score,
+            reason: Reason::Trending,
+        }));
     }
 
     /// Takes the best items while keeping at most `max_per_article_type` of each article type.
@@ -469,9 +470,11 @@ mod tests {
             now(),
             &RecommenderConfig::default(),
         );
-        assert_eq!(recs[0].reason, Reason::Similar);
+        // The item itself comes back as seen before; the best new item is the similar one.
+        assert_eq!((recs[0].product_id, recs[0].reason), (pid(4), Reason::SeenBefore));
+        assert_eq!(recs[1].reason, Reason::Similar);
         assert_eq!(
-            recs[0].product_id,
+            recs[1].product_id,
             pid(1),
             "same gender and type, same colour, most popular"
         );
@@ -528,6 +531,39 @@ mod tests {
             recs.iter().any(|r| r.product_id == pid(3)),
             "a low-scored other type makes the list"
         );
+    }
+
+    #[test]
+    fn every_reserved_trending_slot_is_kept_in_a_full_list() {
+        let mut m = model();
+        for i in 30..34 {
+            m.products.push(mp(i, "Men", "Jackets", "Olive", 0.1, 0.9));
+        }
+        m.trending_by_segment = vec![("Men".into(), vec![pid(30), pid(31)])];
+        m.neighbours = vec![(
+            pid(1),
+            (10..30)
+                .map(|i| Neighbour {
+                    product_id: pid(i),
+                    score: 1.0,
+                })
+                .collect(),
+        )];
+        let idx = ModelIndex::new(&m);
+        let cfg = RecommenderConfig::default();
+        let recs = idx.recommend(
+            CustomerId::new(8).unwrap(),
+            &[seen(1, EventType::Click)],
+            now(),
+            &cfg,
+        );
+        assert_eq!(recs.len(), cfg.top_n);
+        let trending: Vec<u32> = recs
+            .iter()
+            .filter(|r| r.reason == Reason::Trending)
+            .map(|r| r.product_id.get())
+            .collect();
+        assert_eq!(trending, vec![30, 31]);
     }
 
     #[test]

@@ -245,7 +245,16 @@ where
                 .or_default()
                 .push(p);
         }
-        self.apply(by_customer, now, &mut report, &mut failed).await;
+        let unreadable = self.apply(by_customer, now, &mut report, &mut failed).await;
+        for (i, who) in unreadable {
+            let msg = format!(
+                "the stored activity of customer {who} cannot be read; replay once it is repaired"
+            );
+            letters.push((
+                i,
+                dead_letter(&records[i], InvalidEventCode::UnreadableState, &msg, now),
+            ));
+        }
 
         // 4. Dead letters, stored before their records are acknowledged.
         if !letters.is_empty() {
@@ -296,7 +305,26 @@ where
             }
         }
         if !missing.is_empty() {
-            let products = self.catalog.get_many(&missing).await?;
+            let products = match self.catalog.get_many(&missing).await {
+                Ok(p) => p,
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => {
+                    // A corrupt product must not stall the batch: read one by one and leave out
+                    // what cannot be read (those events are dead-lettered as unknown products).
+                    tracing::warn!(error.message = %e, "Catalog read failed; reading product by product.");
+                    let mut ok = Vec::with_capacity(missing.len());
+                    for id in &missing {
+                        match self.catalog.get_many(&[*id]).await {
+                            Ok(p) => ok.extend(p),
+                            Err(e) if e.is_retryable() => return Err(e),
+                            Err(e) => {
+                                tracing::error!(product = %id, error.message = %e, "A product cannot be read from the catalog.");
+                            }
+                        }
+                    }
+                    ok
+                }
+            };
             let mut cache = self
                 .cache
                 .lock()
@@ -313,28 +341,63 @@ where
         Ok(out)
     }
 
+    /// Reads every customer's activity; when the batch read fails for a reason retrying cannot
+    /// fix (a corrupt record), reads customer by customer so that one bad record cannot stall
+    /// the shard. Returns the records of customers whose activity cannot be read.
+    async fn read_activity(
+        &self,
+        groups: &BTreeMap<CustomerId, Vec<Pending>>,
+        failed: &mut HashSet<usize>,
+    ) -> Result<(FastMap<CustomerId, UserActivity>, Vec<(usize, CustomerId)>), ()> {
+        let customers: Vec<CustomerId> = groups.keys().copied().collect();
+        match self.activity.get_many(&customers).await {
+            Ok(v) => {
+                return Ok((
+                    v.into_iter().map(|a| (a.customer_id, a)).collect(),
+                    Vec::new(),
+                ));
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error.message = %e, "Activity read failed; the batch will be retried.");
+                failed.extend(groups.values().flatten().map(|p| p.index));
+                return Err(());
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Activity read failed; reading customer by customer.");
+            }
+        }
+        let (mut stored, mut unreadable) = (FastMap::default(), Vec::new());
+        for (c, events) in groups {
+            match self.activity.get_many(&[*c]).await {
+                Ok(v) => stored.extend(v.into_iter().map(|a| (a.customer_id, a))),
+                Err(e) if e.is_retryable() => failed.extend(events.iter().map(|p| p.index)),
+                Err(e) => {
+                    tracing::error!(customer = %c, error.message = %e, "A customer's stored activity cannot be read; dead-lettering their events.");
+                    unreadable.extend(events.iter().map(|p| (p.index, *c)));
+                }
+            }
+        }
+        Ok((stored, unreadable))
+    }
+
     async fn apply(
         &self,
-        groups: BTreeMap<CustomerId, Vec<Pending>>,
+        mut groups: BTreeMap<CustomerId, Vec<Pending>>,
         now: DateTime<Utc>,
         report: &mut BatchReport,
         failed: &mut HashSet<usize>,
-    ) {
+    ) -> Vec<(usize, CustomerId)> {
         if groups.is_empty() {
-            return;
+            return Vec::new();
         }
-        let customers: Vec<CustomerId> = groups.keys().copied().collect();
-        let stored = match self.activity.get_many(&customers).await {
-            Ok(v) => v
-                .into_iter()
-                .map(|a| (a.customer_id, a))
-                .collect::<FastMap<_, _>>(),
-            Err(e) => {
-                tracing::warn!(error.message = %e, "Activity read failed; the batch will be retried.");
-                failed.extend(groups.values().flatten().map(|p| p.index));
-                return;
-            }
+        let Ok((stored, unreadable)) = self.read_activity(&groups, failed).await else {
+            return Vec::new();
         };
+        // Customers set aside or left for retry take no further part.
+        groups.retain(|c, events| {
+            !unreadable.iter().any(|(_, u)| u == c)
+                && !events.iter().any(|p| failed.contains(&p.index))
+        });
         let model = self.model.current();
         // Apply the new events of every customer and score them.
         let mut updates: Vec<(UserActivity, Recommendations, &Vec<Pending>, usize, usize)> =
@@ -353,13 +416,16 @@ where
             updates.push((after, recs, events, new, dups));
         }
         if updates.is_empty() {
-            return;
+            return unreadable;
         }
         // Recommendations first: if this fails nothing else is written, and a retry recomputes.
+        // With a model, an empty list is the truth (everything was bought or withdrawn) and replaces
+        // the old one; without a model yet there is nothing worth storing.
+        let has_model = !model.is_empty();
         let recs: Vec<Recommendations> = updates
             .iter()
             .map(|u| u.1.clone())
-            .filter(|r| !r.items.is_empty())
+            .filter(|r| has_model || !r.items.is_empty())
             .collect();
         if let Err(e) = self.recommendations.put_many(&recs).await {
             tracing::warn!(error.message = %e, customers = updates.len(), "Recommendation write failed; those customers' records will be retried.");
@@ -367,7 +433,7 @@ where
                 failed.extend(u.2.iter().map(|p| p.index));
                 report.duplicates -= u.4;
             }
-            return;
+            return unreadable;
         }
         report.recommendations_written += recs.len();
         for (activity, _, events, new, dups) in updates {
@@ -384,6 +450,7 @@ where
                 }
             }
         }
+        unreadable
     }
 
     /// Writes a customer's activity; on a version conflict re-reads, re-applies, re-scores and
@@ -412,7 +479,7 @@ where
                         return Ok(extra);
                     }
                     let recs = score(&self.model.current(), &after, now, &self.config.recommender);
-                    if !recs.items.is_empty() {
+                    if !recs.items.is_empty() || !self.model.current().is_empty() {
                         self.recommendations.put_many(&[recs]).await?;
                         extra += 1;
                     }

@@ -325,10 +325,8 @@ pub fn build_model(
             (c, ps)
         })
         .collect();
-    // Deterministic version: training time plus a digest of what it saw.
-    let digest = events.len() as u64 * 31 + purchases.len() as u64 * 17 + products.len() as u64;
-    RecModel {
-        version: format!("{}-{digest:x}", now.format("%Y%m%dT%H%M%SZ")),
+    let mut model = RecModel {
+        version: String::new(),
         trained_at: now,
         trained_on_events: events.len() as u64,
         products: model_products,
@@ -337,7 +335,20 @@ pub fn build_model(
         trending_by_segment,
         purchased,
         trends,
-    }
+    };
+    // Deterministic version: training time plus a digest of the model's content, so the same
+    // inputs give the same version and different content never shares one.
+    let digest = content_digest(&model);
+    model.version = format!("{}-{digest:016x}", now.format("%Y%m%dT%H%M%SZ"));
+    model
+}
+
+/// FNV-1a over the model's JSON (the version field empty).
+fn content_digest(model: &RecModel) -> u64 {
+    let bytes = serde_json::to_vec(model).unwrap_or_default();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

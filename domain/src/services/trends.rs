@@ -119,8 +119,10 @@ fn signals(c: &Counts, min_recent: f64) -> Vec<TrendSignal> {
     if c.recent_total <= 0.0 {
         return Vec::new();
     }
+    let distinct: std::collections::HashSet<&(TrendDimension, String)> =
+        c.recent.keys().chain(c.baseline.keys()).collect();
     let mut keys_per_dim: HashMap<TrendDimension, f64> = HashMap::new();
-    for (dim, _) in c.recent.keys().chain(c.baseline.keys()) {
+    for (dim, _) in distinct {
         *keys_per_dim.entry(*dim).or_default() += 1.0;
     }
     let mut out: Vec<TrendSignal> = c

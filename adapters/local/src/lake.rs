@@ -6,8 +6,9 @@
 //!   and renames it to `part-<write id>.parquet` (a retried write id replaces its own file);
 //! - a replace builds the whole new partition in `<root>/.staging/<id>/` and swaps it with the live
 //!   directory in one `renameat2(RENAME_EXCHANGE)`, so a reader lists the old partition or the new
-//!   one, never a mix; the old one is then deleted. A crash before the swap leaves the live
-//!   partition untouched and only staging garbage, which the next writer removes.
+//!   one, never a mix; the old one is then deleted (a query that listed the old files just before
+//!   the swap fails and can be rerun). A crash before the swap leaves the live partition untouched
+//!   and only staging garbage, removed once its writer's process is gone.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -58,7 +59,10 @@ impl LocalLake {
         self.root.join(table)
     }
 
-    /// Removes staging directories left by writers that crashed before their swap.
+    /// Removes staging directories left by writers that died before their swap. A directory is
+    /// named `<write id>-<pid>-<nonce>`; it is removed only when that process no longer runs (or,
+    /// where processes cannot be checked, when it is over a day old), so a live writer's staging
+    /// area is never pulled from under it.
     ///
     /// # Errors
     /// When the staging directory cannot be read or cleaned.
@@ -69,11 +73,30 @@ impl LocalLake {
         };
         let mut n = 0;
         for e in entries {
-            std::fs::remove_dir_all(e?.path())?;
-            n += 1;
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if writer_is_gone(&name, &e.path()) {
+                std::fs::remove_dir_all(e.path())?;
+                n += 1;
+            }
         }
         Ok(n)
     }
+}
+
+/// True when the writer that owns a staging directory has ended.
+fn writer_is_gone(name: &str, path: &Path) -> bool {
+    let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+    if cfg!(target_os = "linux")
+        && let Some(pid) = pid
+    {
+        return pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+    }
+    path.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(86_400))
 }
 
 /// Swaps two directories atomically (Linux `renameat2(RENAME_EXCHANGE)`).

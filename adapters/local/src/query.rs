@@ -255,7 +255,7 @@ impl HistorySource for DataFusionEngine {
             let (lo, hi) = dt_bounds(from, to);
             let sql = "SELECT event_id, user_id, session_id, product_id, event_type, \
                        CAST(occurred_at AS BIGINT) AS at FROM clickstream \
-                       WHERE product_id IS NOT NULL AND dt >= $1 AND dt <= $2 \
+                       WHERE product_id IS NOT NULL AND event_type <> 'page_view' AND dt >= $1 AND dt <= $2 \
                        AND CAST(occurred_at AS BIGINT) >= $3 AND CAST(occurred_at AS BIGINT) < $4";
             let batches = this
                 .batches(

@@ -312,9 +312,11 @@ impl DeadLetterSink for SqliteDeadLetterSink {
         if letters.is_empty() {
             return Ok(());
         }
+        // IMMEDIATE: the sequence read and the insert happen under the write lock, so concurrent
+        // writers (processor and sink) queue on the busy timeout instead of failing the upgrade.
         let mut tx = self
             .pool
-            .begin()
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| store_err(e, "begin dead-letter write"))?;
         let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM dead_letters")

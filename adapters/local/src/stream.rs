@@ -39,19 +39,27 @@ impl SqliteStreamLog {
     /// When the database cannot be opened.
     pub async fn open(path: &Path, shards: usize, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let pool = open_sqlite(path, MIGRATIONS).await?;
+        // Under the write lock, so two processes opening a fresh stream agree on its shards.
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("failed to lock the stream")?;
         let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shards")
-            .fetch_one(&pool)
+            .fetch_one(&mut *tx)
             .await
             .context("failed to read shards")?;
         if existing == 0 {
             for s in 0..shards.max(1) {
                 sqlx::query("INSERT INTO shards (shard, next_seq) VALUES (?, 1)")
                     .bind(s as i64)
-                    .execute(&pool)
+                    .execute(&mut *tx)
                     .await
                     .context("failed to create shard")?;
             }
         }
+        tx.commit()
+            .await
+            .context("failed to create the stream's shards")?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shards")
             .fetch_one(&pool)
             .await?;
@@ -78,6 +86,33 @@ impl SqliteStreamLog {
             .await
             .map_err(|e| stream_err(e, "count records"))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Deletes the records of `shard` at or before position `upto` that arrived before `cutoff`:
+    /// retention for records every consumer has passed.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    pub async fn trim_consumed(
+        &self,
+        shard: &ShardId,
+        upto: &SequenceNumber,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StreamError> {
+        let (Some(idx), Some(upto)) = (
+            self.index_of(shard),
+            upto.as_u64().and_then(|v| i64::try_from(v).ok()),
+        ) else {
+            return Ok(0);
+        };
+        let r = sqlx::query("DELETE FROM records WHERE shard = ? AND seq <= ? AND arrived_at < ?")
+            .bind(idx)
+            .bind(upto)
+            .bind(cutoff.timestamp_micros())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| stream_err(e, "trim records"))?;
+        Ok(r.rows_affected())
     }
 
     /// Deletes records that arrived before `cutoff` (the stream's retention period).

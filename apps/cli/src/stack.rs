@@ -159,6 +159,34 @@ impl LocalStack {
         )
     }
 
+    /// Applies the stream's retention: deletes records older than `retention_hours` that both
+    /// consumers (processor and lake sink) have passed. Unlike Kinesis, a lagging consumer never
+    /// loses records to retention here.
+    ///
+    /// # Errors
+    /// When the stream or checkpoints cannot be read or written.
+    pub async fn trim_stream(
+        &self,
+        s: &Settings,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        use fashion_domain::ports::{CheckpointStore, ClickstreamSource};
+        let cutoff = now - chrono::Duration::hours(i64::from(s.stream.retention_hours));
+        let checkpoints = self.state.checkpoints();
+        let mut trimmed = 0;
+        for shard in self.stream.shards().await? {
+            let a = checkpoints.load(crate::commands::PROCESSOR, &shard).await?;
+            let b = checkpoints
+                .load(fashion_domain::services::lake_sink::CONSUMER, &shard)
+                .await?;
+            if let (Some(a), Some(b)) = (a, b) {
+                let upto = if a < b { a } else { b };
+                trimmed += self.stream.trim_consumed(&shard, &upto, cutoff).await?;
+            }
+        }
+        Ok(trimmed)
+    }
+
     /// The trainer.
     #[must_use]
     pub fn trainer(&self) -> LocalTrainer {

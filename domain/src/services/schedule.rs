@@ -1,7 +1,8 @@
 //! The local stack's scheduler, as pure time arithmetic: which jobs fall due between two instants.
 //! The daily job runs at a local time (00:01 by default) in the store's time zone for the previous
 //! local day; the trainer runs every `trainer_period`. The caller owns the clock (real or simulated)
-//! and remembers the instant it last checked, so a restart never skips or repeats a run.
+//! and remembers the instant up to which every due job has run: windows that touch neither skip
+//! nor repeat a job.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -9,6 +9,8 @@ mod pipeline;
 mod realtime;
 mod scheduler;
 
+pub use pipeline::PROCESSOR;
+
 use crate::cli::{Cli, Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
 use crate::settings::Settings;
 
@@ -20,7 +22,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args, &settings, json).await,
         Command::Demo(args) => demo::run(&settings, &args, json).await,
         Command::Stream(StreamCommand::Consume { follow, batch_size }) => {
-            realtime::consume(&settings, follow, batch_size, json).await
+            realtime::consume(&settings, follow, usize::from(batch_size), json).await
         }
         Command::Sink(SinkCommand::Run { follow }) => realtime::sink(&settings, follow, json).await,
         Command::Train => realtime::train(&settings, json).await,

@@ -22,6 +22,42 @@ use crate::stack::{LocalStack, files};
 /// How often a following consumer looks for a newer model.
 const MODEL_REFRESH: StdDuration = StdDuration::from_secs(60);
 
+/// Waits before the next pass of a following loop: no wait while work gets done, then doubling
+/// up to [`MAX_BACKOFF`] while nothing can be committed.
+struct Backoff(StdDuration);
+
+/// Longest wait between passes of a following loop.
+const MAX_BACKOFF: StdDuration = StdDuration::from_secs(30);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(StdDuration::ZERO)
+    }
+
+    async fn after(&mut self, progressed: bool) {
+        self.0 = if progressed {
+            StdDuration::ZERO
+        } else {
+            (self.0 * 2).clamp(StdDuration::from_millis(250), MAX_BACKOFF)
+        };
+        if !self.0.is_zero() {
+            tokio::time::sleep(self.0).await;
+        }
+    }
+}
+
+/// True when an error is worth retrying (throttling, a locked database, a timeout).
+fn retryable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<fashion_domain::ports::StreamError>()
+            .is_some_and(fashion_domain::ports::StreamError::is_retryable)
+            || c.downcast_ref::<fashion_domain::services::lake_sink::SinkError>()
+                .is_some_and(fashion_domain::services::lake_sink::SinkError::is_retryable)
+            || c.downcast_ref::<fashion_domain::ports::StoreError>()
+                .is_some_and(fashion_domain::ports::StoreError::is_retryable)
+    })
+}
+
 pub async fn consume(
     settings: &Settings,
     follow: bool,
@@ -33,8 +69,17 @@ pub async fn consume(
     let processor = stack.processor().await?;
     let mut totals = ProcessorTotals::default();
     let mut last_refresh = std::time::Instant::now();
+    let mut backoff = Backoff::new();
     loop {
-        let (_, t) = process_pass(&stack, &processor, batch_size, clock.now()).await?;
+        let (pass, t) = match process_pass(&stack, &processor, batch_size, clock.now()).await {
+            Ok(r) => r,
+            Err(e) if follow && retryable(&e) => {
+                tracing::warn!(error.message = %e, "A pass failed; retrying.");
+                backoff.after(false).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         totals.records += t.records;
         totals.processed += t.processed;
         totals.duplicates += t.duplicates;
@@ -45,16 +90,13 @@ pub async fn consume(
             break;
         }
         if last_refresh.elapsed() >= MODEL_REFRESH {
-            processor
-                .model()
-                .refresh(stack.models.as_ref())
-                .await
-                .context("failed to refresh the model")?;
+            if let Err(e) = processor.model().refresh(stack.models.as_ref()).await {
+                tracing::warn!(error.message = %e, "Model refresh failed; keeping the current model.");
+            }
             last_refresh = std::time::Instant::now();
         }
-        if t.records == 0 {
-            tokio::time::sleep(StdDuration::from_millis(500)).await;
-        }
+        // Caught up, or stuck on records to retry: wait before the next pass.
+        backoff.after(pass.records_committed > 0).await;
     }
     if json {
         return print_json(&totals);
@@ -75,17 +117,37 @@ pub async fn sink(settings: &Settings, follow: bool, json: bool) -> anyhow::Resu
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stack = LocalStack::open(settings, clock.clone()).await?;
     let mut sink = stack.sink(settings);
+    let mut backoff = Backoff::new();
     loop {
-        sink.poll(clock.now())
-            .await
-            .context("the lake sink failed")?;
-        if !follow {
-            sink.flush(clock.now())
+        let before = sink.report().records_read;
+        let step = async {
+            sink.poll(clock.now())
                 .await
-                .context("the lake sink failed to flush")?;
+                .context("the lake sink failed")?;
+            if !follow {
+                sink.flush(clock.now())
+                    .await
+                    .context("the lake sink failed to flush")?;
+            }
+            stack
+                .trim_stream(settings, clock.now())
+                .await
+                .context("failed to apply the stream's retention")?;
+            anyhow::Ok(())
+        };
+        match step.await {
+            Ok(()) => {}
+            Err(e) if follow && retryable(&e) => {
+                tracing::warn!(error.message = %e, "The sink failed; retrying.");
+                backoff.after(false).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        if !follow {
             break;
         }
-        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        backoff.after(sink.report().records_read > before).await;
     }
     let r = sink.report();
     if json {

@@ -1,6 +1,7 @@
 //! `fashion scheduler run`: the local stack's scheduler on the real clock. It remembers the
-//! instant it last checked (in `scheduler.json` in the data directory), so a restart runs what fell
-//! due while it was down, once, and never repeats a run.
+//! instant up to which every due job succeeded (in `scheduler.json` in the data directory), so a
+//! restart runs what fell due while it was down, and a failed job is tried again (with a growing
+//! pause) until it succeeds; a job that succeeded is not repeated.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -106,8 +107,13 @@ pub async fn run(
     };
     let mut last = load(settings, clock.now())?;
     let mut runs = Vec::new();
+    let mut retry_wait = StdDuration::from_secs(30);
     loop {
         let now = clock.now();
+        // Jobs run in order; the checkpoint moves only past jobs that succeeded, so a failed job
+        // (and what follows it) runs again on the next check, after a growing pause.
+        let mut checked = now;
+        let mut failed = false;
         for job in schedule.due(last, now) {
             let r = run_job(&stack, settings, job).await;
             if !json {
@@ -118,20 +124,32 @@ pub async fn run(
                     r.detail
                 );
             }
+            let ok = r.ok;
             runs.push(r);
+            if !ok {
+                checked = job.at() - Duration::seconds(1);
+                failed = true;
+                break;
+            }
         }
-        last = now;
+        last = checked;
         save(settings, last)?;
         if once {
             break;
         }
-        let next = schedule
-            .due(now, now + Duration::days(2))
-            .first()
-            .map(Due::at);
-        let wait = next.map_or(MAX_SLEEP, |t| {
-            (t - now).to_std().unwrap_or_default().min(MAX_SLEEP)
-        });
+        let wait = if failed {
+            retry_wait = (retry_wait * 2).min(StdDuration::from_secs(15 * 60));
+            retry_wait / 2
+        } else {
+            retry_wait = StdDuration::from_secs(30);
+            let next = schedule
+                .due(now, now + Duration::days(2))
+                .first()
+                .map(Due::at);
+            next.map_or(MAX_SLEEP, |t| {
+                (t - now).to_std().unwrap_or_default().min(MAX_SLEEP)
+            })
+        };
         tokio::time::sleep(wait.max(StdDuration::from_millis(200))).await;
     }
     if json {

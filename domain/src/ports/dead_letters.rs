@@ -20,7 +20,8 @@ pub trait DeadLetterSink: Send + Sync {
     /// How many dead letters are stored.
     async fn count(&self) -> Result<u64, StoreError>;
 
-    /// Up to `limit` stored dead letters, oldest first (by `at`; ties in any order).
+    /// Up to `limit` stored dead letters, oldest first (by `at`; ties in any order). Stores with
+    /// eventually consistent indexes (DynamoDB) may omit letters written a moment ago.
     async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 }
 

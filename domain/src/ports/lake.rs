@@ -57,6 +57,11 @@ pub trait LakeWriter: Send + Sync {
 
 /// The record of tables and their partitions (Glue on AWS).
 ///
+/// Whether a partition's data becomes visible to queries at [`PartitionWriter::commit`] (files
+/// on disk, an adapter that registers its own partition) or at `put_partition` depends on the
+/// adapter; callers always do both, in that order, and both are idempotent. `partitions` of a table
+/// never ensured is empty.
+///
 /// # Errors
 /// - [`LakeError::NotFound`] MUST be returned by `put_partition` for a table never ensured.
 /// - [`LakeError::Unavailable`] on throttling or timeout.

@@ -17,8 +17,10 @@ pub struct PublishReport {
 
 /// Puts click events on the stream (Kinesis `PutRecords`, the embedded log, memory).
 ///
-/// Records with the same partition key keep their relative order. Delivery is at-least-once: a
-/// record may be stored twice after a retry, which consumers make harmless with `event_id`.
+/// Records with the same partition key keep their relative order as long as no record is refused
+/// and re-sent (a re-sent record lands after those that followed it; consumers order a customer's
+/// events by event time, not by arrival). Delivery is at-least-once: a record may be stored twice
+/// after a retry, which consumers make harmless with `event_id`.
 ///
 /// # Errors
 /// - Implementations MUST retry partial failures themselves, re-sending only the failed records,

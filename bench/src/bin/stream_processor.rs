@@ -100,8 +100,9 @@ fn main() -> anyhow::Result<()> {
         "## Stream processor (in-memory adapters, one core)\n\n\
          `cargo run --release -p fashion-bench --bin stream_processor` — {}; input: one generated day of {users} \
          customers ({} records, 1% dirty), a model trained on the days before; batches of {BATCH}; median of {RUNS} runs \
-         (Python: one run). Two stream shapes: one shard in time order (a batch holds ~1,000 customers, each rescored), \
-         and {SHARDS} shards keyed by customer with one consumer per shard, as Kinesis and Lambda run it.\n",
+         (Python: one run). Two stream shapes: one shard in time order, and {SHARDS} shards keyed by customer with one \
+         consumer per shard, as Kinesis and Lambda run it (each customer in a batch is rescored once, so \
+         fewer customers per batch means less scoring per event).\n",
         machine(),
         input.events.len(),
     );

@@ -35,12 +35,25 @@ fn pyarrow_and_duckdb_read_the_lake_the_demo_writes() {
     let demo = Command::new(env!("CARGO_BIN_EXE_fashion"))
         .arg("--data-dir")
         .arg(&data)
-        .args(["demo", "--days", "2", "--users", "300", "--products", "500", "--json"])
+        .args([
+            "demo",
+            "--days",
+            "2",
+            "--users",
+            "300",
+            "--products",
+            "500",
+            "--json",
+        ])
         .env_remove("DATABASE_URL")
         .env_remove("FASHION_CONFIG")
         .output()
         .unwrap();
-    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
     let summary: Value = serde_json::from_slice(&demo.stdout).unwrap();
     let revenue: Value = serde_json::from_slice(
         &Command::new(env!("CARGO_BIN_EXE_fashion"))
@@ -53,15 +66,37 @@ fn pyarrow_and_duckdb_read_the_lake_the_demo_writes() {
     )
     .unwrap();
 
-    let out = Command::new(&python).arg("-c").arg(READER).arg(data.join("lake")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(READER)
+        .arg(data.join("lake"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     for table in ["clickstream", "orders", "order_items", "daily_sales"] {
-        assert_eq!(theirs[table], summary["lake_rows"][table], "{table} rows as pyarrow reads them");
+        assert_eq!(
+            theirs[table], summary["lake_rows"][table],
+            "{table} rows as pyarrow reads them"
+        );
     }
-    assert_eq!(theirs["duckdb_clickstream"], summary["lake_rows"]["clickstream"]);
-    assert_eq!(theirs["duckdb_distinct_events"], summary["lake_rows"]["clickstream"]);
-    assert_eq!(theirs["duckdb_revenue"].as_str(), revenue["rows"][0][0].as_str(), "money is the same exact decimal");
+    assert_eq!(
+        theirs["duckdb_clickstream"],
+        summary["lake_rows"]["clickstream"]
+    );
+    assert_eq!(
+        theirs["duckdb_distinct_events"],
+        summary["lake_rows"]["clickstream"]
+    );
+    assert_eq!(
+        theirs["duckdb_revenue"].as_str(),
+        revenue["rows"][0][0].as_str(),
+        "money is the same exact decimal"
+    );
     assert_eq!(theirs["occurred_at_type"], "timestamp[us, tz=UTC]");
 }

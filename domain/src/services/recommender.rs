@@ -471,7 +471,10 @@ mod tests {
             &RecommenderConfig::default(),
         );
         // The item itself comes back as seen before; the best new item is the similar one.
-        assert_eq!((recs[0].product_id, recs[0].reason), (pid(4), Reason::SeenBefore));
+        assert_eq!(
+            (recs[0].product_id, recs[0].reason),
+            (pid(4), Reason::SeenBefore)
+        );
         assert_eq!(recs[1].reason, Reason::Similar);
         assert_eq!(
             recs[1].product_id,

@@ -54,3 +54,9 @@ async fn memory_lake_honours_the_lake_contract() {
     let lake = InMemoryLake::new();
     contract::lake_contract(&lake, &lake, &lake.query_engine()).await;
 }
+
+#[tokio::test]
+async fn memory_lake_honours_the_history_source_contract() {
+    let lake = InMemoryLake::new();
+    contract::history::history_source_contract(&lake, &lake, &lake).await;
+}

@@ -81,3 +81,15 @@ async fn parquet_lake_with_catalog_and_datafusion_honours_the_lake_contract() {
     let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
     contract::lake_contract(&lake, catalog.as_ref(), &engine).await;
 }
+
+#[tokio::test]
+async fn parquet_lake_with_catalog_and_datafusion_honours_the_history_source_contract() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = StateDb::open(&dir.path().join("state.db"))
+        .await
+        .expect("open state.db");
+    let lake = LocalLake::new(dir.path().join("lake"));
+    let catalog = Arc::new(db.table_catalog());
+    let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
+    contract::history::history_source_contract(&lake, catalog.as_ref(), &engine).await;
+}

@@ -4,6 +4,7 @@ mod activity;
 mod catalog;
 mod checkpoints;
 mod dead_letters;
+pub mod history;
 mod lake;
 mod models;
 mod purchases;

@@ -17,9 +17,9 @@ for table in ["clickstream", "orders", "order_items", "daily_sales"]:
     d = ds.dataset(f"{lake}/{table}", format="parquet", partitioning="hive")
     out[table] = d.to_table().num_rows
 glob = f"{lake}/clickstream/*/*/*.parquet"
-out["duckdb_clickstream"] = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchone()[0]
-out["duckdb_distinct_events"] = duckdb.sql(f"SELECT COUNT(DISTINCT event_id) FROM read_parquet('{glob}', hive_partitioning=true)").fetchone()[0]
-rev = duckdb.sql(f"SELECT SUM(revenue) FROM read_parquet('{lake}/daily_sales/*/*.parquet')").fetchone()[0]
+out["duckdb_clickstream"] = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()[0][0]
+out["duckdb_distinct_events"] = duckdb.sql(f"SELECT COUNT(DISTINCT event_id) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()[0][0]
+rev = duckdb.sql(f"SELECT SUM(revenue) FROM read_parquet('{lake}/daily_sales/*/*.parquet')").fetchall()[0][0]
 out["duckdb_revenue"] = str(rev)
 out["occurred_at_type"] = str(ds.dataset(f"{lake}/clickstream", format="parquet", partitioning="hive").schema.field("occurred_at").type)
 print(json.dumps(out))

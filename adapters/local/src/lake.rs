@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
-use fashion_domain::ports::{LakeError, LakeWriter, PartitionWriter, WriteMode};
+use fashion_domain::ports::{LakeError, LakeWriter, PartitionWriter, WriteMode, check_open};
 use fashion_parquet::ParquetFileWriter;
 
 /// Directory (under the lake root) where replacements are built.
@@ -24,14 +24,6 @@ const STAGING: &str = ".staging";
 
 fn io_err(e: &std::io::Error, what: impl std::fmt::Display) -> LakeError {
     LakeError::Unexpected(anyhow::anyhow!("failed to {what}: {e}"))
-}
-
-fn valid_write_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 200
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The lake under a root directory.
@@ -292,26 +284,7 @@ impl LakeWriter for LocalLake {
         mode: WriteMode,
         write_id: &str,
     ) -> Result<Box<dyn PartitionWriter>, LakeError> {
-        let keys: Vec<&str> = partition.0.iter().map(|(k, _)| k.as_str()).collect();
-        if keys
-            != table
-                .partition_keys
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-        {
-            return Err(LakeError::Schema {
-                message: format!(
-                    "partition {partition} does not match keys {:?} of {}",
-                    table.partition_keys, table.name
-                ),
-            });
-        }
-        if !valid_write_id(write_id) {
-            return Err(LakeError::Schema {
-                message: format!("invalid write id {write_id:?}"),
-            });
-        }
+        check_open(table, partition, write_id)?;
         let live = self.table_dir(&table.name).join(partition.path());
         let file_name = format!("part-{write_id}.parquet");
         let (tmp_file, final_file, staging) = match mode {

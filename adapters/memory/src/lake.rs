@@ -11,7 +11,7 @@ use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
 use fashion_domain::money::Cents;
 use fashion_domain::ports::{
     HistorySource, LakeError, LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult,
-    TableCatalog, WriteMode,
+    TableCatalog, WriteMode, check_open,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::{Value, json};
@@ -110,21 +110,7 @@ impl LakeWriter for InMemoryLake {
         mode: WriteMode,
         write_id: &str,
     ) -> Result<Box<dyn PartitionWriter>, LakeError> {
-        let keys: Vec<&str> = partition.0.iter().map(|(k, _)| k.as_str()).collect();
-        if keys
-            != table
-                .partition_keys
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-        {
-            return Err(LakeError::Schema {
-                message: format!(
-                    "partition {partition} does not match keys {:?} of {}",
-                    table.partition_keys, table.name
-                ),
-            });
-        }
+        check_open(table, partition, write_id)?;
         Ok(Box::new(MemoryPartitionWriter {
             lake: self.clone(),
             table: table.clone(),

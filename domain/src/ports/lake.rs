@@ -33,6 +33,39 @@ pub trait PartitionWriter: Send {
     async fn abort(self: Box<Self>) -> Result<(), LakeError>;
 }
 
+/// Checks what every [`LakeWriter::open`] must refuse: a partition whose keys are not the table's
+/// partition keys, in order, or a write id with characters other than letters, digits, `-`, `_`
+/// (it names files and object keys).
+///
+/// # Errors
+/// [`LakeError::Schema`] naming what is wrong.
+pub fn check_open(
+    table: &TableDef,
+    partition: &PartitionKey,
+    write_id: &str,
+) -> Result<(), LakeError> {
+    let keys = partition.0.iter().map(|(k, _)| k.as_str());
+    if !keys.eq(table.partition_keys.iter().map(String::as_str)) {
+        return Err(LakeError::Schema {
+            message: format!(
+                "partition {partition} does not match keys {:?} of {}",
+                table.partition_keys, table.name
+            ),
+        });
+    }
+    let valid = !write_id.is_empty()
+        && write_id.len() <= 200
+        && write_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(LakeError::Schema {
+            message: format!("invalid write id {write_id:?}"),
+        });
+    }
+    Ok(())
+}
+
 /// Writes Parquet partitions under Hive-style paths `<table>/<k>=<v>/...`.
 ///
 /// Every write has a `write_id` that names its files. Committing a write whose `write_id` was

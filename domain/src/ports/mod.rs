@@ -20,6 +20,7 @@ pub use errors::{LakeError, PurchaseStoreError, StoreError, StreamError};
 pub use history::HistorySource;
 pub use lake::{
     LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult, TableCatalog, WriteMode,
+    check_open,
 };
 pub use models::ModelStore;
 pub use purchases::{PurchaseSource, PurchaseStore};

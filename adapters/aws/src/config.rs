@@ -18,6 +18,7 @@ use crate::dynamodb::{
 };
 use crate::firehose::FirehoseClickstreamPublisher;
 use crate::glue::GlueTableCatalog;
+use crate::history::S3HistorySource;
 use crate::kinesis::KinesisClickstream;
 use crate::lake::S3LakeWriter;
 use crate::retry::Backoff;
@@ -327,6 +328,16 @@ impl AwsConfig {
     #[must_use]
     pub fn s3_lake_writer(&self, database: &str, bucket: &str, prefix: &str) -> S3LakeWriter {
         S3LakeWriter::new(
+            self.s3_client(),
+            self.glue_table_catalog(database, bucket, prefix),
+        )
+    }
+
+    /// The trainer's history from the Parquet lake under `s3://bucket/prefix/`, found through the
+    /// Glue catalog of `database`.
+    #[must_use]
+    pub fn s3_history_source(&self, database: &str, bucket: &str, prefix: &str) -> S3HistorySource {
+        S3HistorySource::new(
             self.s3_client(),
             self.glue_table_catalog(database, bucket, prefix),
         )

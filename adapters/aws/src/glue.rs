@@ -424,6 +424,23 @@ impl TableCatalog for GlueTableCatalog {
 
     #[tracing::instrument(skip_all, fields(database = %self.database, table = %table), err)]
     async fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>, LakeError> {
+        self.partitions_where(table, None).await
+    }
+}
+
+impl GlueTableCatalog {
+    /// The table's partitions that match a Glue partition `expression` (`dt >= '2026-11-01'`;
+    /// every partition for `None`), ordered by key; empty for a table that does not exist. The
+    /// expression is sent as is: build it from trusted values only.
+    ///
+    /// # Errors
+    /// [`LakeError::Unavailable`] on throttling or timeout; [`LakeError::Unexpected`] for an
+    /// expression Glue refuses.
+    pub async fn partitions_where(
+        &self,
+        table: &str,
+        expression: Option<&str>,
+    ) -> Result<Vec<PartitionInfo>, LakeError> {
         let Some(glue) = self.glue_table(table).await? else {
             return Ok(Vec::new());
         };
@@ -440,6 +457,7 @@ impl TableCatalog for GlueTableCatalog {
                 .get_partitions()
                 .database_name(&self.database)
                 .table_name(table)
+                .set_expression(expression.map(str::to_owned))
                 .set_next_token(token.take())
                 .send()
                 .await

@@ -14,6 +14,7 @@
 //! | `LakeWriter` | [`S3LakeWriter`] (Parquet from `fashion-parquet`) |
 //! | `TableCatalog` | [`GlueTableCatalog`] |
 //! | `QueryEngine` | [`AthenaQueryEngine`] |
+//! | `HistorySource` | [`S3HistorySource`] (Parquet read back with the Arrow reader) |
 //!
 //! Every adapter is created from an [`AwsConfig`] and resource names. SDK errors are translated
 //! at the boundary into the ports' errors; whole calls are retried by the SDK's standard retry
@@ -26,6 +27,7 @@ pub mod dynamodb;
 mod error;
 pub mod firehose;
 pub mod glue;
+pub mod history;
 pub mod kinesis;
 pub mod lake;
 pub mod retry;
@@ -39,6 +41,7 @@ pub use dynamodb::{
 };
 pub use firehose::FirehoseClickstreamPublisher;
 pub use glue::GlueTableCatalog;
+pub use history::S3HistorySource;
 pub use kinesis::KinesisClickstream;
 pub use lake::S3LakeWriter;
 pub use retry::Backoff;

@@ -57,3 +57,21 @@ async fn s3_models_honour_the_model_store_contract() {
     create_bucket(&aws, &bucket).await;
     contract::model_store_contract(&aws.s3_model_store(&bucket, "models/recommender")).await;
 }
+
+#[tokio::test]
+async fn s3_history_through_glue_honours_the_history_source_contract() {
+    // Arrange
+    let aws = emulator().await;
+    let bucket = unique("lake");
+    create_bucket(&aws, &bucket).await;
+    let database = common::create_glue_database(&aws).await;
+    let lake = aws.s3_lake_writer(&database, &bucket, "lake");
+    let catalog = aws.glue_table_catalog(&database, &bucket, "lake");
+    // One object at a time, so that the order files are read in cannot hide a dedup bug.
+    let history = aws
+        .s3_history_source(&database, &bucket, "lake")
+        .with_concurrency(1);
+
+    // Act + Assert
+    contract::history::history_source_contract(&lake, &catalog, &history).await;
+}

@@ -517,3 +517,20 @@ pub async fn preload_athena(results: Vec<Value>) {
         "moto refused the preloaded Athena results: {reply}"
     );
 }
+
+/// Creates a Glue database with a unique name (letters, digits and `_`) and returns the name.
+pub async fn create_glue_database(aws: &AwsConfig) -> String {
+    let database = unique("lake").replace('-', "_");
+    aws.glue_client()
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&database)
+                .build()
+                .expect("database input"),
+        )
+        .send()
+        .await
+        .expect("create database");
+    database
+}

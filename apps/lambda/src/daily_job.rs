@@ -30,8 +30,9 @@ pub struct DailyJobFunction {
 }
 
 /// The store day an event asks for: `date` (top level, or in an EventBridge event's `detail`)
-/// for a backfill; otherwise the day before the event's `time` (the schedule's firing time, so a
-/// late retry still runs the same day) in the store's time zone, or before `now` without one.
+/// for a backfill; otherwise the day before the schedule's firing time (`scheduled_time`, which
+/// provisioning's Scheduler input carries, or an EventBridge event's `time`; so a late retry
+/// still runs the same day) in the store's time zone, or before `now` without one.
 ///
 /// # Errors
 /// [`DailyJobFunctionError::BadEvent`] for a malformed date or time.
@@ -49,7 +50,11 @@ pub fn day_of(
             .map_err(|e| DailyJobFunctionError::BadEvent(format!("date {d:?}: {e}")))?;
         return Ok(StoreDay::new(date, tz));
     }
-    let at = match event.get("time").and_then(Value::as_str) {
+    let fired = event
+        .get("scheduled_time")
+        .or_else(|| event.get("time"))
+        .and_then(Value::as_str);
+    let at = match fired {
         Some(t) => DateTime::parse_from_rfc3339(t)
             .map_err(|e| DailyJobFunctionError::BadEvent(format!("time {t:?}: {e}")))?
             .with_timezone(&Utc),
@@ -106,6 +111,23 @@ mod tests {
         assert_eq!(
             day.date,
             NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")
+        );
+    }
+
+    #[test]
+    fn the_scheduler_input_of_provisioning_runs_the_day_before_its_scheduled_time() {
+        let event = serde_json::json!({
+            "job": "daily-job",
+            "scheduled_time": "2026-11-25T17:01:00Z",
+            "time_zone": "Asia/Ho_Chi_Minh",
+        });
+        let late = DateTime::parse_from_rfc3339("2026-11-26T17:30:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(
+            day_of(&event, late, tz()).expect("day").date.to_string(),
+            "2026-11-25",
+            "a retry a day late still runs the scheduled day"
         );
     }
 

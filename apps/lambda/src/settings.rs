@@ -35,6 +35,8 @@ pub const GLUE_DATABASE: &str = "FASHION_GLUE_DATABASE";
 pub const LAKE_BUCKET: &str = "FASHION_LAKE_BUCKET";
 /// Key prefix of the lake (default `lake`).
 pub const LAKE_PREFIX: &str = "FASHION_LAKE_PREFIX";
+/// Days of history the trainer reads, ending at training time (default 90).
+pub const TRAINER_LOOKBACK_DAYS: &str = "FASHION_TRAINER_LOOKBACK_DAYS";
 
 /// Every problem found in the environment.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +199,61 @@ impl DailyJobSettings {
     }
 }
 
+/// What the trainer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainerSettings {
+    /// Catalog table (the products the model describes).
+    pub catalog_table: String,
+    /// Models bucket.
+    pub models_bucket: String,
+    /// Models prefix.
+    pub models_prefix: String,
+    /// Glue database of the lake.
+    pub glue_database: String,
+    /// Lake bucket.
+    pub lake_bucket: String,
+    /// Lake prefix.
+    pub lake_prefix: String,
+    /// Days of history read, ending at training time.
+    pub lookback_days: u32,
+}
+
+impl TrainerSettings {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(&from_process_env)
+    }
+
+    /// From any variable lookup.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let lookback_days = r.parsed(TRAINER_LOOKBACK_DAYS, 90_u32);
+        if lookback_days == 0 {
+            r.problems
+                .push(format!("{TRAINER_LOOKBACK_DAYS} must be at least 1"));
+        }
+        let settings = Self {
+            catalog_table: r.required(CATALOG_TABLE),
+            models_bucket: r.required(MODELS_BUCKET),
+            models_prefix: r.or(MODELS_PREFIX, "models"),
+            glue_database: r.required(GLUE_DATABASE),
+            lake_bucket: r.required(LAKE_BUCKET),
+            lake_prefix: r.or(LAKE_PREFIX, "lake"),
+            lookback_days,
+        };
+        r.finish(settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +296,37 @@ mod tests {
         assert_eq!(s.models_prefix, "models");
         assert_eq!(s.activity_ttl, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(s.model_refresh, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_trainer_reports_every_missing_variable_and_fills_defaults() {
+        let err = TrainerSettings::from_lookup(&env(&[(TRAINER_LOOKBACK_DAYS, "0")]))
+            .expect_err("incomplete");
+        assert_eq!(err.problems.len(), 5, "{err}");
+        for var in [
+            CATALOG_TABLE,
+            MODELS_BUCKET,
+            GLUE_DATABASE,
+            LAKE_BUCKET,
+            TRAINER_LOOKBACK_DAYS,
+        ] {
+            assert!(err.to_string().contains(var), "{var} in {err}");
+        }
+        let s = TrainerSettings::from_lookup(&env(&[
+            (CATALOG_TABLE, "c"),
+            (MODELS_BUCKET, "m"),
+            (GLUE_DATABASE, "g"),
+            (LAKE_BUCKET, "l"),
+        ]))
+        .expect("complete");
+        assert_eq!(
+            (
+                s.models_prefix.as_str(),
+                s.lake_prefix.as_str(),
+                s.lookback_days
+            ),
+            ("models", "lake", 90)
+        );
     }
 
     #[test]

@@ -469,3 +469,40 @@ pub fn small_model() -> fashion_domain::model::RecModel {
         trends: vec![],
     }
 }
+
+/// A fresh product catalog table; returns its name.
+pub async fn catalog_table(aws: &AwsConfig) -> String {
+    let name = unique("catalog");
+    table(
+        aws,
+        &name,
+        DynamoDbProductCatalog::PARTITION_KEY,
+        ScalarAttributeType::N,
+    )
+    .await;
+    name
+}
+
+/// A fresh lake: a bucket and a Glue database (letters, digits and `_`); returns both names.
+pub async fn lake(aws: &AwsConfig) -> (String, String) {
+    let bucket = unique("lake");
+    aws.s3_client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let database = unique("lake").replace('-', "_");
+    aws.glue_client()
+        .create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(&database)
+                .build()
+                .expect("database input"),
+        )
+        .send()
+        .await
+        .expect("create database");
+    (bucket, database)
+}

@@ -1,0 +1,23 @@
+//! The trainer Lambda (`bootstrap` of the `provided.al2023` runtime): a schedule's event in, the
+//! training report out.
+
+use std::sync::Arc;
+
+use fashion_aws::AwsConfig;
+use fashion_lambda::settings::TrainerSettings;
+use fashion_lambda::trainer::TrainerFunction;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = TrainerSettings::from_env()?;
+    let aws = AwsConfig::from_env().await;
+    let function = Arc::new(TrainerFunction::new(&settings, &aws));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let function = Arc::clone(&function);
+        async move { function.handle(&event.payload).await.map_err(Error::from) }
+    }))
+    .await
+}

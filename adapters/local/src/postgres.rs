@@ -1,17 +1,25 @@
 //! The transactional database on PostgreSQL (RDS on AWS, a local server otherwise): customers,
 //! products and orders, written with array-bound statements and extracted for the daily job with
-//! one streamed binary `COPY`.
+//! streamed binary `COPY`s.
 //!
-//! Extraction runs `COPY (SELECT …) TO STDOUT (FORMAT binary)` inside a read-only repeatable-read
-//! transaction on a task of its own. The task decodes rows as they arrive, groups them into whole
-//! orders and hands chunks of [`EXTRACT_CHUNK`] orders to the caller through a channel of
-//! [`CHANNEL_DEPTH`] chunks: when the caller is slower than the database, the channel fills, the
-//! task stops reading, and TCP back-pressure pauses the server. At most a few chunks are ever in
-//! memory, however large the day, and decoding overlaps the caller's work on a second core.
+//! Extraction reads two `COPY … TO STDOUT (FORMAT binary)` streams on two connections that share
+//! one repeatable-read snapshot (exported by the first, imported by the second): the day's orders
+//! in id order, and the lines of the order-id range those orders span, in the same order. A
+//! task of its own merges them into whole orders (lines of orders outside the day are skipped)
+//! and hands chunks of [`EXTRACT_CHUNK`] orders to the caller through a channel of
+//! [`CHANNEL_DEPTH`] chunks. When the caller is slower than the database, the channel fills, the
+//! task stops reading, and TCP back-pressure pauses the server: at most a few chunks are ever in
+//! memory, however large the day. Two plain streams instead of one joined query let the server
+//! skip the join (the id range is an index range) and work on both on two cores; when the day's
+//! ids are too scattered for a range to be cheap, the lines are selected by a semi-join instead.
 //!
 //! `COPY` takes no bind parameters, so the day's bounds are bound to `set_config` in the same
-//! transaction and the (constant) `COPY` statement reads them with `current_setting`: no value is
-//! ever spliced into SQL text.
+//! transaction and the (constant) `COPY` statements read them with `current_setting`: no value is
+//! ever spliced into SQL text. The one exception is the snapshot id, which PostgreSQL generates
+//! and `SET TRANSACTION SNAPSHOT` cannot take as a parameter; it is checked to be hexadecimal
+//! digits and dashes before use.
+
+mod copy;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -30,10 +38,11 @@ use futures::TryStreamExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use self::copy::{CopyFeed, Fields};
 use crate::purchases::db_err;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_postgres_001.sql"))];
@@ -50,21 +59,55 @@ pub const EXTRACT_CHUNK: usize = 4_096;
 /// Chunks decoded ahead of the caller; the memory bound of an extraction.
 pub const CHANNEL_DEPTH: usize = 4;
 
-/// The day's orders and lines, one row per line (an order without lines gives one row of nulls),
-/// in the order the contract promises. Bounds come from `begin_day`.
-const EXTRACT_COPY: &str = "COPY ( \
-    SELECT o.order_id, o.customer_id, o.ordered_at, o.recorded_at, o.status, o.total_cents, \
-           o.currency, i.line_no, i.product_id, i.quantity, i.unit_price_cents \
-    FROM orders o LEFT JOIN order_items i ON i.order_id = o.order_id \
-    WHERE (o.ordered_at >= current_setting('fashion.day_start')::timestamptz \
-           AND o.ordered_at < current_setting('fashion.day_end')::timestamptz) \
-       OR (o.recorded_at >= current_setting('fashion.day_start')::timestamptz \
-           AND o.recorded_at < current_setting('fashion.day_end')::timestamptz) \
-    ORDER BY o.order_id, i.line_no, i.item_id \
-) TO STDOUT (FORMAT binary)";
+/// The day's filter on `orders o`, reading the bounds `bind_day` binds; each bound is read
+/// once, as an init plan, so the planner can use it as an index condition on either instant.
+macro_rules! day_filter {
+    () => {
+        "((o.ordered_at >= (SELECT current_setting('fashion.day_start')::timestamptz) \
+           AND o.ordered_at < (SELECT current_setting('fashion.day_end')::timestamptz)) \
+          OR (o.recorded_at >= (SELECT current_setting('fashion.day_start')::timestamptz) \
+           AND o.recorded_at < (SELECT current_setting('fashion.day_end')::timestamptz)))"
+    };
+}
 
-/// Columns of [`EXTRACT_COPY`].
-const EXTRACT_COLUMNS: usize = 11;
+/// The day's orders, in id order.
+const ORDERS_COPY: &str = concat!(
+    "COPY (SELECT o.order_id, o.customer_id, o.ordered_at, o.recorded_at, o.status, \
+     o.total_cents, o.currency FROM orders o WHERE ",
+    day_filter!(),
+    " ORDER BY o.order_id) TO STDOUT (FORMAT binary)"
+);
+
+/// Where the day's orders lie in id order, and how many there are.
+const DAY_ID_RANGE: &str = concat!(
+    "SELECT min(o.order_id), max(o.order_id), count(*) FROM orders o WHERE ",
+    day_filter!()
+);
+
+/// Every line of the order-id range bound to `fashion.first_order`/`fashion.last_order`, in
+/// (order, line) order: an index range scan, no join.
+const LINES_IN_RANGE_COPY: &str = "COPY (SELECT i.order_id, i.line_no, i.product_id, i.quantity, \
+    i.unit_price_cents FROM order_items i \
+    WHERE i.order_id BETWEEN (SELECT current_setting('fashion.first_order')::bigint) \
+                         AND (SELECT current_setting('fashion.last_order')::bigint) \
+    ORDER BY i.order_id, i.line_no, i.item_id) TO STDOUT (FORMAT binary)";
+
+/// The lines of the day's orders, in (order, line) order, for days whose ids are scattered.
+const LINES_OF_DAY_COPY: &str = concat!(
+    "COPY (SELECT i.order_id, i.line_no, i.product_id, i.quantity, i.unit_price_cents \
+     FROM order_items i WHERE i.order_id IN (SELECT o.order_id FROM orders o WHERE ",
+    day_filter!(),
+    ") ORDER BY i.order_id, i.line_no, i.item_id) TO STDOUT (FORMAT binary)"
+);
+
+/// A range scan reads at most this many ids per order of the day (plus [`RANGE_SLACK`]) before
+/// the semi-join is cheaper.
+const RANGE_FACTOR: i64 = 4;
+const RANGE_SLACK: i64 = 10_000;
+
+/// Columns of [`ORDERS_COPY`] and of the lines `COPY`s.
+const ORDER_COLUMNS: usize = 7;
+const LINE_COLUMNS: usize = 5;
 
 /// SQLSTATE codes that go away by retrying: serialization failure, deadlock, too many
 /// connections, server shutting down or starting up.
@@ -132,43 +175,53 @@ impl PostgresPurchaseStore {
         &self.pool
     }
 
-    /// Runs the extraction's `COPY` for `day` exactly as [`PurchaseSource::extract_day`] does
-    /// (same transaction, same statement) but only counts what arrives: the floor a benchmark
-    /// compares the whole daily job against.
+    /// Runs the extraction's `COPY`s for `day` exactly as [`PurchaseSource::extract_day`] does
+    /// (same snapshot set-up, same statements, both streams at once) but only counts what
+    /// arrives: the floor a benchmark compares the whole daily job against.
     ///
     /// # Errors
     /// [`PurchaseStoreError`] when the database fails.
     pub async fn copy_floor(&self, day: StoreDay) -> Result<CopyFloor, PurchaseStoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| pg_err(e, "connect"))?;
+        let mut conns = DayConnections::open(&self.pool, day).await?;
         let result = async {
-            begin_day(&mut conn, day).await?;
-            let mut floor = CopyFloor::default();
-            {
-                let mut rows = conn
-                    .copy_out_raw(EXTRACT_COPY)
-                    .await
-                    .map_err(|e| pg_err(e, "start COPY"))?;
-                while let Some(bytes) = rows.try_next().await.map_err(|e| pg_err(e, "COPY"))? {
-                    floor.messages += 1;
-                    floor.bytes += bytes.len() as u64;
-                }
-            }
-            sqlx::raw_sql("COMMIT")
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| pg_err(e, "commit"))?;
-            Ok(floor)
+            let plan = conns.plan;
+            let (orders, lines) = futures::join!(
+                count_copy(&mut conns.orders, Some(ORDERS_COPY)),
+                count_copy(&mut conns.lines, plan.statement())
+            );
+            let (orders, lines) = (orders?, lines?);
+            conns.commit().await?;
+            Ok(CopyFloor {
+                messages: orders.messages + lines.messages,
+                bytes: orders.bytes + lines.bytes,
+            })
         }
         .await;
         if result.is_err() {
-            conn.close_on_drop();
+            conns.close_on_drop();
         }
         result
     }
+}
+
+/// Reads a `COPY` to its end, counting messages and bytes.
+async fn count_copy(
+    conn: &mut PgConnection,
+    statement: Option<&'static str>,
+) -> Result<CopyFloor, PurchaseStoreError> {
+    let mut floor = CopyFloor::default();
+    let Some(statement) = statement else {
+        return Ok(floor);
+    };
+    let mut rows = conn
+        .copy_out_raw(statement)
+        .await
+        .map_err(|e| pg_err(e, "start COPY"))?;
+    while let Some(bytes) = rows.try_next().await.map_err(|e| pg_err(e, "COPY"))? {
+        floor.messages += 1;
+        floor.bytes += bytes.len() as u64;
+    }
+    Ok(floor)
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -340,13 +393,18 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// Opens the extraction's transaction on `conn` and binds the day's bounds for [`EXTRACT_COPY`].
-async fn begin_day(conn: &mut PgConnection, day: StoreDay) -> Result<(), PurchaseStoreError> {
-    // Repeatable read: orders and their lines come from one snapshot even while the shop writes.
+/// Starts a read-only repeatable-read transaction: orders and their lines come from one snapshot
+/// even while the shop writes.
+async fn begin(conn: &mut PgConnection) -> Result<(), PurchaseStoreError> {
     sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *conn)
         .await
         .map_err(|e| pg_err(e, "begin extraction"))?;
+    Ok(())
+}
+
+/// Binds the day's bounds for `day_filter!`, for the rest of the transaction.
+async fn bind_day(conn: &mut PgConnection, day: StoreDay) -> Result<(), PurchaseStoreError> {
     sqlx::query(
         "SELECT set_config('fashion.day_start', $1, true), set_config('fashion.day_end', $2, true)",
     )
@@ -356,6 +414,156 @@ async fn begin_day(conn: &mut PgConnection, day: StoreDay) -> Result<(), Purchas
     .await
     .map_err(|e| pg_err(e, "bind the day's bounds"))?;
     Ok(())
+}
+
+/// True for what `pg_export_snapshot` returns (`00000003-0000001B-1`): safe inside quotes.
+fn is_snapshot_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// How the day's lines are selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinesPlan {
+    /// The day has no orders.
+    Nothing,
+    /// [`LINES_IN_RANGE_COPY`].
+    Range,
+    /// [`LINES_OF_DAY_COPY`].
+    SemiJoin,
+}
+
+impl LinesPlan {
+    const fn statement(self) -> Option<&'static str> {
+        match self {
+            Self::Nothing => None,
+            Self::Range => Some(LINES_IN_RANGE_COPY),
+            Self::SemiJoin => Some(LINES_OF_DAY_COPY),
+        }
+    }
+
+    /// A range when it reads few lines of other days, else the semi-join.
+    fn choose(first: Option<i64>, last: Option<i64>, count: i64) -> Self {
+        match (first, last) {
+            (Some(first), Some(last)) if count > 0 => {
+                let span = last.saturating_sub(first).saturating_add(1);
+                if span
+                    <= count
+                        .saturating_mul(RANGE_FACTOR)
+                        .saturating_add(RANGE_SLACK)
+                {
+                    Self::Range
+                } else {
+                    Self::SemiJoin
+                }
+            }
+            _ => Self::Nothing,
+        }
+    }
+}
+
+/// Two connections in one snapshot with the day's bounds bound: one for orders, one for lines.
+struct DayConnections {
+    orders: PoolConnection<Postgres>,
+    lines: PoolConnection<Postgres>,
+    plan: LinesPlan,
+}
+
+impl DayConnections {
+    async fn open(pool: &PgPool, day: StoreDay) -> Result<Self, PurchaseStoreError> {
+        let orders = pool.acquire().await.map_err(|e| pg_err(e, "connect"))?;
+        let lines = pool.acquire().await.map_err(|e| pg_err(e, "connect"))?;
+        let mut conns = Self {
+            orders,
+            lines,
+            plan: LinesPlan::Nothing,
+        };
+        match conns.set_up(day).await {
+            Ok(()) => Ok(conns),
+            Err(e) => {
+                conns.close_on_drop();
+                Err(e)
+            }
+        }
+    }
+
+    async fn set_up(&mut self, day: StoreDay) -> Result<(), PurchaseStoreError> {
+        begin(&mut self.orders).await?;
+        bind_day(&mut self.orders, day).await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut *self.orders)
+            .await
+            .map_err(|e| pg_err(e, "export the extraction snapshot"))?;
+        if !is_snapshot_id(&snapshot) {
+            return Err(PurchaseStoreError::Unexpected(anyhow!(
+                "unexpected snapshot id {snapshot:?}"
+            )));
+        }
+        begin(&mut self.lines).await?;
+        // SET TRANSACTION SNAPSHOT takes no parameters; the id was checked above.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET TRANSACTION SNAPSHOT '{snapshot}'"
+        )))
+        .execute(&mut *self.lines)
+        .await
+        .map_err(|e| pg_err(e, "import the extraction snapshot"))?;
+        bind_day(&mut self.lines, day).await?;
+        let (first, last, count): (Option<i64>, Option<i64>, i64) = sqlx::query_as(DAY_ID_RANGE)
+            .fetch_one(&mut *self.lines)
+            .await
+            .map_err(|e| pg_err(e, "measure the day's order ids"))?;
+        self.plan = LinesPlan::choose(first, last, count);
+        if let (LinesPlan::Range, Some(first), Some(last)) = (self.plan, first, last) {
+            sqlx::query(
+                "SELECT set_config('fashion.first_order', $1, true), \
+                        set_config('fashion.last_order', $2, true)",
+            )
+            .bind(first.to_string())
+            .bind(last.to_string())
+            .execute(&mut *self.lines)
+            .await
+            .map_err(|e| pg_err(e, "bind the day's order ids"))?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), PurchaseStoreError> {
+        for conn in [&mut self.orders, &mut self.lines] {
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut **conn)
+                .await
+                .map_err(|e| pg_err(e, "commit extraction"))?;
+        }
+        Ok(())
+    }
+
+    /// The connections may be mid-`COPY` or mid-transaction: close them instead of handing
+    /// connections with a day of unread rows back to the pool.
+    fn close_on_drop(&mut self) {
+        self.orders.close_on_drop();
+        self.lines.close_on_drop();
+    }
+}
+
+fn order_row(f: &Fields<'_, ORDER_COLUMNS>) -> Result<OrderRow, PurchaseStoreError> {
+    Ok(OrderRow {
+        order_id: copy::int8(f[0], "order_id")?,
+        customer_id: copy::opt_int8(f[1], "customer_id")?,
+        ordered_at: copy::timestamptz(f[2], "ordered_at")?,
+        recorded_at: copy::timestamptz(f[3], "recorded_at")?,
+        status: copy::text(f[4], "status")?,
+        total_cents: copy::int8(f[5], "total_cents")?,
+        currency: copy::text(f[6], "currency")?,
+    })
+}
+
+fn line_row(f: &Fields<'_, LINE_COLUMNS>) -> Result<OrderItemRow, PurchaseStoreError> {
+    Ok(OrderItemRow {
+        order_id: copy::int8(f[0], "order_id")?,
+        line_no: copy::int4(f[1], "line_no")?,
+        product_id: copy::opt_int8(f[2], "product_id")?,
+        quantity: copy::int4(f[3], "quantity")?,
+        unit_price_cents: copy::int8(f[4], "unit_price_cents")?,
+    })
 }
 
 /// Why the extraction task stopped early.
@@ -376,53 +584,62 @@ type ChunkSender = mpsc::Sender<Result<Vec<StoredOrder>, PurchaseStoreError>>;
 
 /// The extraction task: streams the day through `tx`, or one error.
 async fn stream_day(pool: PgPool, day: StoreDay, tx: ChunkSender) {
-    let mut conn: PoolConnection<Postgres> = match pool.acquire().await {
+    let mut conns = match DayConnections::open(&pool, day).await {
         Ok(c) => c,
         Err(e) => {
             // The receiver may be gone already; then nobody is left to tell.
-            let _ = tx.send(Err(pg_err(e, "connect"))).await;
+            let _ = tx.send(Err(e)).await;
             return;
         }
     };
-    match copy_day(&mut conn, day, &tx).await {
-        Ok(()) => {}
-        Err(stop) => {
-            // The connection may be mid-COPY or mid-transaction: close it instead of handing a
-            // connection with a day of unread rows back to the pool.
-            conn.close_on_drop();
-            if let Stop::Failed(e) = stop {
-                let _ = tx.send(Err(e)).await;
-            }
+    if let Err(stop) = copy_day(&mut conns, &tx).await {
+        conns.close_on_drop();
+        if let Stop::Failed(e) = stop {
+            let _ = tx.send(Err(e)).await;
         }
     }
 }
 
-async fn copy_day(conn: &mut PgConnection, day: StoreDay, tx: &ChunkSender) -> Result<(), Stop> {
-    begin_day(conn, day).await?;
-    let mut decoder = CopyDecoder::default();
+/// Merges the orders stream with the lines stream (both in order-id order) into whole orders.
+async fn copy_day(conns: &mut DayConnections, tx: &ChunkSender) -> Result<(), Stop> {
+    let plan = conns.plan;
     let mut chunk: Vec<StoredOrder> = Vec::with_capacity(EXTRACT_CHUNK);
     {
-        let mut rows = conn
-            .copy_out_raw(EXTRACT_COPY)
-            .await
-            .map_err(|e| pg_err(e, "start COPY"))?;
-        while let Some(bytes) = rows
-            .try_next()
-            .await
-            .map_err(|e| pg_err(e, "COPY orders"))?
-        {
-            decoder.feed(&bytes, &mut chunk)?;
+        let mut orders: CopyFeed<'_, OrderRow, ORDER_COLUMNS> =
+            CopyFeed::start(&mut conns.orders, ORDERS_COPY, order_row, "COPY orders").await?;
+        let mut lines: Option<CopyFeed<'_, OrderItemRow, LINE_COLUMNS>> = match plan.statement() {
+            Some(statement) => Some(
+                CopyFeed::start(&mut conns.lines, statement, line_row, "COPY order lines").await?,
+            ),
+            None => None,
+        };
+        while let Some(order) = orders.next().await? {
+            let mut items = Vec::new();
+            if let Some(lines) = lines.as_mut() {
+                while let Some(next) = lines.peek().await?.map(|l| l.order_id) {
+                    if next > order.order_id {
+                        break;
+                    }
+                    // Lines of an order before this one belong to an order of another day
+                    // that the id range spans.
+                    let line = lines.next().await?;
+                    if next == order.order_id {
+                        items.extend(line);
+                    }
+                }
+            }
+            chunk.push(StoredOrder { order, items });
             if chunk.len() >= EXTRACT_CHUNK {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXTRACT_CHUNK));
                 tx.send(Ok(full)).await.map_err(|_| Stop::ReceiverGone)?;
             }
         }
+        if let Some(lines) = lines.as_mut() {
+            // Lines after the last order of the day: none for a range ending at its last id.
+            lines.drain().await?;
+        }
     }
-    decoder.finish(&mut chunk)?;
-    sqlx::raw_sql("COMMIT")
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| pg_err(e, "commit extraction"))?;
+    conns.commit().await?;
     if !chunk.is_empty() {
         tx.send(Ok(chunk)).await.map_err(|_| Stop::ReceiverGone)?;
     }
@@ -431,7 +648,7 @@ async fn copy_day(conn: &mut PgConnection, day: StoreDay, tx: &ChunkSender) -> R
 
 /// The state of [`PurchaseSource::extract_day`]'s stream.
 enum Extraction {
-    /// Not polled yet: the task starts on first poll, inside the caller's runtime.
+    /// Not started: called outside a runtime, the task starts on first poll.
     Pending(PgPool, StoreDay),
     /// The task is running.
     Running(
@@ -448,34 +665,39 @@ impl PurchaseSource for PostgresPurchaseStore {
         &self,
         day: StoreDay,
     ) -> BoxStream<'static, Result<Vec<StoredOrder>, PurchaseStoreError>> {
-        stream::unfold(
-            Extraction::Pending(self.pool.clone(), day),
-            |state| async move {
-                let (mut rx, task) = match state {
-                    Extraction::Pending(pool, day) => {
-                        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-                        (rx, tokio::spawn(stream_day(pool, day, tx)))
-                    }
-                    Extraction::Running(rx, task) => (rx, task),
-                    Extraction::Done => return None,
-                };
-                match rx.recv().await {
-                    Some(Ok(chunk)) => Some((Ok(chunk), Extraction::Running(rx, task))),
-                    Some(Err(e)) => Some((Err(e), Extraction::Done)),
-                    // The channel closes when the task ends: a panic must not pass for the end
-                    // of the day.
-                    None => match task.await {
-                        Ok(()) => None,
-                        Err(e) => Some((
-                            Err(PurchaseStoreError::Unexpected(anyhow!(
-                                "the extraction task failed: {e}"
-                            ))),
-                            Extraction::Done,
-                        )),
-                    },
+        // Started at once when possible, so the server streams while the caller gets ready.
+        let start = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+                Extraction::Running(rx, runtime.spawn(stream_day(self.pool.clone(), day, tx)))
+            }
+            Err(_) => Extraction::Pending(self.pool.clone(), day),
+        };
+        stream::unfold(start, |state| async move {
+            let (mut rx, task) = match state {
+                Extraction::Pending(pool, day) => {
+                    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+                    (rx, tokio::spawn(stream_day(pool, day, tx)))
                 }
-            },
-        )
+                Extraction::Running(rx, task) => (rx, task),
+                Extraction::Done => return None,
+            };
+            match rx.recv().await {
+                Some(Ok(chunk)) => Some((Ok(chunk), Extraction::Running(rx, task))),
+                Some(Err(e)) => Some((Err(e), Extraction::Done)),
+                // The channel closes when the task ends: a panic must not pass for the end
+                // of the day.
+                None => match task.await {
+                    Ok(()) => None,
+                    Err(e) => Some((
+                        Err(PurchaseStoreError::Unexpected(anyhow!(
+                            "the extraction task failed: {e}"
+                        ))),
+                        Extraction::Done,
+                    )),
+                },
+            }
+        })
         .boxed()
     }
 
@@ -542,310 +764,47 @@ fn product_from_row(r: &PgRow) -> Result<Product, PurchaseStoreError> {
     })
 }
 
-/// The binary `COPY` signature, followed by a flags word and a header-extension length.
-const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
-
-/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01T00:00:00Z).
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-/// Decodes the rows of [`EXTRACT_COPY`] in binary `COPY` format, whatever way the server splits
-/// them into messages, and groups them into whole orders.
-#[derive(Default)]
-struct CopyDecoder {
-    /// Bytes of an incomplete header or row, kept until the next message completes them.
-    carry: Vec<u8>,
-    header_done: bool,
-    trailer_seen: bool,
-    /// The order being assembled: its lines may continue in the next row.
-    current: Option<StoredOrder>,
-}
-
-fn bad_copy(message: impl std::fmt::Display) -> PurchaseStoreError {
-    PurchaseStoreError::Unexpected(anyhow!("unexpected binary COPY data: {message}"))
-}
-
-fn be_i16(b: &[u8]) -> i16 {
-    i16::from_be_bytes([b[0], b[1]])
-}
-
-fn be_i32(b: &[u8]) -> i32 {
-    i32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn int8(field: Option<&[u8]>, name: &str) -> Result<i64, PurchaseStoreError> {
-    opt_int8(field, name)?.ok_or_else(|| bad_copy(format!("{name} is null")))
-}
-
-fn opt_int8(field: Option<&[u8]>, name: &str) -> Result<Option<i64>, PurchaseStoreError> {
-    field
-        .map(|b| {
-            <[u8; 8]>::try_from(b)
-                .map(i64::from_be_bytes)
-                .map_err(|_| bad_copy(format!("{name} has {} bytes, not 8", b.len())))
-        })
-        .transpose()
-}
-
-fn int4(field: Option<&[u8]>, name: &str) -> Result<i32, PurchaseStoreError> {
-    let b = field.ok_or_else(|| bad_copy(format!("{name} is null")))?;
-    <[u8; 4]>::try_from(b)
-        .map(i32::from_be_bytes)
-        .map_err(|_| bad_copy(format!("{name} has {} bytes, not 4", b.len())))
-}
-
-fn timestamptz(field: Option<&[u8]>, name: &str) -> Result<DateTime<Utc>, PurchaseStoreError> {
-    let micros = int8(field, name)?;
-    micros
-        .checked_add(PG_EPOCH_MICROS)
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(|| bad_copy(format!("{name} {micros} is out of range")))
-}
-
-fn text(field: Option<&[u8]>, name: &str) -> Result<String, PurchaseStoreError> {
-    let b = field.ok_or_else(|| bad_copy(format!("{name} is null")))?;
-    std::str::from_utf8(b)
-        .map(str::to_owned)
-        .map_err(|e| bad_copy(format!("{name} is not UTF-8: {e}")))
-}
-
-impl CopyDecoder {
-    /// Decodes one `CopyData` message, pushing every order completed by it onto `out`.
-    fn feed(&mut self, data: &[u8], out: &mut Vec<StoredOrder>) -> Result<(), PurchaseStoreError> {
-        if self.carry.is_empty() {
-            // The usual case: the message holds whole rows and nothing needs copying.
-            let used = self.parse(data, out)?;
-            self.carry.extend_from_slice(&data[used..]);
-        } else {
-            let mut buf = std::mem::take(&mut self.carry);
-            buf.extend_from_slice(data);
-            let used = self.parse(&buf, out)?;
-            buf.drain(..used);
-            self.carry = buf;
-        }
-        Ok(())
-    }
-
-    /// Checks the stream ended cleanly and pushes the last order.
-    fn finish(mut self, out: &mut Vec<StoredOrder>) -> Result<(), PurchaseStoreError> {
-        if !self.carry.is_empty() || (self.header_done && !self.trailer_seen) {
-            return Err(bad_copy("the stream ended inside a row"));
-        }
-        out.extend(self.current.take());
-        Ok(())
-    }
-
-    /// Parses complete rows from `buf`; returns how many bytes were used.
-    fn parse(
-        &mut self,
-        buf: &[u8],
-        out: &mut Vec<StoredOrder>,
-    ) -> Result<usize, PurchaseStoreError> {
-        let mut pos = 0;
-        if !self.header_done {
-            let fixed = COPY_SIGNATURE.len() + 8;
-            if buf.len() < fixed {
-                return Ok(0);
-            }
-            if &buf[..COPY_SIGNATURE.len()] != COPY_SIGNATURE {
-                return Err(bad_copy("missing PGCOPY signature"));
-            }
-            let ext = usize::try_from(be_i32(&buf[fixed - 4..fixed]))
-                .map_err(|_| bad_copy("negative header extension length"))?;
-            if buf.len() < fixed + ext {
-                return Ok(0);
-            }
-            pos = fixed + ext;
-            self.header_done = true;
-        }
-        let mut fields: [Option<&[u8]>; EXTRACT_COLUMNS] = [None; EXTRACT_COLUMNS];
-        loop {
-            if self.trailer_seen {
-                return if pos == buf.len() {
-                    Ok(pos)
-                } else {
-                    Err(bad_copy("data after the trailer"))
-                };
-            }
-            let Some(count) = buf.get(pos..pos + 2).map(be_i16) else {
-                return Ok(pos);
-            };
-            if count == -1 {
-                self.trailer_seen = true;
-                pos += 2;
-                continue;
-            }
-            if usize::try_from(count).ok() != Some(EXTRACT_COLUMNS) {
-                return Err(bad_copy(format!(
-                    "{count} columns, expected {EXTRACT_COLUMNS}"
-                )));
-            }
-            // Find every field of the row first: a row cut by the message boundary waits.
-            let mut at = pos + 2;
-            for slot in &mut fields {
-                let Some(len) = buf.get(at..at + 4).map(be_i32) else {
-                    return Ok(pos);
-                };
-                at += 4;
-                if len < 0 {
-                    *slot = None;
-                } else {
-                    let end = at + usize::try_from(len).unwrap_or(usize::MAX - at);
-                    let Some(value) = buf.get(at..end) else {
-                        return Ok(pos);
-                    };
-                    *slot = Some(value);
-                    at = end;
-                }
-            }
-            self.row(&fields, out)?;
-            pos = at;
-        }
-    }
-
-    /// One joined (order, line) row.
-    fn row(
-        &mut self,
-        f: &[Option<&[u8]>; EXTRACT_COLUMNS],
-        out: &mut Vec<StoredOrder>,
-    ) -> Result<(), PurchaseStoreError> {
-        let order_id = int8(f[0], "order_id")?;
-        let same = self
-            .current
-            .as_ref()
-            .is_some_and(|o| o.order.order_id == order_id);
-        if !same {
-            let order = OrderRow {
-                order_id,
-                customer_id: opt_int8(f[1], "customer_id")?,
-                ordered_at: timestamptz(f[2], "ordered_at")?,
-                recorded_at: timestamptz(f[3], "recorded_at")?,
-                status: text(f[4], "status")?,
-                total_cents: int8(f[5], "total_cents")?,
-                currency: text(f[6], "currency")?,
-            };
-            let done = self.current.replace(StoredOrder {
-                order,
-                items: Vec::new(),
-            });
-            out.extend(done);
-        }
-        // A null line number is the LEFT JOIN's row for an order without lines.
-        if f[7].is_some()
-            && let Some(current) = self.current.as_mut()
-        {
-            current.items.push(OrderItemRow {
-                order_id,
-                line_no: int4(f[7], "line_no")?,
-                product_id: opt_int8(f[8], "product_id")?,
-                quantity: int4(f[9], "quantity")?,
-                unit_price_cents: int8(f[10], "unit_price_cents")?,
-            });
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn field(out: &mut Vec<u8>, value: Option<&[u8]>) {
-        match value {
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(v) => {
-                out.extend_from_slice(&i32::try_from(v.len()).unwrap().to_be_bytes());
-                out.extend_from_slice(v);
-            }
-        }
-    }
-
-    fn row(out: &mut Vec<u8>, order_id: i64, line: Option<(i32, Option<i64>)>) {
-        out.extend_from_slice(&11i16.to_be_bytes());
-        field(out, Some(&order_id.to_be_bytes()));
-        field(out, None);
-        field(out, Some(&0i64.to_be_bytes()));
-        field(out, Some(&86_400_000_000i64.to_be_bytes()));
-        field(out, Some(b"paid"));
-        field(out, Some(&1000i64.to_be_bytes()));
-        field(out, Some(b"USD"));
-        match line {
-            Some((no, product)) => {
-                field(out, Some(&no.to_be_bytes()));
-                field(out, product.map(i64::to_be_bytes).as_ref().map(|b| &b[..]));
-                field(out, Some(&2i32.to_be_bytes()));
-                field(out, Some(&500i64.to_be_bytes()));
-            }
-            None => (0..4).for_each(|_| field(out, None)),
-        }
-    }
-
-    fn sample() -> Vec<u8> {
-        let mut b = COPY_SIGNATURE.to_vec();
-        b.extend_from_slice(&0i32.to_be_bytes());
-        b.extend_from_slice(&0i32.to_be_bytes());
-        row(&mut b, 7, Some((1, Some(3))));
-        row(&mut b, 7, Some((2, None)));
-        row(&mut b, 9, None);
-        row(&mut b, 12, Some((1, Some(4))));
-        b.extend_from_slice(&(-1i16).to_be_bytes());
-        b
-    }
-
-    fn decode(messages: &[&[u8]]) -> Result<Vec<StoredOrder>, PurchaseStoreError> {
-        let mut d = CopyDecoder::default();
-        let mut out = Vec::new();
-        for m in messages {
-            d.feed(m, &mut out)?;
-        }
-        d.finish(&mut out)?;
-        Ok(out)
-    }
-
-    #[test]
-    fn the_decoder_groups_rows_into_whole_orders() {
-        let orders = decode(&[&sample()]).unwrap();
-        assert_eq!(
-            orders.iter().map(|o| o.order.order_id).collect::<Vec<_>>(),
-            vec![7, 9, 12]
-        );
-        assert_eq!(orders[0].items.len(), 2);
-        assert_eq!(orders[0].items[1].product_id, None);
-        assert!(orders[1].items.is_empty(), "an order without lines");
-        assert_eq!(orders[0].order.status, "paid");
-        assert_eq!(
-            orders[0].order.recorded_at,
-            "2000-01-02T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
-        );
-    }
-
-    #[test]
-    fn the_decoder_gives_the_same_orders_however_the_bytes_are_split() {
-        let bytes = sample();
-        let whole = decode(&[&bytes]).unwrap();
-        for cut in [1, 5, 11, 19, 20, 23, 40, bytes.len() - 1] {
-            let (a, b) = bytes.split_at(cut);
-            assert_eq!(decode(&[a, b]).unwrap(), whole, "split at {cut}");
-        }
-        let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(decode(&bytewise).unwrap(), whole);
-    }
-
-    #[test]
-    fn the_decoder_refuses_truncated_streams_and_foreign_layouts() {
-        let bytes = sample();
-        assert!(decode(&[&bytes[..bytes.len() - 2]]).is_err(), "no trailer");
-        assert!(decode(&[&bytes[..bytes.len() - 9]]).is_err(), "cut row");
-        let mut other = COPY_SIGNATURE.to_vec();
-        other.extend_from_slice(&[0; 8]);
-        other.extend_from_slice(&3i16.to_be_bytes());
-        assert!(decode(&[&other]).is_err(), "three columns");
-        assert!(decode(&[b"NOTCOPY-DATA-AT-ALL"]).is_err());
-    }
 
     #[test]
     fn a_batch_naming_a_row_twice_keeps_the_last_version() {
         let rows = [(1, "a"), (2, "b"), (1, "c")];
         let kept = last_by_key(&rows, |r| r.0);
         assert_eq!(kept, vec![&(1, "c"), &(2, "b")]);
+    }
+
+    #[test]
+    fn lines_are_read_by_id_range_unless_the_ids_are_scattered() {
+        assert_eq!(LinesPlan::choose(None, None, 0), LinesPlan::Nothing);
+        assert_eq!(
+            LinesPlan::choose(Some(1_000), Some(400_000), 300_000),
+            LinesPlan::Range
+        );
+        assert_eq!(
+            LinesPlan::choose(Some(1), Some(9_000_000_000), 2),
+            LinesPlan::SemiJoin
+        );
+        assert_eq!(
+            LinesPlan::choose(Some(1), Some(i64::MAX), 2),
+            LinesPlan::SemiJoin,
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn only_snapshot_ids_are_spliced() {
+        assert!(is_snapshot_id("00000003-0000001B-1"));
+        assert!(!is_snapshot_id("1'; DROP TABLE orders; --"));
+        assert!(!is_snapshot_id(""));
+    }
+
+    #[test]
+    fn the_statements_filter_and_order_as_the_merge_expects() {
+        assert!(ORDERS_COPY.contains("ORDER BY o.order_id)"));
+        assert!(LINES_IN_RANGE_COPY.contains("ORDER BY i.order_id, i.line_no, i.item_id"));
+        assert!(LINES_OF_DAY_COPY.contains("ORDER BY i.order_id, i.line_no, i.item_id"));
+        assert!(DAY_ID_RANGE.contains("o.recorded_at <"));
     }
 }

@@ -3,7 +3,8 @@
 //! quarantine with its rule, identical partitions on reruns, and a crash before the commit
 //! leaving the previous day readable.
 //!
-//! The lake is the in-memory one: the local Parquet lake does not exist yet.
+//! The lake is the in-memory one, except for the crash test, which also runs on the local
+//! Parquet lake, where a crash leaves real files behind.
 
 mod support;
 
@@ -23,7 +24,7 @@ use fashion_domain::ports::{
 };
 use fashion_domain::sales::QuarantineRule;
 use fashion_domain::services::daily_job::{DAILY_JOB_TABLES, DailyJob, DailyJobReport};
-use fashion_local::PostgresPurchaseStore;
+use fashion_local::{DataFusionEngine, LocalLake, PostgresPurchaseStore, StateDb};
 use fashion_memory::InMemoryLake;
 use fashion_tests::fixtures::{customer, order, product};
 use serde_json::Value;
@@ -319,8 +320,8 @@ enum Failure {
 }
 
 /// A lake whose partition writes all fail to commit.
-struct FailingLake {
-    inner: InMemoryLake,
+struct FailingLake<L> {
+    inner: L,
     failure: Failure,
 }
 
@@ -350,7 +351,7 @@ impl PartitionWriter for FailingWriter {
 }
 
 #[async_trait]
-impl LakeWriter for FailingLake {
+impl<L: LakeWriter> LakeWriter for FailingLake<L> {
     async fn open(
         &self,
         table: &TableDef,
@@ -423,4 +424,95 @@ async fn a_crash_between_writing_and_committing_leaves_the_previous_day_readable
         "customer 9 is unknown"
     );
     assert_ne!(dump(&lake, day.date).await, published);
+}
+
+/// Every row of every table the job writes for `dt`, through DataFusion over the Parquet files,
+/// sorted (DataFusion gives no order without ORDER BY).
+async fn parquet_dump(engine: &DataFusionEngine, dt: NaiveDate) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for table in DAILY_JOB_TABLES {
+        let res = engine
+            .query(
+                &format!("SELECT * FROM {table} WHERE dt = $1"),
+                &[QueryParam::Text(dt.format("%Y-%m-%d").to_string())],
+            )
+            .await
+            .expect("query");
+        let mut rows: Vec<String> = res.rows.iter().map(|r| format!("{r:?}")).collect();
+        rows.sort();
+        out.push(rows);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_crash_before_the_commit_leaves_the_previous_parquet_day_readable_and_reruns_agree() {
+    // Arrange: a day published into the local Parquet lake, then more orders for it.
+    let db = support::fresh_store().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = StateDb::open(&dir.path().join("state.db"))
+        .await
+        .expect("state.db");
+    let catalog = Arc::new(state.table_catalog());
+    let lake = LocalLake::new(dir.path().join("lake"));
+    let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
+    let day = StoreDay::new(date(2026, 11, 25), hcm());
+    db.put_customers(&[customer(1), customer(2)])
+        .await
+        .expect("customers");
+    db.put_products(&(1..=3).map(product).collect::<Vec<_>>())
+        .await
+        .expect("products");
+    db.put_orders(&[order(1, 1, day.start + Duration::hours(2), 2)])
+        .await
+        .expect("orders");
+    let first = DailyJob::new(
+        Arc::new(db.clone()),
+        Arc::new(lake.clone()),
+        catalog.clone(),
+    )
+    .run(day)
+    .await
+    .expect("first run");
+    assert_eq!(first.written_to(tables::ORDERS), 1);
+    let published = parquet_dump(&engine, day.date).await;
+    assert_eq!(published[0].len(), 1, "one order: {published:?}");
+    db.put_orders(&[
+        order(2, 2, day.start + Duration::hours(5), 3),
+        order(3, 9, day.start + Duration::hours(6), 1),
+    ])
+    .await
+    .expect("more orders");
+
+    // Act: the process dies in the first commit, after every partition's file was written.
+    let job = DailyJob::new(
+        Arc::new(db.clone()),
+        Arc::new(FailingLake {
+            inner: lake.clone(),
+            failure: Failure::Crash,
+        }),
+        catalog.clone(),
+    );
+    let crashed = tokio::spawn(async move { job.run(day).await }).await;
+
+    // Assert: files of the new day exist in staging, yet readers see the old day whole.
+    assert!(crashed.expect_err("the run crashed").is_panic());
+    let staged: usize = std::fs::read_dir(dir.path().join("lake").join(".staging"))
+        .map(Iterator::count)
+        .unwrap_or(0);
+    assert!(staged > 0, "the crashed run had written its files");
+    assert_eq!(parquet_dump(&engine, day.date).await, published);
+
+    // A good run afterwards publishes the new data and the staging garbage can go.
+    lake.clean_staging().expect("clean staging");
+    let job = DailyJob::new(Arc::new(db.clone()), Arc::new(lake.clone()), catalog);
+    let report = job.run(day).await.expect("rerun");
+    assert_eq!(report.written_to(tables::ORDERS), 2);
+    let after = parquet_dump(&engine, day.date).await;
+    assert_eq!(after[0].len(), 2);
+    assert_ne!(after, published);
+
+    // And running it once more changes nothing.
+    job.run(day).await.expect("second rerun");
+    assert_eq!(parquet_dump(&engine, day.date).await, after);
 }

@@ -119,7 +119,7 @@ async fn the_schema_refuses_what_a_real_store_refuses() {
 }
 
 #[tokio::test]
-async fn the_copy_floor_reads_one_message_per_extracted_line() {
+async fn the_copy_floor_reads_every_order_and_every_line_once() {
     // Arrange
     let db = support::fresh_store().await;
     let orders: Vec<StoredOrder> = (1..=50)
@@ -130,7 +130,33 @@ async fn the_copy_floor_reads_one_message_per_extracted_line() {
     // Act
     let floor = db.copy_floor(day()).await.expect("copy_floor");
 
-    // Assert: 150 rows, the binary header and trailer with them or in messages of their own.
-    assert!((150..=152).contains(&floor.messages), "{floor:?}");
-    assert!(floor.bytes > 150 * 11 * 4, "{floor:?}");
+    // Assert: 50 order rows and 150 line rows, each stream's header and trailer with them or in
+    // messages of their own.
+    assert!((200..=204).contains(&floor.messages), "{floor:?}");
+    assert!(floor.bytes > 50 * 7 * 4 + 150 * 5 * 4, "{floor:?}");
+}
+
+#[tokio::test]
+async fn orders_with_scattered_ids_are_extracted_whole_and_alone() {
+    // Arrange: the day's ids are far apart (a semi-join selects their lines), and orders of
+    // other days sit between them.
+    let db = support::fresh_store().await;
+    let ids = [3, 40_000, 9_000_000_000];
+    let mut all: Vec<StoredOrder> = ids
+        .iter()
+        .map(|&id| order(id, 1, day().start + Duration::hours(1), 2))
+        .collect();
+    all.push(order(50_000, 1, day().end + Duration::hours(1), 4));
+    all.push(order(1, 1, day().start - Duration::hours(1), 4));
+    db.put_orders(&all).await.expect("put_orders");
+
+    // Act
+    let got: Vec<StoredOrder> = db
+        .extract_day(day())
+        .try_concat()
+        .await
+        .expect("extract_day");
+
+    // Assert
+    assert_eq!(got, all[..3].to_vec());
 }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -37,6 +38,7 @@ use self::aggregate::SalesAggregator;
 use self::clean::{CleanBatch, Cleaner, ReferenceData, Tally, Verdict};
 use crate::calendar::StoreDay;
 use crate::lake::{PartitionInfo, PartitionKey, TableDef, TableRows, tables};
+use crate::order::StoredOrder;
 use crate::ports::{
     Clock, LakeError, LakeWriter, PartitionWriter, PurchaseSource, PurchaseStoreError, SystemClock,
     TableCatalog, WriteMode,
@@ -368,12 +370,14 @@ where
                     source,
                 })?;
         }
-        let products = self.source.products().await?;
-        let customers = self.source.customers().await?;
+        // The extraction starts first: a source may stream ahead while the snapshots load.
+        let chunks = self.source.extract_day(day);
+        let (products, customers) =
+            futures::try_join!(self.source.products(), self.source.customers())?;
         let refs = ReferenceData::new(products, customers);
 
         let mut parts = Partitions::default();
-        let tally = match self.write_all(day, &defs, refs, &mut parts).await {
+        let tally = match self.write_all(day, &defs, refs, chunks, &mut parts).await {
             Ok(t) => t,
             Err(e) => {
                 parts.abort_all().await;
@@ -427,6 +431,7 @@ where
         day: StoreDay,
         defs: &[TableDef],
         refs: ReferenceData,
+        mut chunks: BoxStream<'static, Result<Vec<StoredOrder>, PurchaseStoreError>>,
         parts: &mut Partitions,
     ) -> Result<Tally, DailyJobError> {
         let def = |name: &str| {
@@ -471,19 +476,21 @@ where
         }
 
         let mut tally = Tally::default();
-        let mut sales = SalesAggregator::default();
+        let mut sales = SalesAggregator::new(&refs);
         let mut cleaner = Cleaner::new(day, &refs);
-        let mut chunks = self.source.extract_day(day);
         while let Some(chunk) = chunks.try_next().await? {
             let mut batch = CleanBatch::default();
-            for stored in &chunk {
+            batch.orders.reserve(chunk.len());
+            batch
+                .lines
+                .reserve(chunk.iter().map(|o| o.items.len()).sum());
+            for stored in chunk {
                 if let Verdict::Accepted { lines } = cleaner.clean(stored, &mut batch, &mut tally)
                     && let Some(order) = batch.orders.last()
                 {
                     sales.add(&refs, order, &batch.lines[batch.lines.len() - lines..]);
                 }
             }
-            drop(chunk);
             parts
                 .write(ORDERS_SLOT, TableRows::Orders(batch.orders))
                 .await?;

@@ -3,8 +3,9 @@
 //!
 //! Aggregates count sales: a cancelled order is published in `orders` but adds nothing here
 //! ([`OrderStatus::is_sale`](crate::order::OrderStatus::is_sale)). The state kept is one entry per
-//! (product, city), one per buying customer and one per distinct (product, customer) pair — the
-//! distinct-customer counts are exact — never the orders themselves.
+//! (product, city) — an array when catalog × cities is small, a hash map otherwise — one per
+//! customer, and one per distinct (product, customer) pair, so that distinct-customer counts are
+//! exact; never the orders themselves.
 
 use std::collections::{HashMap, HashSet};
 
@@ -29,32 +30,113 @@ struct CustomerAcc {
     revenue: i64,
 }
 
+/// Product × city tables up to this many cells are arrays (32 bytes a cell); larger ones hash.
+const DENSE_CELLS: usize = 1 << 20;
+
+/// Totals per (product position, city position).
+#[derive(Debug)]
+enum SalesTable {
+    /// `cells[product * cities + city]`.
+    Dense { cells: Vec<SalesAcc>, cities: usize },
+    /// Keyed by `product << 32 | city`.
+    Sparse(HashMap<u64, SalesAcc, FxBuild>),
+}
+
+impl SalesTable {
+    fn new(products: usize, cities: usize) -> Self {
+        let cities = cities.max(1);
+        match products.checked_mul(cities) {
+            Some(cells) if cells <= DENSE_CELLS => Self::Dense {
+                cells: vec![SalesAcc::default(); cells],
+                cities,
+            },
+            _ => Self::Sparse(HashMap::default()),
+        }
+    }
+
+    fn get(&mut self, product: u32, city: u32) -> &mut SalesAcc {
+        match self {
+            Self::Dense { cells, cities } => {
+                let i = product as usize * *cities + city as usize;
+                if i >= cells.len() {
+                    cells.resize(i + 1, SalesAcc::default());
+                }
+                &mut cells[i]
+            }
+            Self::Sparse(map) => map
+                .entry((u64::from(product) << 32) | u64::from(city))
+                .or_default(),
+        }
+    }
+
+    /// Every (product, city, totals) with at least one order.
+    fn into_entries(self) -> Vec<(u32, u32, SalesAcc)> {
+        match self {
+            Self::Dense { cells, cities } => cells
+                .into_iter()
+                .enumerate()
+                .filter(|(_, acc)| acc.orders > 0)
+                .filter_map(|(i, acc)| {
+                    Some((
+                        u32::try_from(i / cities).ok()?,
+                        u32::try_from(i % cities).ok()?,
+                        acc,
+                    ))
+                })
+                .collect(),
+            Self::Sparse(map) => map
+                .into_iter()
+                .filter_map(|(key, acc)| {
+                    Some((
+                        u32::try_from(key >> 32).ok()?,
+                        u32::try_from(key & u64::from(u32::MAX)).ok()?,
+                        acc,
+                    ))
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Accumulates the day's aggregates.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SalesAggregator {
-    /// (product position, city position) → totals.
-    sales: HashMap<(u32, u32), SalesAcc, FxBuild>,
-    /// (product position, customer id) pairs seen, for distinct customers.
-    buyers: HashSet<(u32, u64), FxBuild>,
-    /// Customer position → totals.
-    customers: HashMap<u32, CustomerAcc, FxBuild>,
+    sales: SalesTable,
+    /// `product << 32 | customer` (positions) of every product bought by a customer today, for
+    /// exact distinct-customer counts.
+    buyers: HashSet<u64, FxBuild>,
+    /// Totals by customer position; grown on demand (positions are dense).
+    customers: Vec<CustomerAcc>,
     /// Products already counted for the current order.
     in_order: Vec<u32>,
 }
 
 impl SalesAggregator {
+    /// An empty aggregator sized for `refs`.
+    pub(crate) fn new(refs: &ReferenceData) -> Self {
+        Self {
+            sales: SalesTable::new(refs.product_count(), refs.city_count()),
+            buyers: HashSet::default(),
+            customers: Vec::new(),
+            in_order: Vec::new(),
+        }
+    }
+
     /// Adds a clean order and its lines.
     pub(crate) fn add(&mut self, refs: &ReferenceData, order: &Order, lines: &[OrderLine]) {
         if !order.status.is_sale() {
             return;
         }
-        let customer = order.customer_id.get();
         // Clean orders reference known customers and products; the lookups cannot miss.
-        let Some(customer_pos) = refs.customer_pos(order.customer_id.as_i64()) else {
+        let Some(customer) = refs.customer_pos(order.customer_id.as_i64()) else {
             return;
         };
-        let city = refs.city_of(customer_pos).unwrap_or(0);
-        let c = self.customers.entry(customer_pos).or_default();
+        let city = refs.city_of(customer).unwrap_or(0);
+        let slot = customer as usize;
+        if self.customers.len() <= slot {
+            self.customers.resize(slot + 1, CustomerAcc::default());
+        }
+        let c = &mut self.customers[slot];
         c.orders += 1;
         c.units += order.units;
         c.revenue += order.total.get();
@@ -63,13 +145,16 @@ impl SalesAggregator {
             let Some(product) = refs.product_pos(i64::from(line.product_id.get())) else {
                 continue;
             };
-            let acc = self.sales.entry((product, city)).or_default();
+            let acc = self.sales.get(product, city);
             acc.units += i64::from(line.quantity);
             acc.revenue += line.line_total.get();
             if !self.in_order.contains(&product) {
                 self.in_order.push(product);
                 acc.orders += 1;
-                if self.buyers.insert((product, customer)) {
+                if self
+                    .buyers
+                    .insert((u64::from(product) << 32) | u64::from(customer))
+                {
                     acc.customers += 1;
                 }
             }
@@ -81,8 +166,9 @@ impl SalesAggregator {
     pub(crate) fn finish(self, refs: &ReferenceData) -> (Vec<DailySales>, Vec<CustomerDay>) {
         let mut sales: Vec<DailySales> = self
             .sales
+            .into_entries()
             .into_iter()
-            .filter_map(|((product, city), acc)| {
+            .filter_map(|(product, city, acc)| {
                 let p = refs.product(product)?;
                 Some(DailySales {
                     product_id: p.id,
@@ -101,8 +187,10 @@ impl SalesAggregator {
         sales.sort_by(|a, b| (a.product_id, &a.city).cmp(&(b.product_id, &b.city)));
         let mut customers: Vec<CustomerDay> = self
             .customers
-            .into_iter()
-            .filter_map(|(pos, acc)| {
+            .iter()
+            .zip(0u32..)
+            .filter(|(acc, _)| acc.orders > 0)
+            .filter_map(|(acc, pos)| {
                 let c = refs.customer(pos)?;
                 Some(CustomerDay {
                     customer_id: c.id,
@@ -227,7 +315,7 @@ mod tests {
             order(4, 12, OrderStatus::Paid, &[(1, 3, 1000)]),
             order(5, 12, OrderStatus::Cancelled, &[(1, 5, 1000)]),
         ];
-        let mut agg = SalesAggregator::default();
+        let mut agg = SalesAggregator::new(&refs);
 
         // Act
         for (o, ls) in &orders {
@@ -279,6 +367,31 @@ mod tests {
     }
 
     #[test]
+    fn dense_and_sparse_sales_tables_agree() {
+        let mut dense = SalesTable::new(3, 2);
+        let mut sparse = SalesTable::new(usize::MAX, 2);
+        assert!(matches!(dense, SalesTable::Dense { .. }));
+        assert!(matches!(sparse, SalesTable::Sparse(_)));
+        for t in [&mut dense, &mut sparse] {
+            t.get(2, 1).orders += 1;
+            t.get(0, 0).orders += 2;
+            t.get(2, 1).units += 5;
+        }
+        let sorted = |t: SalesTable| {
+            let mut v: Vec<(u32, u32, i64, i64)> = t
+                .into_entries()
+                .into_iter()
+                .map(|(p, c, a)| (p, c, a.orders, a.units))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let expected = vec![(0, 0, 2, 0), (2, 1, 1, 5)];
+        assert_eq!(sorted(dense), expected);
+        assert_eq!(sorted(sparse), expected);
+    }
+
+    #[test]
     fn aggregates_do_not_depend_on_how_orders_are_chunked() {
         let refs = refs();
         let orders = [
@@ -286,8 +399,8 @@ mod tests {
             order(2, 11, OrderStatus::Paid, &[(2, 2, 100)]),
             order(3, 12, OrderStatus::Returned, &[(3, 1, 50)]),
         ];
-        let mut forward = SalesAggregator::default();
-        let mut backward = SalesAggregator::default();
+        let mut forward = SalesAggregator::new(&refs);
+        let mut backward = SalesAggregator::new(&refs);
         for (o, ls) in &orders {
             forward.add(&refs, o, ls);
         }

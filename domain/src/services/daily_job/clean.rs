@@ -96,6 +96,16 @@ impl ReferenceData {
         self.customer_city.get(customer_pos as usize).copied()
     }
 
+    /// Number of products.
+    pub(crate) fn product_count(&self) -> usize {
+        self.products.len()
+    }
+
+    /// Number of distinct cities.
+    pub(crate) fn city_count(&self) -> usize {
+        self.cities.len()
+    }
+
     /// The city at `pos`.
     pub(crate) fn city(&self, pos: u32) -> &str {
         self.cities.get(pos as usize).map_or("", String::as_str)
@@ -217,10 +227,11 @@ impl<'a> Cleaner<'a> {
         }
     }
 
-    /// Cleans one order into `batch`, counting into `tally`.
+    /// Cleans one order into `batch`, counting into `tally`. Takes the order by value so that a
+    /// published order reuses its strings.
     pub(crate) fn clean(
         &mut self,
-        stored: &StoredOrder,
+        stored: StoredOrder,
         batch: &mut CleanBatch,
         tally: &mut Tally,
     ) -> Verdict {
@@ -251,7 +262,7 @@ impl<'a> Cleaner<'a> {
             .zip(&self.checks)
             .find_map(|(&i, c)| c.as_ref().err().map(|v| (&stored.items[i], v)));
         let order_violations = match (order_check, first_bad_line) {
-            (Ok(good), None) => return self.accept(row, good, batch),
+            (Ok(good), None) => return self.accept(stored.order, good, batch),
             (Ok(_), Some(_)) => Vec::new(),
             (Err(vs), _) => vs,
         };
@@ -462,7 +473,7 @@ impl<'a> Cleaner<'a> {
     }
 
     /// Publishes an order whose every check passed.
-    fn accept(&self, row: &OrderRow, good: GoodOrder, batch: &mut CleanBatch) -> Verdict {
+    fn accept(&self, row: OrderRow, good: GoodOrder, batch: &mut CleanBatch) -> Verdict {
         let GoodOrder {
             order_id,
             customer_id,
@@ -490,7 +501,7 @@ impl<'a> Cleaner<'a> {
             item_count: u32::try_from(self.checks.len()).unwrap_or(u32::MAX),
             units,
             total: Cents(row.total_cents),
-            currency: row.currency.clone(),
+            currency: row.currency,
         });
         Verdict::Accepted {
             lines: self.checks.len(),
@@ -587,7 +598,7 @@ mod tests {
         let mut cleaner = Cleaner::new(day(), &refs);
         let (mut batch, mut tally) = (CleanBatch::default(), Tally::default());
         for o in orders {
-            cleaner.clean(o, &mut batch, &mut tally);
+            cleaner.clean(o.clone(), &mut batch, &mut tally);
         }
         (batch, tally)
     }

@@ -50,7 +50,10 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply mixes every input bit into the high bits only, while hash tables pick
+        // buckets by the low bits: rotate the mixed bits down (as rustc-hash 2 does), or keys
+        // that differ only in their high half (a product id above a city) would share buckets.
+        self.hash.rotate_left(26)
     }
 }
 
@@ -127,6 +130,22 @@ mod tests {
         }
         assert_eq!(dense.get(7), Some(2));
         assert_eq!(sparse.get(7_000_000_000), Some(2));
+    }
+
+    #[test]
+    fn keys_that_differ_only_in_their_high_half_spread_over_buckets() {
+        use std::hash::BuildHasher;
+        let build = FxBuild::default();
+        let mut low_bits: Vec<u64> = (0u64..64)
+            .map(|product| build.hash_one(product << 32 | 7) & 0xff)
+            .collect();
+        low_bits.sort_unstable();
+        low_bits.dedup();
+        assert!(
+            low_bits.len() > 32,
+            "only {} distinct buckets of 256",
+            low_bits.len()
+        );
     }
 
     #[test]

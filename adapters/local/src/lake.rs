@@ -146,7 +146,47 @@ struct LocalPartitionWriter {
     final_file: PathBuf,
     /// For a replace: the staging partition directory and the staging root to remove after.
     staging: Option<(PathBuf, PathBuf)>,
-    writer: Option<ParquetFileWriter<BufWriter<File>>>,
+    encoder: Option<Encoder>,
+}
+
+/// Rows waiting for the encoder thread, at most this many batches.
+const ENCODER_QUEUE: usize = 4;
+
+/// Encodes and compresses a partition's file on a thread of its own, so that this CPU work
+/// overlaps with whatever produces the rows (extraction, cleaning) instead of waiting in line.
+struct Encoder {
+    tx: tokio::sync::mpsc::Sender<TableRows>,
+    handle: std::thread::JoinHandle<Result<u64, LakeError>>,
+}
+
+impl Encoder {
+    fn start(mut writer: ParquetFileWriter<BufWriter<File>>) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<TableRows>(ENCODER_QUEUE);
+        let handle = std::thread::spawn(move || {
+            while let Some(rows) = rx.blocking_recv() {
+                writer.write(&rows)?;
+            }
+            let rows = writer.rows();
+            let file = writer
+                .finish()?
+                .into_inner()
+                .map_err(|e| io_err(e.error(), "flush a Parquet file"))?;
+            file.sync_all()
+                .map_err(|e| io_err(&e, "sync a Parquet file"))?;
+            Ok(rows)
+        });
+        Self { tx, handle }
+    }
+
+    /// Waits for the thread and returns the rows it wrote, or its error.
+    async fn finish(self) -> Result<u64, LakeError> {
+        drop(self.tx);
+        let handle = self.handle;
+        tokio::task::spawn_blocking(move || handle.join())
+            .await
+            .map_err(|e| LakeError::Unexpected(anyhow::anyhow!("the encoder task failed: {e}")))?
+            .map_err(|_| LakeError::Unexpected(anyhow::anyhow!("the encoder thread panicked")))?
+    }
 }
 
 impl LocalPartitionWriter {
@@ -154,37 +194,23 @@ impl LocalPartitionWriter {
         self.lake.table_dir(&self.table.name).join(self.key.path())
     }
 
-    fn writer(&mut self) -> Result<&mut ParquetFileWriter<BufWriter<File>>, LakeError> {
-        if self.writer.is_none() {
+    fn encoder(&mut self) -> Result<&Encoder, LakeError> {
+        if self.encoder.is_none() {
             if let Some(parent) = self.tmp_file.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| io_err(&e, format!("create {}", parent.display())))?;
             }
             let f = File::create(&self.tmp_file)
                 .map_err(|e| io_err(&e, format!("create {}", self.tmp_file.display())))?;
-            self.writer = Some(ParquetFileWriter::new(&self.table, BufWriter::new(f))?);
+            let writer = ParquetFileWriter::new(&self.table, BufWriter::new(f))?;
+            self.encoder = Some(Encoder::start(writer));
         }
-        self.writer
-            .as_mut()
-            .ok_or_else(|| LakeError::Unexpected(anyhow::anyhow!("writer vanished")))
+        self.encoder
+            .as_ref()
+            .ok_or_else(|| LakeError::Unexpected(anyhow::anyhow!("encoder vanished")))
     }
 
-    fn finish_file(&mut self) -> Result<u64, LakeError> {
-        let Some(w) = self.writer.take() else {
-            return Ok(0);
-        };
-        let rows = w.rows();
-        let buf = w.finish()?;
-        let file = buf
-            .into_inner()
-            .map_err(|e| io_err(e.error(), "flush a Parquet file"))?;
-        file.sync_all()
-            .map_err(|e| io_err(&e, "sync a Parquet file"))?;
-        Ok(rows)
-    }
-
-    fn commit_sync(mut self) -> Result<PartitionInfo, LakeError> {
-        let rows_written = self.finish_file()?;
+    fn commit_sync(self, rows_written: u64) -> Result<PartitionInfo, LakeError> {
         let live = self.live_dir();
         match self.mode {
             WriteMode::Append => {
@@ -233,8 +259,8 @@ impl LocalPartitionWriter {
             (0, 0, 0)
         };
         Ok(PartitionInfo {
-            table: self.table.name.clone(),
-            key: self.key.clone(),
+            table: self.table.name,
+            key: self.key,
             location: live.display().to_string(),
             files,
             rows,
@@ -258,15 +284,37 @@ impl PartitionWriter for LocalPartitionWriter {
         if rows.is_empty() {
             return Ok(());
         }
-        self.writer()?.write(&rows)
+        let tx = self.encoder()?.tx.clone();
+        if tx.send(rows).await.is_err() {
+            // The encoder stopped on an error: report it.
+            let encoder = self.encoder.take();
+            return match encoder {
+                Some(e) => e
+                    .finish()
+                    .await
+                    .and(Err(LakeError::Unexpected(anyhow::anyhow!(
+                        "the encoder stopped"
+                    )))),
+                None => Err(LakeError::Unexpected(anyhow::anyhow!(
+                    "the encoder stopped"
+                ))),
+            };
+        }
+        Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<PartitionInfo, LakeError> {
-        self.commit_sync()
+    async fn commit(mut self: Box<Self>) -> Result<PartitionInfo, LakeError> {
+        let rows = match self.encoder.take() {
+            Some(e) => e.finish().await?,
+            None => 0,
+        };
+        self.commit_sync(rows)
     }
 
     async fn abort(mut self: Box<Self>) -> Result<(), LakeError> {
-        self.writer = None;
+        if let Some(e) = self.encoder.take() {
+            let _ = e.finish().await;
+        }
         let _ = std::fs::remove_file(&self.tmp_file);
         if let Some((_, root)) = &self.staging {
             let _ = std::fs::remove_dir_all(root);
@@ -312,7 +360,7 @@ impl LakeWriter for LocalLake {
             tmp_file,
             final_file,
             staging,
-            writer: None,
+            encoder: None,
         }))
     }
 }

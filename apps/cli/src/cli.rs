@@ -49,7 +49,8 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Generate a synthetic store (catalog, customers, orders, clickstream) into the stores.
     Generate(GenerateArgs),
-    /// Run the whole pipeline on the embedded stack over simulated days and print a summary.
+    /// Run the whole pipeline over simulated days and print a summary: on the embedded stack, or
+    /// with `--stack emulator` through the AWS adapters against an AWS emulator.
     Demo(DemoArgs),
     /// Process the stream: validate, deduplicate, enrich, update activity, recommend.
     #[command(subcommand)]
@@ -78,17 +79,42 @@ pub enum Command {
     },
 }
 
+/// Where `fashion demo` runs the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoStack {
+    /// The embedded stack in the data directory.
+    Local,
+    /// The AWS adapters (Kinesis, DynamoDB, S3, Glue) against an AWS emulator at
+    /// `AWS_ENDPOINT_URL`, on resources provisioned for the run (a build with `--features aws`).
+    Emulator,
+}
+
+impl DemoStack {
+    /// `(days, customers, products)` simulated when not given: the emulator answers every call
+    /// over HTTP, so its default store is smaller.
+    #[must_use]
+    pub const fn default_size(self) -> (u32, u32, u32) {
+        match self {
+            Self::Local => (7, 2000, 3000),
+            Self::Emulator => (3, 200, 400),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Days to simulate.
-    #[arg(long, default_value_t = 7)]
-    pub days: u32,
-    /// Customers.
-    #[arg(long, default_value_t = 2000)]
-    pub users: u32,
-    /// Products in the catalog.
-    #[arg(long, default_value_t = 3000)]
-    pub products: u32,
+    /// Where to run: the embedded stack, or the AWS adapters against an AWS emulator.
+    #[arg(long, value_enum, default_value_t = DemoStack::Local)]
+    pub stack: DemoStack,
+    /// Days to simulate [default: 7; 3 on the emulator].
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Customers [default: 2000; 200 on the emulator].
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Products in the catalog [default: 3000; 400 on the emulator].
+    #[arg(long)]
+    pub products: Option<u32>,
     /// Share of records made dirty.
     #[arg(long, default_value_t = 0.01)]
     pub dirty_rate: f64,

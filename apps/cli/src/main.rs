@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+#[cfg(feature = "aws")]
+mod emulator;
 mod output;
 mod settings;
 mod stack;

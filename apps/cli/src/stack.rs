@@ -144,11 +144,7 @@ impl LocalStack {
     /// The micro-batch lake sink.
     #[must_use]
     pub fn sink(&self, s: &Settings) -> LocalSink {
-        let config = SinkConfig {
-            max_age: chrono::Duration::seconds(i64::try_from(s.sink.max_age_secs).unwrap_or(300)),
-            max_bytes: usize::try_from(s.sink.max_bytes).unwrap_or(usize::MAX),
-            read_batch: 2_000,
-        };
+        let config = sink_config(s);
         LakeSink::new(
             self.stream.clone(),
             self.state.checkpoints(),
@@ -209,6 +205,16 @@ impl LocalStack {
             self.catalog.clone(),
         )
         .with_clock(self.clock.clone())
+    }
+}
+
+/// The lake sink's buffering from the settings (Firehose's buffering hints).
+#[must_use]
+pub fn sink_config(s: &Settings) -> SinkConfig {
+    SinkConfig {
+        max_age: chrono::Duration::seconds(i64::try_from(s.sink.max_age_secs).unwrap_or(300)),
+        max_bytes: usize::try_from(s.sink.max_bytes).unwrap_or(usize::MAX),
+        read_batch: 2_000,
     }
 }
 

@@ -4,9 +4,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::encodings::SecondTimestamp;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use fashion_aws::{
     AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog, DynamoDbRecommendationStore,
     DynamoDbUserActivityStore, S3ModelStore,
@@ -83,12 +84,37 @@ impl StreamProcessorFunction {
         }
     }
 
+    /// Loads the newest model now, whatever the refresh interval (a local poller calls this
+    /// after training, where Lambda would pick the model up at its next interval). Returns
+    /// whether the model changed.
+    ///
+    /// # Errors
+    /// The model store's error; the current model stays in use.
+    pub async fn refresh_model(&self) -> Result<bool, StoreError> {
+        *self
+            .last_refresh
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+        self.processor.model().refresh(&self.models).await
+    }
+
     /// Handles one batch: every record processed, dead-lettered or reported failed.
-    #[tracing::instrument(skip_all, fields(records = event.records.len()))]
     pub async fn handle(&self, event: KinesisEvent) -> KinesisEventResponse {
+        self.handle_at(&event, Utc::now()).await.0
+    }
+
+    /// Handles one batch as of `now` (recency and dead-letter stamps), returning the partial
+    /// batch response and the processor's report. Lambda's entry point is [`Self::handle`]; a
+    /// local poller replaying a simulated clock calls this one.
+    #[tracing::instrument(skip_all, fields(records = event.records.len()))]
+    pub async fn handle_at(
+        &self,
+        event: &KinesisEvent,
+        now: DateTime<Utc>,
+    ) -> (KinesisEventResponse, BatchReport) {
         self.maybe_refresh().await;
         let records: Vec<StreamRecord> = event.records.iter().map(to_stream_record).collect();
-        let report = self.processor.process(&records, Utc::now()).await;
+        let report = self.processor.process(&records, now).await;
         tracing::info!(
             received = report.received,
             processed = report.processed,
@@ -99,7 +125,7 @@ impl StreamProcessorFunction {
             recommendations_written = report.recommendations_written,
             "Processed Kinesis batch."
         );
-        response(&event.records, &report)
+        (response(&event.records, &report), report)
     }
 }
 
@@ -119,6 +145,50 @@ pub fn to_stream_record(r: &KinesisEventRecord) -> StreamRecord {
         data: r.kinesis.data.0.clone(),
         arrived_at: r.kinesis.approximate_arrival_timestamp.0,
     }
+}
+
+/// A Kinesis event as Lambda's event-source mapping delivers it, for a local poller that reads
+/// the stream itself: one record per stream record, `eventID` = `<shard>:<sequence number>`.
+#[must_use]
+pub fn to_kinesis_event(records: &[StreamRecord], stream_arn: &str, region: &str) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    event.records = records
+        .iter()
+        .map(|r| {
+            let mut e = KinesisEventRecord::default();
+            e.aws_region = Some(region.to_owned());
+            e.event_id = Some(format!("{}:{}", r.shard_id.0, r.sequence_number.0));
+            e.event_name = Some("aws:kinesis:record".to_owned());
+            e.event_source = Some("aws:kinesis".to_owned());
+            e.event_source_arn = Some(stream_arn.to_owned());
+            e.event_version = Some("1.0".to_owned());
+            e.kinesis.approximate_arrival_timestamp = SecondTimestamp(r.arrived_at);
+            e.kinesis.data.0.clone_from(&r.data);
+            e.kinesis.partition_key.clone_from(&r.partition_key);
+            e.kinesis.sequence_number.clone_from(&r.sequence_number.0);
+            e.kinesis.kinesis_schema_version = Some("1.0".to_owned());
+            e
+        })
+        .collect();
+    event
+}
+
+/// How many leading records of a batch a partial batch response lets the event-source mapping
+/// check off: those before the first record it names (Lambda retries from the lowest failed
+/// sequence number). A named identifier that is not in the batch fails the whole batch, as
+/// Lambda treats an unknown or empty `itemIdentifier`.
+#[must_use]
+pub fn records_done(records: &[KinesisEventRecord], response: &KinesisEventResponse) -> usize {
+    let mut done = records.len();
+    for failure in &response.batch_item_failures {
+        let position = failure.item_identifier.as_deref().and_then(|id| {
+            records
+                .iter()
+                .position(|r| !id.is_empty() && r.kinesis.sequence_number == id)
+        });
+        done = done.min(position.unwrap_or(0));
+    }
+    done
 }
 
 /// The partial batch response: the sequence numbers of the records the processor reported
@@ -159,6 +229,43 @@ mod tests {
         assert_eq!(r.partition_key, "s1");
         assert_eq!(r.data, b"Hello World");
         assert_eq!(r.arrived_at.timestamp(), 1_480_641_523);
+    }
+
+    #[test]
+    fn stream_records_make_the_event_lambda_would_deliver() {
+        let event = sample();
+        let records: Vec<StreamRecord> = event.records.iter().map(to_stream_record).collect();
+        let rebuilt = to_kinesis_event(&records, "arn:aws:kinesis:EXAMPLE", "us-east-1");
+        let back: Vec<StreamRecord> = rebuilt.records.iter().map(to_stream_record).collect();
+        assert_eq!(
+            back, records,
+            "shard, sequence, key, payload and arrival survive"
+        );
+        let json = serde_json::to_value(&rebuilt).expect("json");
+        let parsed: KinesisEvent = serde_json::from_value(json).expect("Lambda's wire format");
+        assert_eq!(parsed, rebuilt);
+    }
+
+    #[test]
+    fn the_mapping_checks_off_the_records_before_the_first_failure() {
+        let event = sample();
+        let fail = |ids: &[&str]| {
+            let mut r = KinesisEventResponse::default();
+            for id in ids {
+                r.add_failure((*id).to_owned());
+            }
+            r
+        };
+        let second = event.records[1].kinesis.sequence_number.clone();
+        let first = event.records[0].kinesis.sequence_number.clone();
+        assert_eq!(records_done(&event.records, &fail(&[])), 2);
+        assert_eq!(records_done(&event.records, &fail(&[&second])), 1);
+        assert_eq!(records_done(&event.records, &fail(&[&second, &first])), 0);
+        assert_eq!(
+            records_done(&event.records, &fail(&["not-in-the-batch"])),
+            0,
+            "an unknown identifier fails the whole batch"
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! `fashion demo`: the whole pipeline on the embedded stack over simulated days. It provisions the
-//! local stores in the data directory, generates a store with a little dirty data, sends every
-//! click through the stream as it happens, runs the stream processor and the lake sink as the
-//! clock moves, runs the daily job at each simulated 00:01 and the trainer on its period, then
-//! evaluates and prints a summary.
+//! `fashion demo`: the whole pipeline over simulated days. It provisions the stores, generates a
+//! store with a little dirty data, sends every click through the stream as it happens, runs the
+//! stream processor and the lake sink as the clock moves, runs the daily job at each simulated
+//! 00:01 and the trainer on its period, then evaluates and prints a summary.
+//!
+//! The simulation runs over [`DemoStack`], the ports of either stack: the embedded one in the
+//! data directory (the default), or with `--stack emulator` the AWS adapters against an AWS
+//! emulator (see `crate::emulator`, built with the `aws` feature).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,27 +18,238 @@ use fashion_domain::calendar::StoreDay;
 use fashion_domain::catalog_csv::write_styles;
 use fashion_domain::lake::all_tables;
 use fashion_domain::ports::{
-    ClickstreamPublisher, Clock, HistorySource, ProductCatalog, RecommendationStore, TableCatalog,
+    CheckpointStore, ClickstreamPublisher, ClickstreamSource, Clock, DeadLetterSink, HistorySource,
+    LakeWriter, ModelStore, ProductCatalog, RecommendationStore, TableCatalog, UserActivityStore,
 };
+use fashion_domain::services::daily_job::DailyJob;
 use fashion_domain::services::evaluation::{EvalParams, EvalReport, evaluate};
+use fashion_domain::services::lake_sink::LakeSink;
 use fashion_domain::services::schedule::{Due, Schedule};
+use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, StreamProcessor};
+use fashion_domain::services::trainer::{Trainer, TrainerParams};
 use fashion_domain::stream::OutboundRecord;
 use fashion_memory::ManualClock;
 use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::pipeline::{ProcessorTotals, process_pass};
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, DemoStack as StackChoice};
 use crate::output::{print_json, progress};
 use crate::settings::Settings;
-use crate::stack::{LocalProcessor, LocalSink, LocalStack, files, is_empty_dir};
+use crate::stack::{LocalStack, PurchaseDb, files, is_empty_dir, sink_config};
 
 /// Marks a data directory as the demo's own, so a rerun may wipe it.
 const MARKER: &str = ".fashion-demo";
 /// Click records sent per step of the simulation.
 const STEP_EVENTS: usize = 2_000;
-/// Records per processor batch (Lambda's batch size).
+/// Records per processor batch of the local consumer.
 const BATCH: usize = 500;
+
+/// The stream processor over shared ports, as the demo wires it on either stack.
+pub type DynProcessor = StreamProcessor<
+    Arc<dyn UserActivityStore>,
+    Arc<dyn RecommendationStore>,
+    Arc<dyn ProductCatalog>,
+    Arc<dyn DeadLetterSink>,
+>;
+
+/// The micro-batch lake sink over shared ports.
+pub type DynSink = LakeSink<
+    Arc<dyn ClickstreamSource>,
+    Arc<dyn CheckpointStore>,
+    Arc<dyn LakeWriter>,
+    Arc<dyn TableCatalog>,
+    Arc<dyn DeadLetterSink>,
+>;
+
+/// How a stack runs the stream processor over the stream.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per run; the variants differ by stack"
+)]
+pub enum ProcessorRun {
+    /// The domain's processor behind the local stream consumer and its checkpoints.
+    Consumer {
+        /// The stream.
+        source: Arc<dyn ClickstreamSource>,
+        /// The processor's checkpoints.
+        checkpoints: Arc<dyn CheckpointStore>,
+        /// The processor.
+        processor: DynProcessor,
+        /// Where trained models are read from.
+        models: Arc<dyn ModelStore>,
+    },
+    /// The Lambda handler behind a poller that behaves like the event-source mapping.
+    #[cfg(feature = "aws")]
+    Lambda(crate::emulator::EventSourcePoller),
+}
+
+impl ProcessorRun {
+    /// Processes everything the stream holds past the processor's checkpoints, at `now`.
+    async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
+        match self {
+            Self::Consumer {
+                source,
+                checkpoints,
+                processor,
+                ..
+            } => Ok(
+                process_pass(source.clone(), checkpoints.clone(), processor, BATCH, now)
+                    .await?
+                    .1,
+            ),
+            #[cfg(feature = "aws")]
+            Self::Lambda(poller) => poller.pass(now).await,
+        }
+    }
+
+    /// Loads the newest model into the processor.
+    async fn reload_model(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Consumer {
+                processor, models, ..
+            } => {
+                processor
+                    .model()
+                    .refresh(models.as_ref())
+                    .await
+                    .context("failed to load the model")?;
+            }
+            #[cfg(feature = "aws")]
+            Self::Lambda(poller) => poller.reload_model().await?,
+        }
+        Ok(())
+    }
+}
+
+/// What the summary says about where the demo ran, beyond the data directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackInfo {
+    /// `emulator`.
+    pub stack: String,
+    /// The emulator's endpoint.
+    pub endpoint_url: String,
+    /// The name prefix of the resources provisioned for this run.
+    pub name_prefix: String,
+    /// Where provisioning saved the stack's state and outputs.
+    pub state_file: String,
+    /// Where the lake lives (`s3://bucket/lake/`).
+    pub lake_url: String,
+    /// The resources the demo used, by role.
+    pub resources: BTreeMap<String, String>,
+    /// Which Lambda packages were deployed (the emulator stores functions, never runs them).
+    pub lambda_packages: String,
+    /// How the stream processor ran.
+    pub stream_processor: String,
+}
+
+/// Every port the demo drives, from either stack.
+pub struct DemoStack {
+    /// Puts clicks on the stream.
+    pub publisher: Arc<dyn ClickstreamPublisher>,
+    /// The product catalog the processor enriches with.
+    pub products: Arc<dyn ProductCatalog>,
+    /// Recommendations per customer.
+    pub recommendations: Arc<dyn RecommendationStore>,
+    /// The lake's table catalog.
+    pub tables: Arc<dyn TableCatalog>,
+    /// The lake.
+    pub lake: Arc<dyn LakeWriter>,
+    /// The lake's history, for the trainer and the evaluation.
+    pub history: Arc<dyn HistorySource>,
+    /// Model artifacts.
+    pub models: Arc<dyn ModelStore>,
+    /// The transactional database.
+    pub purchases: Arc<dyn PurchaseDb>,
+    /// The stream processor, as the stack runs it.
+    pub processor: ProcessorRun,
+    /// The micro-batch lake sink.
+    pub sink: DynSink,
+    /// Where it ran, when not on the local stack.
+    pub info: Option<StackInfo>,
+}
+
+impl DemoStack {
+    /// The embedded stack in the data directory, timed by `clock`.
+    ///
+    /// # Errors
+    /// When a store cannot be opened or the latest model cannot be read.
+    pub async fn local(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let stack = LocalStack::open(settings, clock).await?;
+        let activity: Arc<dyn UserActivityStore> = Arc::new(stack.state.activity());
+        let recommendations: Arc<dyn RecommendationStore> = Arc::new(stack.state.recommendations());
+        let products: Arc<dyn ProductCatalog> = Arc::new(stack.state.catalog());
+        let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(stack.state.dead_letters());
+        let checkpoints: Arc<dyn CheckpointStore> = Arc::new(stack.state.checkpoints());
+        let lake: Arc<dyn LakeWriter> = Arc::new(stack.lake.clone());
+        let tables: Arc<dyn TableCatalog> = stack.catalog.clone();
+        let models: Arc<dyn ModelStore> = stack.models.clone();
+        let model = ModelHandle::default();
+        model
+            .refresh(models.as_ref())
+            .await
+            .context("failed to load the latest model")?;
+        let processor = StreamProcessor::new(
+            activity,
+            recommendations.clone(),
+            products.clone(),
+            dead_letters.clone(),
+            model,
+            ProcessorConfig::default(),
+        );
+        let sink = LakeSink::new(
+            stack.stream.clone() as Arc<dyn ClickstreamSource>,
+            checkpoints.clone(),
+            lake.clone(),
+            tables.clone(),
+            dead_letters,
+            sink_config(settings),
+        );
+        Ok(Self {
+            publisher: stack.stream.clone(),
+            products,
+            recommendations,
+            tables,
+            lake,
+            history: stack.engine.clone(),
+            models: models.clone(),
+            purchases: stack.purchases.clone(),
+            processor: ProcessorRun::Consumer {
+                source: stack.stream.clone(),
+                checkpoints,
+                processor,
+                models,
+            },
+            sink,
+            info: None,
+        })
+    }
+
+    /// The daily job over this stack's database and lake.
+    fn daily_job(
+        &self,
+        clock: Arc<dyn Clock>,
+    ) -> DailyJob<dyn PurchaseDb, dyn LakeWriter, dyn TableCatalog, Arc<dyn Clock>> {
+        DailyJob::new(
+            self.purchases.clone(),
+            self.lake.clone(),
+            self.tables.clone(),
+        )
+        .with_clock(clock)
+    }
+
+    /// The trainer over this stack's lake, catalog and model store.
+    fn trainer(
+        &self,
+    ) -> Trainer<Arc<dyn HistorySource>, Arc<dyn ProductCatalog>, Arc<dyn ModelStore>> {
+        Trainer::new(
+            self.history.clone(),
+            self.products.clone(),
+            self.models.clone(),
+            TrainerParams::default(),
+        )
+    }
+}
 
 #[derive(Debug, Default, Serialize)]
 struct LakeTable {
@@ -90,6 +304,9 @@ struct DemoSummary {
     checks: Checks,
     wall_seconds: f64,
     data_dir: String,
+    /// Where the emulator run happened (absent on the local stack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emulator: Option<StackInfo>,
 }
 
 /// Prepares the data directory: a previous demo's is wiped; anything else is refused unless forced.
@@ -115,10 +332,8 @@ fn prepare_dir(settings: &Settings, force: bool) -> anyhow::Result<()> {
 
 struct Sim<'a> {
     settings: &'a Settings,
-    stack: &'a LocalStack,
-    clock: &'a ManualClock,
-    processor: LocalProcessor,
-    sink: LocalSink,
+    stack: &'a mut DemoStack,
+    clock: &'a Arc<ManualClock>,
     schedule: Schedule,
     last_check: DateTime<Utc>,
     totals: ProcessorTotals,
@@ -132,20 +347,19 @@ impl Sim<'_> {
     async fn advance(&mut self, to: DateTime<Utc>) -> anyhow::Result<()> {
         let now = to.max(self.clock.now());
         self.clock.set(now);
-        let (_, t) = process_pass(self.stack, &self.processor, BATCH, now).await?;
-        self.totals.records += t.records;
-        self.totals.processed += t.processed;
-        self.totals.duplicates += t.duplicates;
-        self.totals.dead_lettered += t.dead_lettered;
-        self.totals.failed += t.failed;
-        self.totals.recommendations_written += t.recommendations_written;
-        self.sink.poll(now).await.context("the lake sink failed")?;
+        let t = self.stack.processor.pass(now).await?;
+        self.totals.merge(&t);
+        self.stack
+            .sink
+            .poll(now)
+            .await
+            .context("the lake sink failed")?;
         for job in self.schedule.due(self.last_check, now) {
             match job {
                 Due::DailyJob { day, .. } => {
                     let report = self
                         .stack
-                        .daily_job()
+                        .daily_job(self.clock.clone())
                         .run(StoreDay::new(day, self.settings.tz()))
                         .await
                         .with_context(|| format!("the daily job for {day} failed"))?;
@@ -166,7 +380,8 @@ impl Sim<'_> {
                 }
                 Due::Train { .. } => {
                     // The trainer reads the lake: write out what the sink holds first.
-                    self.sink
+                    self.stack
+                        .sink
                         .flush(now)
                         .await
                         .context("the lake sink failed to flush")?;
@@ -175,11 +390,7 @@ impl Sim<'_> {
                         .train(now)
                         .await
                         .context("training failed")?;
-                    self.processor
-                        .model()
-                        .refresh(self.stack.models.as_ref())
-                        .await
-                        .context("failed to load the model")?;
+                    self.stack.processor.reload_model().await?;
                     self.models += 1;
                 }
             }
@@ -189,11 +400,11 @@ impl Sim<'_> {
     }
 }
 
-async fn lake_tables(stack: &LocalStack) -> anyhow::Result<BTreeMap<String, LakeTable>> {
+async fn lake_tables(stack: &DemoStack) -> anyhow::Result<BTreeMap<String, LakeTable>> {
     let mut out = BTreeMap::new();
     for t in all_tables() {
         let parts = stack
-            .catalog
+            .tables
             .partitions(&t.name)
             .await
             .context("failed to read the lake catalog")?;
@@ -211,16 +422,40 @@ async fn lake_tables(stack: &LocalStack) -> anyhow::Result<BTreeMap<String, Lake
     Ok(out)
 }
 
+/// Opens the chosen stack's ports.
+#[cfg_attr(not(feature = "aws"), allow(clippy::unused_async))]
+async fn open_stack(
+    choice: StackChoice,
+    settings: &Settings,
+    clock: Arc<ManualClock>,
+    json: bool,
+) -> anyhow::Result<DemoStack> {
+    match choice {
+        StackChoice::Local => DemoStack::local(settings, clock).await,
+        #[cfg(feature = "aws")]
+        StackChoice::Emulator => Box::pin(crate::emulator::open(settings, clock, json)).await,
+        #[cfg(not(feature = "aws"))]
+        StackChoice::Emulator => {
+            let _ = json;
+            anyhow::bail!(
+                "this build has no AWS support: `--stack emulator` needs the `aws` feature \
+                 (cargo run --release -p fashion --features aws -- demo --stack emulator)"
+            )
+        }
+    }
+}
+
 pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     prepare_dir(settings, args.force)?;
     let tz = settings.tz();
+    let (days, users, products) = args.stack.default_size();
     let config = GenConfig {
         seed: settings.seed,
         start: settings.generator.start,
-        days: args.days.max(1),
-        users: args.users,
-        products: args.products,
+        days: args.days.unwrap_or(days).max(1),
+        users: args.users.unwrap_or(users),
+        products: args.products.unwrap_or(products),
         time_zone: tz,
         dirty_rate: args.dirty_rate,
     };
@@ -230,7 +465,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         .earliest()
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
     let clock = Arc::new(ManualClock::new(day0));
-    let stack = LocalStack::open(settings, clock.clone()).await?;
+    let mut stack = Box::pin(open_stack(args.stack, settings, clock.clone(), json)).await?;
 
     // Provision: catalog (and its Kaggle-format file), customers, products, lake tables.
     let dir = settings.path(files::GENERATED);
@@ -238,8 +473,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     std::fs::write(dir.join("styles.csv"), write_styles(generator.products()))
         .context("failed to write styles.csv")?;
     stack
-        .state
-        .catalog()
+        .products
         .upsert_many(generator.products())
         .await
         .context("failed to load the catalog")?;
@@ -255,7 +489,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         .context("failed to load customers")?;
     for t in all_tables() {
         stack
-            .catalog
+            .tables
             .ensure_table(&t)
             .await
             .context("failed to create the lake tables")?;
@@ -263,10 +497,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
 
     let mut sim = Sim {
         settings,
-        stack: &stack,
+        stack: &mut stack,
         clock: &clock,
-        processor: stack.processor().await?,
-        sink: stack.sink(settings),
         schedule: Schedule {
             trainer_period: Duration::hours(24),
             ..Schedule::new(tz)
@@ -298,8 +530,9 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
                     data: e.data.clone(),
                 })
                 .collect();
-            let report = stack
-                .stream
+            let report = sim
+                .stack
+                .publisher
                 .publish(&records)
                 .await
                 .context("failed to publish clicks")?;
@@ -312,7 +545,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
                 .iter()
                 .take_while(|o| o.order.recorded_at <= t)
                 .count();
-            stack
+            sim.stack
                 .purchases
                 .put_orders(&orders[next_order..next_order + upto])
                 .await
@@ -320,7 +553,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
             next_order += upto;
             sim.advance(t).await?;
         }
-        stack
+        sim.stack
             .purchases
             .put_orders(&orders[next_order..])
             .await
@@ -335,7 +568,11 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         pb.inc(1);
     }
     let now = clock.now();
-    sim.sink
+    let totals = sim.totals.clone();
+    let etl = std::mem::take(&mut sim.etl);
+    let (etl_balanced, mut models_trained) = (sim.etl_balanced, sim.models);
+    stack
+        .sink
         .flush(now)
         .await
         .context("the lake sink failed to flush")?;
@@ -344,20 +581,26 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         .train(now)
         .await
         .context("training failed")?;
-    sim.models += 1;
+    models_trained += 1;
     pb.finish_and_clear();
 
     // Evaluate and summarise.
     let events = stack
-        .engine
+        .history
         .interactions(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
         .try_concat()
         .await?;
     let purchases = stack
-        .engine
+        .history
         .purchases(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
         .try_concat()
         .await?;
+    let catalog = stack
+        .products
+        .list()
+        .await
+        .context("failed to read the catalog")?;
+    let report = super::lake::trend_report_of(&events, &purchases, &catalog, tz, None, 5)?;
     let products = generator.products().to_vec();
     let planted = generator.planted_trends().to_vec();
     let evaluation = tokio::task::spawn_blocking(move || {
@@ -371,7 +614,6 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     })
     .await
     .context("the evaluation failed")?;
-    let report = super::lake::trend_report(&stack, settings, None, 5).await?;
     let tables = lake_tables(&stack).await?;
     let lake_rows: BTreeMap<String, u64> =
         tables.iter().map(|(k, v)| (k.clone(), v.rows)).collect();
@@ -380,7 +622,6 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         serde_json::to_vec_pretty(&truth)?,
     )
     .context("failed to write the ground truth")?;
-    let totals = sim.totals.clone();
     let expected_valid = truth.valid_events();
     let summary = DemoSummary {
         days: config.days,
@@ -400,13 +641,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
                 .copied()
                 .unwrap_or(0)
                 == expected_valid,
-            daily_jobs_balanced: sim.etl_balanced,
+            daily_jobs_balanced: etl_balanced,
         },
         lake_rows,
         lake_tables: tables,
-        customers_with_recommendations: stack.state.recommendations().count().await?,
-        models_trained: sim.models,
-        etl: sim.etl,
+        customers_with_recommendations: stack.recommendations.count().await?,
+        models_trained,
+        etl,
         top_trends: report
             .article_type_colours
             .iter()
@@ -424,6 +665,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         evaluation,
         wall_seconds: started.elapsed().as_secs_f64(),
         data_dir: settings.data_dir.display().to_string(),
+        emulator: stack.info.clone(),
     };
     if json {
         return print_json(&summary);
@@ -454,7 +696,10 @@ fn print_summary(s: &DemoSummary) {
         s.customers_with_recommendations
     );
     println!();
-    println!("Lake ({})", s.data_dir);
+    match &s.emulator {
+        Some(e) => println!("Lake ({})", e.lake_url),
+        None => println!("Lake ({})", s.data_dir),
+    }
     for (name, t) in &s.lake_tables {
         println!(
             "  {name:<16} {:>9} rows  {:>5} files  {:>4} partitions  {:>9} bytes",
@@ -502,4 +747,16 @@ fn print_summary(s: &DemoSummary) {
         s.checks.lake_clickstream_equals_valid_events,
         s.checks.daily_jobs_balanced
     );
+    if let Some(e) = &s.emulator {
+        println!();
+        println!(
+            "Emulator {} (resources {}*, state in {})",
+            e.endpoint_url, e.name_prefix, e.state_file
+        );
+        println!("  stream processor: {}", e.stream_processor);
+        println!("  Lambda packages:  {}", e.lambda_packages);
+        for (role, name) in &e.resources {
+            println!("  {role:<26} {name}");
+        }
+    }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use fashion_domain::calendar::StoreDay;
+use fashion_domain::history::{PurchaseRecord, TrainingEvent};
 use fashion_domain::ports::{
     HistorySource, ProductCatalog, QueryEngine, QueryParam, QueryResult, SystemClock,
 };
+use fashion_domain::product::Product;
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query};
 use fashion_domain::services::trends::{TrendAttributes, TrendParams, compute_trends};
 use fashion_domain::trends::{TrendDimension, TrendSignal};
@@ -148,18 +150,33 @@ pub async fn trend_report(
         .try_concat()
         .await
         .context("failed to read order lines from the lake")?;
-    let tz = settings.tz();
-    let date = match date {
-        Some(d) => d,
-        None => last_full_day(&events, tz).context("the lake has no clicks yet")?,
-    };
-    let end = StoreDay::new(date.checked_add_days(Days::new(1)).unwrap_or(date), tz).start;
     let products = stack
         .state
         .catalog()
         .list()
         .await
         .context("failed to read the catalog")?;
+    trend_report_of(&events, &purchases, &products, settings.tz(), date, top)
+}
+
+/// The report over history already read: at the end of `date` (default: the last full day with
+/// clicks) in the store's time zone `tz`.
+///
+/// # Errors
+/// When no date is given and the history has no clicks.
+pub fn trend_report_of(
+    events: &[TrainingEvent],
+    purchases: &[PurchaseRecord],
+    products: &[Product],
+    tz: chrono_tz::Tz,
+    date: Option<NaiveDate>,
+    top: usize,
+) -> anyhow::Result<TrendReport> {
+    let date = match date {
+        Some(d) => d,
+        None => last_full_day(events, tz).context("the lake has no clicks yet")?,
+    };
+    let end = StoreDay::new(date.checked_add_days(Days::new(1)).unwrap_or(date), tz).start;
     let attrs: HashMap<_, _> = products
         .iter()
         .map(|p| {
@@ -172,7 +189,7 @@ pub async fn trend_report(
             )
         })
         .collect();
-    let signals = compute_trends(&events, &purchases, &attrs, end, TrendParams::default());
+    let signals = compute_trends(events, purchases, &attrs, end, TrendParams::default());
     let pick = |d: TrendDimension| {
         signals
             .iter()

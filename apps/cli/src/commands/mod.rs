@@ -1,11 +1,11 @@
 //! One module per command; each builds what it needs and calls the services.
 
 mod catalog;
-mod demo;
+pub mod demo;
 mod etl;
 mod generate;
 mod lake;
-mod pipeline;
+pub mod pipeline;
 mod realtime;
 mod scheduler;
 
@@ -20,7 +20,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Catalog(cmd) => catalog::run(cmd, &settings, json).await,
         Command::Generate(args) => generate::run(&args, &settings, json).await,
-        Command::Demo(args) => demo::run(&settings, &args, json).await,
+        Command::Demo(args) => Box::pin(demo::run(&settings, &args, json)).await,
         Command::Stream(StreamCommand::Consume { follow, batch_size }) => {
             realtime::consume(&settings, follow, usize::from(batch_size), json).await
         }

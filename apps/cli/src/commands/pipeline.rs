@@ -4,11 +4,13 @@
 use std::cell::RefCell;
 
 use chrono::{DateTime, Utc};
+use fashion_domain::ports::{
+    CheckpointStore, ClickstreamSource, DeadLetterSink, ProductCatalog, RecommendationStore,
+    UserActivityStore,
+};
 use fashion_domain::services::consumer::{Handled, PassReport, StreamConsumer};
-use fashion_domain::services::stream_processor::BatchReport;
+use fashion_domain::services::stream_processor::{BatchReport, StreamProcessor};
 use serde::Serialize;
-
-use crate::stack::{LocalProcessor, LocalStack};
 
 /// The processor's consumer name (its checkpoints).
 pub const PROCESSOR: &str = "stream-processor";
@@ -31,7 +33,8 @@ pub struct ProcessorTotals {
 }
 
 impl ProcessorTotals {
-    fn add(&mut self, r: &BatchReport) {
+    /// Counts one batch.
+    pub fn add(&mut self, r: &BatchReport) {
         self.records += r.received as u64;
         self.processed += r.processed as u64;
         self.duplicates += r.duplicates as u64;
@@ -39,25 +42,40 @@ impl ProcessorTotals {
         self.failed += r.failed.len() as u64;
         self.recommendations_written += r.recommendations_written as u64;
     }
+
+    /// Adds the totals of other passes.
+    pub fn merge(&mut self, t: &Self) {
+        self.records += t.records;
+        self.processed += t.processed;
+        self.duplicates += t.duplicates;
+        self.dead_lettered += t.dead_lettered;
+        self.failed += t.failed;
+        self.recommendations_written += t.recommendations_written;
+    }
 }
 
-/// Runs the processor over everything the stream holds past its checkpoints, at time `now`.
-/// Records after a failed one are left for the next pass, as Lambda's event-source mapping does.
+/// Runs the processor over everything `source` holds past the processor's checkpoints, at time
+/// `now`. Records after a failed one are left for the next pass, as Lambda's event-source mapping
+/// does.
 ///
 /// # Errors
 /// When the stream or checkpoints fail.
-pub async fn process_pass(
-    stack: &LocalStack,
-    processor: &LocalProcessor,
+pub async fn process_pass<S, K, A, R, C, D>(
+    source: S,
+    checkpoints: K,
+    processor: &StreamProcessor<A, R, C, D>,
     batch_size: usize,
     now: DateTime<Utc>,
-) -> anyhow::Result<(PassReport, ProcessorTotals)> {
-    let consumer = StreamConsumer::new(
-        stack.stream.clone(),
-        stack.state.checkpoints(),
-        PROCESSOR,
-        batch_size,
-    );
+) -> anyhow::Result<(PassReport, ProcessorTotals)>
+where
+    S: ClickstreamSource,
+    K: CheckpointStore,
+    A: UserActivityStore,
+    R: RecommendationStore,
+    C: ProductCatalog,
+    D: DeadLetterSink,
+{
+    let consumer = StreamConsumer::new(source, checkpoints, PROCESSOR, batch_size);
     let totals = RefCell::new(ProcessorTotals::default());
     let pass = consumer
         .pass(|batch| {

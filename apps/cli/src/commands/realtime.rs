@@ -71,7 +71,15 @@ pub async fn consume(
     let mut last_refresh = std::time::Instant::now();
     let mut backoff = Backoff::new();
     loop {
-        let (pass, t) = match process_pass(&stack, &processor, batch_size, clock.now()).await {
+        let pass = process_pass(
+            stack.stream.clone(),
+            stack.state.checkpoints(),
+            &processor,
+            batch_size,
+            clock.now(),
+        )
+        .await;
+        let (pass, t) = match pass {
             Ok(r) => r,
             Err(e) if follow && retryable(&e) => {
                 tracing::warn!(error.message = %e, "A pass failed; retrying.");
@@ -80,12 +88,7 @@ pub async fn consume(
             }
             Err(e) => return Err(e),
         };
-        totals.records += t.records;
-        totals.processed += t.processed;
-        totals.duplicates += t.duplicates;
-        totals.dead_lettered += t.dead_lettered;
-        totals.failed += t.failed;
-        totals.recommendations_written += t.recommendations_written;
+        totals.merge(&t);
         if !follow {
             break;
         }

@@ -1,0 +1,470 @@
+//! `fashion demo --stack emulator`: the demo's ports on the AWS adapters, against an AWS emulator
+//! (a moto server) at `AWS_ENDPOINT_URL` or `FASHION_TEST_AWS_ENDPOINT`.
+//!
+//! **Resources.** Provisioning's `emulator` stack is brought `up` through the provisioning library,
+//! with a name prefix unique to the run (`fdemo-<hex>`) and its state saved under
+//! `<data dir>/.state/`, so a run never touches another stack or an earlier run's data. The
+//! stack's Lambda functions need packages: those `apps/lambda/scripts/package` built when they
+//! exist, otherwise a placeholder `bootstrap` (the emulator stores functions and never runs them;
+//! the demo runs the handlers in this process), which the summary states.
+//!
+//! **Stream processor.** The Lambda handler itself (`fashion-lambda`'s
+//! `StreamProcessorFunction`), driven by [`EventSourcePoller`], which does what Lambda's Kinesis
+//! event-source mapping does: it reads each shard in batches of the mapping's batch size,
+//! delivers them as Kinesis events, and on a partial batch response checkpoints (in the DynamoDB
+//! checkpoints table) up to the record before the first failure, retrying from there on the next
+//! pass. It does not bisect batches, expire old records or send batches to the on-failure
+//! destination.
+//!
+//! **Time.** The demo's clicks happen on a simulated clock, weeks before the wall clock, while
+//! Kinesis stamps each record's arrival with the wall clock. Arrival matters: a click that
+//! claims to have happened more than an hour after it arrived is refused. So readers of the
+//! stream see arrival as the simulated time at which they read a record ([`SimulatedArrival`]),
+//! which is when the local stream would have stamped it: the demo reads right after publishing.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fashion_aws::AwsConfig;
+use fashion_domain::ports::{
+    CheckpointStore, ClickstreamSource, Clock, DeadLetterSink, LakeWriter, StreamError,
+    TableCatalog,
+};
+use fashion_domain::services::consumer::{Handled, StreamConsumer};
+use fashion_domain::services::lake_sink::LakeSink;
+use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
+use fashion_lambda::settings::StreamProcessorSettings;
+use fashion_lambda::stream_processor::{StreamProcessorFunction, records_done, to_kinesis_event};
+use fashion_memory::ManualClock;
+use provisioning::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
+use provisioning::config::{FunctionConfig, StackConfig, StackName};
+use provisioning::desired::{StackOutputs, names, prefixes};
+use provisioning::engine::Engine;
+
+use crate::commands::PROCESSOR;
+use crate::commands::demo::{DemoStack, ProcessorRun, StackInfo};
+use crate::commands::pipeline::ProcessorTotals;
+use crate::settings::Settings;
+use crate::stack::{purchases, sink_config};
+
+/// Where the stack's state goes, inside the data directory.
+const STATE_DIR: &str = ".state";
+/// Where placeholder Lambda packages go, inside the data directory.
+const PLACEHOLDER_DIR: &str = "lambda-placeholders";
+/// Credentials the emulator accepts (the ones provisioning uses for it).
+const EMULATOR_KEY: &str = "test";
+/// How long the processor's activity is kept (the Lambda's default).
+const ACTIVITY_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// A stream source whose records arrived, as far as its readers can tell, at the simulated time
+/// they are read (see the module's documentation for why).
+pub struct SimulatedArrival<S> {
+    inner: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S> SimulatedArrival<S> {
+    /// `inner`, with arrival read from `clock`.
+    pub fn new(inner: S, clock: Arc<dyn Clock>) -> Self {
+        Self { inner, clock }
+    }
+}
+
+#[async_trait]
+impl<S: ClickstreamSource> ClickstreamSource for SimulatedArrival<S> {
+    async fn shards(&self) -> Result<Vec<ShardId>, StreamError> {
+        self.inner.shards().await
+    }
+
+    async fn read(
+        &self,
+        shard: &ShardId,
+        after: Option<SequenceNumber>,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, StreamError> {
+        let now = self.clock.now();
+        let mut records = self.inner.read(shard, after, limit).await?;
+        for r in &mut records {
+            r.arrived_at = now;
+        }
+        Ok(records)
+    }
+}
+
+/// Lambda's Kinesis event-source mapping, played locally: batches per shard to the Lambda
+/// handler, checkpoints up to the first failed record of a partial batch response.
+pub struct EventSourcePoller {
+    source: Arc<dyn ClickstreamSource>,
+    checkpoints: Arc<dyn CheckpointStore>,
+    function: StreamProcessorFunction,
+    stream_arn: String,
+    region: String,
+    batch_size: usize,
+}
+
+impl EventSourcePoller {
+    /// One pass over every shard, as of the simulated `now`.
+    ///
+    /// # Errors
+    /// When the stream or the checkpoints fail.
+    pub async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
+        let consumer = StreamConsumer::new(
+            self.source.clone(),
+            self.checkpoints.clone(),
+            PROCESSOR,
+            self.batch_size,
+        );
+        let totals = RefCell::new(ProcessorTotals::default());
+        consumer
+            .pass(|batch| {
+                let totals = &totals;
+                async move {
+                    let event = to_kinesis_event(&batch, &self.stream_arn, &self.region);
+                    let (response, report) = self.function.handle_at(&event, now).await;
+                    totals.borrow_mut().add(&report);
+                    Handled {
+                        done: records_done(&event.records, &response),
+                    }
+                }
+            })
+            .await
+            .context("the event-source poller failed to read the stream")?;
+        Ok(totals.into_inner())
+    }
+
+    /// Makes the function load the newest model now.
+    ///
+    /// # Errors
+    /// When the model store cannot be read.
+    pub async fn reload_model(&self) -> anyhow::Result<()> {
+        self.function
+            .refresh_model()
+            .await
+            .context("the stream-processor function failed to load the model")?;
+        Ok(())
+    }
+}
+
+/// A name prefix no other run uses: `fdemo-` and 10 hex digits (provisioning allows 24
+/// characters).
+fn unique_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mixed = nanos ^ (u128::from(std::process::id()) << 40);
+    format!("fdemo-{:010x}", mixed & 0xff_ffff_ffff)
+}
+
+/// CRC-32 (IEEE), as ZIP archives carry it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 0 {
+                crc >> 1
+            } else {
+                (crc >> 1) ^ 0xEDB8_8320
+            };
+        }
+    }
+    !crc
+}
+
+/// A one-file ZIP archive (stored, not compressed) holding an executable `bootstrap`.
+fn bootstrap_zip(content: &[u8]) -> anyhow::Result<Vec<u8>> {
+    const NAME: &[u8] = b"bootstrap";
+    const DOS_DATE: u16 = 0x21; // 1980-01-01
+    let crc = crc32(content);
+    let size = u32::try_from(content.len()).context("the placeholder is too large")?;
+    let name_len = u16::try_from(NAME.len()).context("name length")?;
+    let mut z = Vec::new();
+    let u16le = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
+    let u32le = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
+    // Local file header.
+    u32le(&mut z, 0x0403_4b50);
+    for v in [20, 0, 0, 0, DOS_DATE] {
+        u16le(&mut z, v);
+    }
+    for v in [crc, size, size] {
+        u32le(&mut z, v);
+    }
+    u16le(&mut z, name_len);
+    u16le(&mut z, 0);
+    z.extend_from_slice(NAME);
+    z.extend_from_slice(content);
+    // Central directory.
+    let cd_offset = u32::try_from(z.len()).context("archive size")?;
+    u32le(&mut z, 0x0201_4b50);
+    for v in [0x031E, 20, 0, 0, 0, DOS_DATE] {
+        u16le(&mut z, v);
+    }
+    for v in [crc, size, size] {
+        u32le(&mut z, v);
+    }
+    for v in [name_len, 0, 0, 0, 0] {
+        u16le(&mut z, v);
+    }
+    u32le(&mut z, 0o100_755 << 16); // a regular, executable file
+    u32le(&mut z, 0);
+    z.extend_from_slice(NAME);
+    let cd_size = u32::try_from(z.len()).context("archive size")? - cd_offset;
+    // End of central directory.
+    u32le(&mut z, 0x0605_4b50);
+    for v in [0, 0, 1, 1] {
+        u16le(&mut z, v);
+    }
+    u32le(&mut z, cd_size);
+    u32le(&mut z, cd_offset);
+    u16le(&mut z, 0);
+    Ok(z)
+}
+
+/// Points each function at its packaged zip, or at a placeholder written under `dir` when the
+/// packaging script has not built it. Says which.
+fn lambda_packages(cfg: &mut StackConfig, dir: &Path) -> anyhow::Result<String> {
+    let functions: [(&str, &mut FunctionConfig); 3] = [
+        (names::STREAM_PROCESSOR, &mut cfg.functions.stream_processor),
+        (names::DAILY_JOB, &mut cfg.functions.daily_job),
+        (names::TRAINER, &mut cfg.functions.trainer),
+    ];
+    let mut packaged = Vec::new();
+    let mut placeholders = Vec::new();
+    for (name, f) in functions {
+        if f.zip.is_file() {
+            packaged.push(format!("{name} ({})", f.zip.display()));
+            continue;
+        }
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
+        let zip = dir.join(format!("{name}.zip"));
+        let script = format!(
+            "#!/bin/sh\necho 'placeholder for {name}, deployed by fashion demo --stack emulator: \
+             build the real package with apps/lambda/scripts/package' >&2\nexit 1\n"
+        );
+        std::fs::write(&zip, bootstrap_zip(script.as_bytes())?)
+            .with_context(|| format!("failed to write {}", zip.display()))?;
+        f.zip = zip;
+        placeholders.push(name);
+    }
+    Ok(match (packaged.is_empty(), placeholders.is_empty()) {
+        (_, true) => format!("packaged: {}", packaged.join(", ")),
+        (true, false) => format!(
+            "placeholders for {} (apps/lambda/scripts/package has not built them; the emulator \
+             never runs functions, the demo runs the handlers itself)",
+            placeholders.join(", ")
+        ),
+        (false, false) => format!(
+            "packaged: {}; placeholders for {} (not built by apps/lambda/scripts/package)",
+            packaged.join(", "),
+            placeholders.join(", ")
+        ),
+    })
+}
+
+/// One output of a provisioned resource.
+fn output<'a>(
+    outputs: &'a StackOutputs,
+    kind: &str,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<&'a str> {
+    outputs
+        .get(kind, name)
+        .and_then(|o| o.get(key))
+        .map(String::as_str)
+        .with_context(|| format!("provisioning saved no {key} for {kind} {name}"))
+}
+
+/// Provisions the emulator stack for this run and builds the demo's ports on it.
+///
+/// # Errors
+/// When the emulator has no endpoint, provisioning fails, or an adapter cannot start.
+pub async fn open(
+    settings: &Settings,
+    clock: Arc<ManualClock>,
+    json: bool,
+) -> anyhow::Result<DemoStack> {
+    let mut cfg = StackConfig::load(StackName::Emulator)
+        .context("the emulator stack's configuration is invalid")?;
+    cfg.name_prefix = unique_prefix();
+    cfg.state_dir = settings.path(STATE_DIR);
+    cfg.time_zone.clone_from(&settings.time_zone);
+    let packages = lambda_packages(&mut cfg, &settings.path(PLACEHOLDER_DIR))?;
+    cfg.validate()?;
+    let endpoint = cfg
+        .endpoint_url
+        .clone()
+        .context("the emulator stack has no endpoint")?;
+    if !json {
+        eprintln!(
+            "Provisioning the emulator stack {} at {endpoint} ...",
+            cfg.name_prefix
+        );
+    }
+    let engine = Engine::connect(cfg.clone())
+        .await
+        .context("failed to reach the emulator")?
+        .with_progress(Arc::new(|line: &str| tracing::info!("{line}")));
+    let report = engine
+        .up()
+        .await
+        .context("provisioning the emulator stack failed")?;
+    if !report.is_ok() {
+        let failures: Vec<String> = report
+            .failures
+            .iter()
+            .map(|f| format!("{}: {}", f.resource, f.error))
+            .collect();
+        anyhow::bail!(
+            "provisioning the emulator stack failed:\n  - {}",
+            failures.join("\n  - ")
+        );
+    }
+    let outputs = report
+        .outputs
+        .clone()
+        .context("provisioning returned no outputs")?;
+    let table = |name: &str| output(&outputs, dynamodb::KIND, name, OUT_NAME).map(str::to_owned);
+    let stream = output(&outputs, kinesis::KIND, names::CLICKSTREAM, OUT_NAME)?.to_owned();
+    let stream_arn = output(&outputs, kinesis::KIND, names::CLICKSTREAM, OUT_ARN)?.to_owned();
+    let bucket = output(&outputs, s3::KIND, names::LAKE, OUT_NAME)?.to_owned();
+    let database = output(&outputs, glue::DATABASE_KIND, names::LAKE, OUT_NAME)?.to_owned();
+    let (recommendations, activity, checkpoints, products, dead_letters) = (
+        table(names::RECOMMENDATIONS)?,
+        table(names::USER_ACTIVITY)?,
+        table(names::CHECKPOINTS)?,
+        table(names::PRODUCTS)?,
+        table(names::DEAD_LETTERS)?,
+    );
+    let lake_prefix = cfg.lake.prefix.trim_matches('/').to_owned();
+    let models_prefix = prefixes::MODELS.trim_matches('/').to_owned();
+
+    let aws = AwsConfig::builder()
+        .endpoint_url(&endpoint)
+        .region(&cfg.region)
+        .static_credentials(EMULATOR_KEY, EMULATOR_KEY)
+        .load()
+        .await;
+    let clock: Arc<dyn Clock> = clock;
+    let source: Arc<dyn ClickstreamSource> = Arc::new(SimulatedArrival::new(
+        aws.kinesis_clickstream(&stream),
+        clock.clone(),
+    ));
+    let checkpoint_store: Arc<dyn CheckpointStore> =
+        Arc::new(aws.dynamodb_checkpoint_store(&checkpoints));
+    let lake: Arc<dyn LakeWriter> = Arc::new(aws.s3_lake_writer(&database, &bucket, &lake_prefix));
+    let tables: Arc<dyn TableCatalog> =
+        Arc::new(aws.glue_table_catalog(&database, &bucket, &lake_prefix));
+    let dead_letter_sink: Arc<dyn DeadLetterSink> =
+        Arc::new(aws.dynamodb_dead_letter_sink(&dead_letters));
+    let function = StreamProcessorFunction::new(
+        &StreamProcessorSettings {
+            activity_table: activity.clone(),
+            recommendations_table: recommendations.clone(),
+            catalog_table: products.clone(),
+            dead_letters_table: dead_letters.clone(),
+            models_bucket: bucket.clone(),
+            models_prefix: models_prefix.clone(),
+            activity_ttl: ACTIVITY_TTL,
+            model_refresh: std::time::Duration::from_secs(300),
+        },
+        &aws,
+    )
+    .await
+    .context("the stream-processor function failed its cold start")?;
+    let batch_size = usize::try_from(cfg.stream_processor.batch_size).unwrap_or(100);
+    let sink = LakeSink::new(
+        source.clone(),
+        checkpoint_store.clone(),
+        lake.clone(),
+        tables.clone(),
+        dead_letter_sink,
+        sink_config(settings),
+    );
+    let lake_url = format!("s3://{bucket}/{lake_prefix}/");
+    let info = StackInfo {
+        stack: StackName::Emulator.as_str().to_owned(),
+        endpoint_url: endpoint,
+        name_prefix: cfg.name_prefix.clone(),
+        state_file: cfg.state_file().display().to_string(),
+        lake_url,
+        resources: BTreeMap::from([
+            ("kinesis_stream".to_owned(), stream.clone()),
+            ("lake_bucket".to_owned(), bucket.clone()),
+            ("glue_database".to_owned(), database.clone()),
+            ("recommendations_table".to_owned(), recommendations.clone()),
+            ("user_activity_table".to_owned(), activity.clone()),
+            ("products_table".to_owned(), products.clone()),
+            ("checkpoints_table".to_owned(), checkpoints.clone()),
+            ("dead_letters_table".to_owned(), dead_letters.clone()),
+            (
+                "models".to_owned(),
+                format!("s3://{bucket}/{models_prefix}/"),
+            ),
+        ]),
+        lambda_packages: packages,
+        stream_processor: format!(
+            "the Lambda handler, polled like the event-source mapping (batches of {batch_size}, \
+             partial batch responses, retry from the first failed record)"
+        ),
+    };
+    Ok(DemoStack {
+        publisher: Arc::new(aws.kinesis_clickstream(&stream)),
+        products: Arc::new(aws.dynamodb_product_catalog(&products)),
+        recommendations: Arc::new(aws.dynamodb_recommendation_store(&recommendations)),
+        tables,
+        lake,
+        history: Arc::new(aws.s3_history_source(&database, &bucket, &lake_prefix)),
+        models: Arc::new(aws.s3_model_store(&bucket, &models_prefix)),
+        purchases: purchases(settings).await?,
+        processor: ProcessorRun::Lambda(EventSourcePoller {
+            source,
+            checkpoints: checkpoint_store,
+            function,
+            stream_arn,
+            region: cfg.region.clone(),
+            batch_size,
+        }),
+        sink,
+        info: Some(info),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_the_standard_one() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn placeholder_archives_hold_one_stored_bootstrap() {
+        let content = b"#!/bin/sh\nexit 1\n";
+        let z = bootstrap_zip(content).unwrap();
+        assert_eq!(&z[..4], b"PK\x03\x04");
+        assert_eq!(&z[30..39], b"bootstrap");
+        assert_eq!(&z[39..39 + content.len()], content);
+        assert_eq!(&z[z.len() - 22..z.len() - 18], b"PK\x05\x06");
+    }
+
+    #[test]
+    fn prefixes_are_valid_provisioning_prefixes_and_differ() {
+        let a = unique_prefix();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = unique_prefix();
+        assert_ne!(a, b);
+        let mut cfg = StackConfig::builtin(StackName::Emulator).unwrap();
+        cfg.endpoint_url = Some("http://127.0.0.1:1".into());
+        cfg.name_prefix = a;
+        cfg.validate().unwrap();
+    }
+}

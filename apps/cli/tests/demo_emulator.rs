@@ -1,0 +1,252 @@
+//! `fashion demo --stack emulator` against the AWS emulator the test command starts (moto on
+//! loopback, `FASHION_TEST_AWS_ENDPOINT`): it provisions its own stack, runs the pipeline through
+//! Kinesis, the Lambda handler, DynamoDB, S3 and Glue, and must tell the same story as the local
+//! demo of the same store. What its summary claims is then checked in the emulator directly.
+//! Built only with the `aws` feature (`scripts/test` runs it).
+
+use std::process::Command;
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use fashion_aws::AwsConfig;
+use fashion_domain::lake::tables;
+use fashion_domain::ports::{
+    CheckpointStore, ClickstreamSource, ModelStore, RecommendationStore, TableCatalog,
+};
+use serde_json::Value;
+
+const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
+
+/// The emulator's endpoint; a test that needs it fails (never skips) without it.
+fn endpoint() -> String {
+    match std::env::var(ENDPOINT_VAR) {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => panic!(
+            "{ENDPOINT_VAR} is not set: this test needs the AWS emulator the test command starts. \
+             Run it with `scripts/test`, or `scripts/services cargo nextest run -p fashion \
+             --features aws --test demo_emulator`."
+        ),
+    }
+}
+
+/// Runs `fashion demo` on `stack` in a fresh data directory and returns its JSON summary. The
+/// simulated days end before today: the emulator's Kinesis stamps arrival with the wall clock.
+fn demo(stack: &str, dir: &std::path::Path, extra_env: &[(&str, String)]) -> Value {
+    let start = (Utc::now() - Duration::days(10)).date_naive().to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fashion"));
+    command
+        .args(["--data-dir"])
+        .arg(dir)
+        .args([
+            "--seed",
+            "11",
+            "--time-zone",
+            "Asia/Ho_Chi_Minh",
+            "--json",
+            "demo",
+            "--stack",
+            stack,
+            "--days",
+            "3",
+            "--users",
+            "80",
+            "--products",
+            "150",
+            "--dirty-rate",
+            "0.02",
+        ])
+        .env("FASHION_GENERATOR__START", start)
+        .env_remove("DATABASE_URL")
+        .env_remove("AWS_PROFILE");
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run fashion demo");
+    assert!(
+        out.status.success(),
+        "fashion demo --stack {stack} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the summary is one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn resource(summary: &Value, role: &str) -> String {
+    summary["emulator"]["resources"][role]
+        .as_str()
+        .unwrap_or_else(|| panic!("the summary names the {role}: {summary}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_emulator_demo_runs_the_pipeline_through_aws_and_agrees_with_the_local_demo() {
+    // Arrange
+    let endpoint = endpoint();
+    let emulator_dir = tempfile::tempdir().expect("temp dir");
+    let local_dir = tempfile::tempdir().expect("temp dir");
+
+    // Act
+    let on_aws = demo(
+        "emulator",
+        emulator_dir.path(),
+        &[("AWS_ENDPOINT_URL", endpoint.clone())],
+    );
+    let local = demo("local", local_dir.path(), &[]);
+
+    // Assert: the run's own checks, and the same story as the local stack.
+    for check in [
+        "every_event_accounted_for",
+        "lake_clickstream_equals_valid_events",
+        "daily_jobs_balanced",
+    ] {
+        assert_eq!(
+            on_aws["checks"][check],
+            Value::Bool(true),
+            "{check}: {on_aws}"
+        );
+    }
+    assert!(
+        on_aws["events_dead_lettered"].as_u64().unwrap_or(0) > 0,
+        "dirty clicks (future-dated ones included) are dead-lettered on the emulator too"
+    );
+    for field in [
+        "events_generated",
+        "events_exact_duplicates",
+        "events_processed",
+        "events_duplicates_skipped",
+        "events_dead_lettered",
+        "events_valid_expected",
+        "lake_rows",
+        "customers_with_recommendations",
+        "models_trained",
+        "etl",
+        "planted_trends",
+        "top_trends",
+        "evaluation",
+    ] {
+        assert_eq!(
+            on_aws[field], local[field],
+            "{field} differs between the emulator and the local stack"
+        );
+    }
+    assert!(
+        local.get("emulator").is_none(),
+        "the local summary has no emulator section"
+    );
+
+    // Assert: the emulator holds what the summary says.
+    let aws = AwsConfig::builder()
+        .endpoint_url(&endpoint)
+        .region("us-east-1")
+        .static_credentials("test", "test")
+        .sdk_retries(3, StdDuration::from_millis(10))
+        .load()
+        .await;
+    let bucket = resource(&on_aws, "lake_bucket");
+    let database = resource(&on_aws, "glue_database");
+    let catalog = aws.glue_table_catalog(&database, &bucket, "lake");
+    let partitions = catalog
+        .partitions(tables::CLICKSTREAM)
+        .await
+        .expect("Glue partitions");
+    assert!(
+        !partitions.is_empty(),
+        "the clickstream is catalogued in Glue"
+    );
+    assert_eq!(
+        partitions.iter().map(|p| p.rows).sum::<u64>(),
+        on_aws["lake_rows"]["clickstream"].as_u64().expect("rows"),
+        "Glue's partitions count the rows the summary reports"
+    );
+    let s3 = aws.s3_client();
+    for p in partitions.iter().take(3) {
+        let prefix = p
+            .location
+            .strip_prefix(&format!("s3://{bucket}/"))
+            .expect("partitions live in the lake bucket");
+        let listed = s3
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list the partition");
+        assert!(
+            listed
+                .contents()
+                .iter()
+                .any(|o| o.key().is_some_and(|k| k.ends_with(".parquet"))),
+            "Parquet objects under {}",
+            p.location
+        );
+    }
+    assert!(
+        !catalog
+            .partitions(tables::ORDER_ITEMS)
+            .await
+            .expect("Glue partitions")
+            .is_empty(),
+        "the daily job catalogued order lines"
+    );
+    let recommendations =
+        aws.dynamodb_recommendation_store(&resource(&on_aws, "recommendations_table"));
+    assert_eq!(
+        recommendations.count().await.expect("count"),
+        on_aws["customers_with_recommendations"]
+            .as_u64()
+            .expect("count"),
+        "DynamoDB holds the recommendations the summary counts"
+    );
+    let models = aws.s3_model_store(&bucket, "models");
+    assert!(
+        models.latest_version().await.expect("latest").is_some(),
+        "the trainer stored a model in S3"
+    );
+    let stream = aws.kinesis_clickstream(&resource(&on_aws, "kinesis_stream"));
+    let checkpoints = aws.dynamodb_checkpoint_store(&resource(&on_aws, "checkpoints_table"));
+    for shard in stream.shards().await.expect("shards") {
+        assert!(
+            checkpoints
+                .load("stream-processor", &shard)
+                .await
+                .expect("checkpoint")
+                .is_some(),
+            "the poller checkpointed shard {shard} in DynamoDB"
+        );
+    }
+    let state = on_aws["emulator"]["state_file"]
+        .as_str()
+        .expect("state file");
+    assert!(
+        std::path::Path::new(state).is_file(),
+        "provisioning saved the stack's outputs at {state}"
+    );
+}
+
+#[test]
+fn the_emulator_demo_without_an_endpoint_fails_and_says_what_to_set() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // Act
+    let out = Command::new(env!("CARGO_BIN_EXE_fashion"))
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args(["demo", "--stack", "emulator", "--days", "1"])
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove(ENDPOINT_VAR)
+        .output()
+        .expect("run fashion demo");
+
+    // Assert
+    assert!(!out.status.success(), "no emulator, no demo");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("AWS_ENDPOINT_URL"),
+        "the error names the variable to set: {said}"
+    );
+}

@@ -1,12 +1,12 @@
 //! The embedded stack: every port implemented on one machine's disk, with no server and no cloud
 //! account. SQLite (WAL mode) holds the stream log, checkpoints and key-value stores; the
-//! transactional database is SQLite by default or PostgreSQL when a `postgres://` URL is given;
-//! the lake is Parquet files under Hive-style directories, queried with DataFusion.
+//! transactional database is SQLite (PostgreSQL, for a `postgres://` URL, is the
+//! `fashion-postgres` crate); the lake is Parquet files under Hive-style directories, queried
+//! with DataFusion.
 
 mod error;
 mod lake;
 mod models;
-mod postgres;
 mod purchases;
 mod query;
 mod sqlite;
@@ -15,7 +15,6 @@ mod stream;
 
 pub use lake::LocalLake;
 pub use models::FileModelStore;
-pub use postgres::{CHANNEL_DEPTH, CopyFloor, EXTRACT_CHUNK, PostgresPurchaseStore};
 pub use purchases::SqlitePurchaseStore;
 pub use query::{DataFusionEngine, to_result};
 pub use sqlite::open_sqlite;

@@ -12,10 +12,11 @@ use fashion_domain::services::lake_sink::{LakeSink, SinkConfig};
 use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, StreamProcessor};
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 use fashion_local::{
-    DataFusionEngine, FileModelStore, LocalLake, PostgresPurchaseStore, SqliteCheckpointStore,
-    SqliteDeadLetterSink, SqliteProductCatalog, SqlitePurchaseStore, SqliteRecommendationStore,
-    SqliteStreamLog, SqliteTableCatalog, SqliteUserActivityStore, StateDb,
+    DataFusionEngine, FileModelStore, LocalLake, SqliteCheckpointStore, SqliteDeadLetterSink,
+    SqliteProductCatalog, SqlitePurchaseStore, SqliteRecommendationStore, SqliteStreamLog,
+    SqliteTableCatalog, SqliteUserActivityStore, StateDb,
 };
+use fashion_postgres::PostgresPurchaseStore;
 use secrecy::ExposeSecret;
 
 use crate::settings::Settings;

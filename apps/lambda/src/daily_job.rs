@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use fashion_aws::{GlueTableCatalog, S3LakeWriter};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::services::daily_job::{DailyJob, DailyJobError, DailyJobReport};
-use fashion_local::PostgresPurchaseStore;
+use fashion_postgres::PostgresPurchaseStore;
 use serde_json::Value;
 
 /// Why an invocation could not run.

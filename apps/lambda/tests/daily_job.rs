@@ -3,19 +3,15 @@
 
 mod common;
 
-use std::str::FromStr;
-
 use chrono::{Duration, NaiveDate};
 use common::{emulator, unique};
 use fashion_domain::calendar::{StoreDay, parse_time_zone};
 use fashion_domain::lake::tables;
 use fashion_domain::ports::{PurchaseStore, TableCatalog};
 use fashion_lambda::daily_job::DailyJobFunction;
-use fashion_local::PostgresPurchaseStore;
+use fashion_postgres::PostgresPurchaseStore;
 use fashion_tests::fixtures::{customer, order, product};
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const DATABASE_URL_VAR: &str = "FASHION_TEST_DATABASE_URL";
 
@@ -27,18 +23,8 @@ async fn fresh_store() -> PostgresPurchaseStore {
              `scripts/services cargo nextest run -p fashion-lambda` (or `scripts/test`)."
         )
     });
-    // Identifiers cannot be bound; this one is built from a UUID's hex digits only.
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&url).await.expect("connect");
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the test schema");
-    admin.close().await.expect("close");
-    let options = PgConnectOptions::from_str(&url)
-        .expect("valid URL")
-        .options([("search_path", schema.as_str())]);
-    PostgresPurchaseStore::connect_with(options)
+    PostgresPurchaseStore::connect_in_schema(&url, &schema)
         .await
         .expect("connect and migrate")
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fashion_aws::AwsConfig;
 use fashion_lambda::daily_job::DailyJobFunction;
 use fashion_lambda::settings::DailyJobSettings;
-use fashion_local::PostgresPurchaseStore;
+use fashion_postgres::PostgresPurchaseStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use secrecy::ExposeSecret;
 use serde_json::Value;

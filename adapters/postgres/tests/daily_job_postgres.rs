@@ -24,8 +24,9 @@ use fashion_domain::ports::{
 };
 use fashion_domain::sales::QuarantineRule;
 use fashion_domain::services::daily_job::{DAILY_JOB_TABLES, DailyJob, DailyJobReport};
-use fashion_local::{DataFusionEngine, LocalLake, PostgresPurchaseStore, StateDb};
+use fashion_local::{DataFusionEngine, LocalLake, StateDb};
 use fashion_memory::InMemoryLake;
+use fashion_postgres::PostgresPurchaseStore;
 use fashion_tests::fixtures::{customer, order, product};
 use serde_json::Value;
 

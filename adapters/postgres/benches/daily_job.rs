@@ -9,7 +9,7 @@
 //! `docs/BENCHMARKS.md`.
 //!
 //! ```sh
-//! scripts/services cargo bench -p fashion-local --bench daily_job
+//! scripts/services cargo bench -p fashion-postgres --bench daily_job
 //! ```
 //!
 //! Needs PostgreSQL at `FASHION_TEST_DATABASE_URL` (exported by `scripts/services`) or
@@ -31,8 +31,9 @@ use fashion_domain::lake::tables;
 use fashion_domain::order::{OrderItemRow, OrderRow, StoredOrder};
 use fashion_domain::ports::{PurchaseSource, PurchaseStore};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
-use fashion_local::{LocalLake, PostgresPurchaseStore, StateDb};
+use fashion_local::{LocalLake, StateDb};
 use fashion_memory::InMemoryLake;
+use fashion_postgres::PostgresPurchaseStore;
 use futures::TryStreamExt;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -162,7 +163,7 @@ fn section(f: &Figures) -> String {
     let _ = writeln!(s, "{SECTION}\n");
     let _ = writeln!(
         s,
-        "`scripts/services cargo bench -p fashion-local --bench daily_job`: the throwaway \
+        "`scripts/services cargo bench -p fashion-postgres --bench daily_job`: the throwaway \
          PostgreSQL {} of the tests (fsync off, default `work_mem`) on the same {}-core machine as \
          the benchmark. One store day of {} order lines in {} orders (plus {} lines of the day \
          before, so the day's bounds must select), about 1 % of the orders dirty. Each figure is \
@@ -444,7 +445,7 @@ fn main() -> anyhow::Result<()> {
         .or_else(|_| std::env::var("DATABASE_URL"))
         .context(
             "set FASHION_TEST_DATABASE_URL or DATABASE_URL, or run through \
-             `scripts/services cargo bench -p fashion-local --bench daily_job`",
+             `scripts/services cargo bench -p fashion-postgres --bench daily_job`",
         )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

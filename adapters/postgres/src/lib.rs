@@ -38,12 +38,11 @@ use futures::TryStreamExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use self::copy::{CopyFeed, Fields};
-use crate::purchases::db_err;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_postgres_001.sql"))];
 
@@ -113,17 +112,36 @@ const LINE_COLUMNS: usize = 5;
 /// connections, server shutting down or starting up.
 const TRANSIENT_SQLSTATES: &[&str] = &["40001", "40P01", "53300", "57P01", "57P02", "57P03"];
 
+/// The port's error for a database error: retryable when the server or the connection may
+/// recover (serialization failure, deadlock, too many connections, shutdown, a lost connection,
+/// a pool that timed out), a constraint error when the data broke a rule, unexpected otherwise.
 fn pg_err(e: sqlx::Error, what: &str) -> PurchaseStoreError {
-    if let sqlx::Error::Database(db) = &e
-        && db
-            .code()
-            .is_some_and(|c| TRANSIENT_SQLSTATES.contains(&c.as_ref()))
-    {
-        return PurchaseStoreError::Unavailable {
-            message: format!("{what}: {}", db.message()),
-        };
+    match &e {
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| TRANSIENT_SQLSTATES.contains(&c.as_ref())) =>
+        {
+            PurchaseStoreError::Unavailable {
+                message: format!("{what}: {}", db.message()),
+            }
+        }
+        sqlx::Error::Database(db)
+            if db.is_unique_violation()
+                || db.is_foreign_key_violation()
+                || db.is_check_violation() =>
+        {
+            PurchaseStoreError::Constraint {
+                message: format!("{what}: {}", db.message()),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => PurchaseStoreError::Unavailable {
+            message: format!("{what}: {e}"),
+        },
+        _ => PurchaseStoreError::Unexpected(
+            anyhow::Error::new(e).context(format!("failed to {what}")),
+        ),
     }
-    db_err(e, what)
 }
 
 /// What a plain `COPY` of a day's extraction query delivered: the floor the daily job's
@@ -167,6 +185,37 @@ impl PostgresPurchaseStore {
             .await
             .context("failed to migrate the PostgreSQL store schema")?;
         Ok(Self { pool })
+    }
+
+    /// Connects to `url` with the store's tables in `schema` (created when missing) instead of
+    /// the default `search_path`, and migrates it: one database can then hold several stores,
+    /// for example one per test.
+    ///
+    /// # Errors
+    /// When `schema` is not a plain identifier (ASCII letters, digits and `_`, not starting
+    /// with a digit, at most 63 bytes), the URL is invalid, the server cannot be reached, the
+    /// schema cannot be created or a migration fails.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            is_plain_identifier(schema),
+            "{schema:?} is not a plain schema name (ASCII letters, digits and _, at most 63 bytes)"
+        );
+        let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+        let mut admin = PgConnection::connect_with(&options)
+            .await
+            .context("failed to connect to PostgreSQL")?;
+        // An identifier cannot be bound; this one was checked above.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+        )))
+        .execute(&mut admin)
+        .await
+        .with_context(|| format!("failed to create schema {schema}"))?;
+        admin
+            .close()
+            .await
+            .context("failed to close the connection")?;
+        Self::connect_with(options.options([("search_path", schema)])).await
     }
 
     /// The connection pool, for tools that load or inspect the database directly.
@@ -764,6 +813,14 @@ fn product_from_row(r: &PgRow) -> Result<Product, PurchaseStoreError> {
     })
 }
 
+/// Whether `name` can be spliced into SQL as a quoted identifier without escaping.
+fn is_plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,6 +848,16 @@ mod tests {
             LinesPlan::SemiJoin,
             "no overflow"
         );
+    }
+
+    #[test]
+    fn only_plain_schema_names_are_spliced() {
+        assert!(is_plain_identifier("t_0123abcd"));
+        assert!(is_plain_identifier("fashion"));
+        assert!(!is_plain_identifier(""));
+        assert!(!is_plain_identifier("1abc"));
+        assert!(!is_plain_identifier("a\"; DROP SCHEMA public; --"));
+        assert!(!is_plain_identifier(&"a".repeat(64)));
     }
 
     #[test]

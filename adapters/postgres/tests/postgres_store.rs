@@ -8,7 +8,7 @@ use chrono::{Duration, NaiveDate};
 use fashion_domain::calendar::{StoreDay, parse_time_zone};
 use fashion_domain::order::StoredOrder;
 use fashion_domain::ports::{PurchaseSource, PurchaseStore, PurchaseStoreError};
-use fashion_local::EXTRACT_CHUNK;
+use fashion_postgres::EXTRACT_CHUNK;
 use fashion_tests::contract;
 use fashion_tests::fixtures::{customer, order, t0};
 use futures::{StreamExt, TryStreamExt};

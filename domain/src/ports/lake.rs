@@ -34,8 +34,9 @@ pub trait PartitionWriter: Send {
 }
 
 /// Checks what every [`LakeWriter::open`] must refuse: a partition whose keys are not the table's
-/// partition keys, in order, or a write id with characters other than letters, digits, `-`, `_`
-/// (it names files and object keys).
+/// partition keys, in order, a partition value that is empty, `.`/`..` or holds a `/` (values
+/// are path segments and object-key segments), or a write id with characters other than
+/// letters, digits, `-`, `_` (it names files and object keys).
 ///
 /// # Errors
 /// [`LakeError::Schema`] naming what is wrong.
@@ -50,6 +51,17 @@ pub fn check_open(
             message: format!(
                 "partition {partition} does not match keys {:?} of {}",
                 table.partition_keys, table.name
+            ),
+        });
+    }
+    if partition
+        .0
+        .iter()
+        .any(|(_, v)| v.is_empty() || v == "." || v == ".." || v.contains(['/', '\\']))
+    {
+        return Err(LakeError::Schema {
+            message: format!(
+                "partition values of {partition} must be non-empty path segments without '/'"
             ),
         });
     }

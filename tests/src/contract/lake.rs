@@ -37,7 +37,8 @@ async fn write(
     catalog.put_partition(&info).await.expect("put_partition");
 }
 
-/// Replace swaps a partition whole, append adds (idempotently per write id), abort changes nothing, rows of another table are
+/// Replace swaps a partition whole, append adds (idempotently per write id), abort changes nothing, bad partitions and write
+/// ids are refused at open, rows of another table are
 /// refused, only catalogued data is visible to queries, and values survive the round trip.
 pub async fn lake_contract(
     lake: &dyn LakeWriter,
@@ -141,6 +142,41 @@ pub async fn lake_contract(
         "rows of another table must be a Schema error: {err:?}"
     );
     w.abort().await.expect("abort");
+
+    // What no writer may open: keys that are not the table's, values that are not one path
+    // segment, write ids that are not plain names.
+    let refused = [
+        (
+            PartitionKey::hour_of(crate::fixtures::t0()),
+            "run-5",
+            "the keys of another table",
+        ),
+        (
+            PartitionKey(vec![("dt".to_owned(), "../2026-11-24".to_owned())]),
+            "run-5",
+            "a value with '/'",
+        ),
+        (
+            PartitionKey(vec![("dt".to_owned(), String::new())]),
+            "run-5",
+            "an empty value",
+        ),
+        (d2.clone(), "../run-5", "a write id with '/'"),
+        (d2.clone(), "", "an empty write id"),
+    ];
+    for (key, write_id, what) in refused {
+        match lake
+            .open(&products, &key, WriteMode::Replace, write_id)
+            .await
+        {
+            Err(LakeError::Schema { .. }) => {}
+            Err(e) => panic!("{what} must be refused as a Schema error: {e:?}"),
+            Ok(w) => {
+                let _ = w.abort().await;
+                panic!("{what} must be refused at open");
+            }
+        }
+    }
 
     // Append: each commit adds its rows.
     let hour = PartitionKey::hour_of(crate::fixtures::t0());

@@ -1,7 +1,8 @@
 # Services the tests need, started on loopback and stopped on exit (sourced by scripts/test and
 # scripts/services). Each start_* function exports the URL tests read:
 #   FASHION_TEST_DATABASE_URL  a throwaway PostgreSQL cluster (initdb + pg_ctl)
-#   FASHION_TEST_AWS_ENDPOINT  an AWS emulator (moto server from a local Python virtualenv)
+#   FASHION_TEST_AWS_ENDPOINT  an AWS emulator (moto server from a local Python virtualenv), or
+#                              LocalStack in Docker; none on real AWS (see start_aws_backend)
 #   FASHION_TEST_PYTHON        a Python with pyarrow and DuckDB, to prove other engines read the lake
 # Tests that need a service fail with a clear message when its variable is unset; they never skip.
 
@@ -80,6 +81,68 @@ start_moto() {
   cat "$log" >&2
   echo "moto server did not start" >&2
   return 1
+}
+
+# LocalStack in Docker, through testcontainers (the `localstack` binary of fashion-tests, built
+# with its `localstack` feature): it prints the endpoint once LocalStack is ready and removes the
+# container when killed. Fails with "LocalStack needs a Docker engine" without one.
+start_localstack() {
+  local out log pid url
+  out=$(mktemp /tmp/fashion-localstack.XXXXXX.out)
+  log=$(mktemp /tmp/fashion-localstack.XXXXXX.log)
+  # `cargo run` execs the binary (Unix), so $! is its pid and the kill reaches it.
+  cargo run --quiet --locked -p fashion-tests --features localstack --bin localstack \
+    >"$out" 2>"$log" &
+  pid=$!
+  _cleanup_cmds+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f $out $log")
+  echo "starting LocalStack in Docker (first run: builds the starter, pulls the image)..."
+  # No deadline here: the build is bounded by cargo, the container's start by the binary itself.
+  while kill -0 "$pid" 2>/dev/null; do
+    # `read` succeeds only on a whole line: the URL is never read half-written.
+    if IFS= read -r url <"$out"; then
+      export FASHION_TEST_AWS_BACKEND=localstack
+      export FASHION_TEST_AWS_ENDPOINT="$url"
+      echo "LocalStack on $url (pid $pid)"
+      return 0
+    fi
+    sleep 0.5
+  done
+  cat "$log" >&2
+  echo "LocalStack did not start" >&2
+  return 1
+}
+
+# Real AWS: no emulator and no endpoint; the tests take the standard credential chain and region
+# (AWS_PROFILE, AWS_REGION, ...; us-east-1 when none is named). Only with the explicit opt-in, since
+# the tests create (and then delete) streams, tables, buckets and Glue databases there.
+use_real_aws() {
+  if [ "${FASHION_TEST_AWS_I_UNDERSTAND_THIS_CREATES_RESOURCES:-}" != 1 ]; then
+    echo "FASHION_TEST_AWS_BACKEND=aws runs the AWS contract suites against real AWS, in the account and" >&2
+    echo "region of your credentials: they create and delete Kinesis streams, DynamoDB tables, S3 buckets" >&2
+    echo "and Glue databases, which costs money. Set FASHION_TEST_AWS_I_UNDERSTAND_THIS_CREATES_RESOURCES=1" >&2
+    echo "to go ahead (and run them with scripts/test-aws)." >&2
+    return 1
+  fi
+  unset FASHION_TEST_AWS_ENDPOINT
+  export FASHION_TEST_AWS_BACKEND=aws
+  echo "real AWS: credentials from the standard chain${AWS_PROFILE:+ (profile $AWS_PROFILE)}," \
+    "region ${AWS_REGION:-${AWS_DEFAULT_REGION:-of the profile, else us-east-1}}"
+}
+
+# The AWS backend of the tests, picked by FASHION_TEST_AWS_BACKEND:
+#   moto (default)  start_moto
+#   localstack      start_localstack (needs Docker)
+#   aws             use_real_aws (needs FASHION_TEST_AWS_I_UNDERSTAND_THIS_CREATES_RESOURCES=1)
+start_aws_backend() {
+  case "${FASHION_TEST_AWS_BACKEND:-moto}" in
+    moto) start_moto ;;
+    localstack) start_localstack ;;
+    aws) use_real_aws ;;
+    *)
+      echo "FASHION_TEST_AWS_BACKEND=$FASHION_TEST_AWS_BACKEND: expected moto (the default), localstack or aws" >&2
+      return 1
+      ;;
+  esac
 }
 
 prepare_lake_readers() {

@@ -17,8 +17,17 @@ use serde_json::Value;
 
 const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
 
-/// The emulator's endpoint; a test that needs it fails (never skips) without it.
+/// The variable that picks the AWS test backend (`scripts/lib/services.sh`).
+const BACKEND_VAR: &str = "FASHION_TEST_AWS_BACKEND";
+
+/// The emulator's endpoint; a test that needs it fails (never skips) without it, and on real AWS
+/// (`FASHION_TEST_AWS_BACKEND=aws`), where only the AWS adapters' contract suites run.
 fn endpoint() -> String {
+    assert!(
+        !std::env::var(BACKEND_VAR).is_ok_and(|b| b.trim() == "aws"),
+        "{BACKEND_VAR}=aws: this test runs the demo on an emulator stack and needs an AWS \
+         emulator (moto or LocalStack); it does not run on real AWS."
+    );
     match std::env::var(ENDPOINT_VAR) {
         Ok(v) if !v.trim().is_empty() => v,
         _ => panic!(

@@ -14,8 +14,18 @@ use provisioning::engine::Engine;
 /// The variable the test command (`scripts/services`) sets to the moto server's URL.
 pub const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
 
-/// The emulator's endpoint; a test that needs it fails (never skips) without it.
+/// The variable that picks the AWS test backend (`scripts/lib/services.sh`).
+pub const BACKEND_VAR: &str = "FASHION_TEST_AWS_BACKEND";
+
+/// The emulator's endpoint; a test that needs it fails (never skips) without it, and on real AWS
+/// (`FASHION_TEST_AWS_BACKEND=aws`), where only the AWS adapters' contract suites run.
 pub fn endpoint() -> String {
+    assert!(
+        !std::env::var(BACKEND_VAR).is_ok_and(|b| b.trim() == "aws"),
+        "{BACKEND_VAR}=aws: these tests provision an emulator stack and need an AWS emulator \
+         (moto or LocalStack); they do not run on real AWS. Run them with \
+         `scripts/services cargo nextest run -p provisioning`."
+    );
     std::env::var(ENDPOINT_VAR)
         .ok()
         .filter(|e| !e.is_empty())

@@ -1,11 +1,14 @@
-//! Shared test code: the emulator's endpoint (a missing one fails the test), unique resource
-//! names, creation of the resources each test needs, and a fake HTTP layer under the real SDK
-//! clients for failure injection.
+//! Shared test code: the AWS backend the test command chose (moto by default, LocalStack, or
+//! real AWS for the contract suites; a missing emulator fails the test), unique resource names,
+//! creation of the resources each test needs and their deletion afterwards, and a fake HTTP layer
+//! under the real SDK clients for failure injection.
 
 #![allow(dead_code)] // Each test binary uses part of this module.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -21,22 +24,76 @@ use fashion_aws::{
     AwsConfig, Backoff, DynamoDbCheckpointStore, DynamoDbDeadLetterSink, DynamoDbProductCatalog,
     DynamoDbRecommendationStore, DynamoDbUserActivityStore,
 };
+use fashion_tests::aws_backend::AwsBackend;
+use futures::FutureExt;
 use serde_json::Value;
 
-/// The variable `scripts/lib/services.sh` sets to the emulator's URL.
-pub const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
-/// The region every test uses.
+/// The region every test uses on an emulator, and on real AWS when the chain names none.
 pub const REGION: &str = "us-east-1";
+/// The command that runs these tests with an emulator.
+const RUN_WITH: &str = "scripts/services cargo nextest run -p fashion-aws";
+/// How long a new stream or table may take to become active: moto and LocalStack make them
+/// active at once, real Kinesis and DynamoDB take seconds to minutes.
+const ACTIVE_TIMEOUT_EMULATOR: Duration = Duration::from_secs(10);
+const ACTIVE_TIMEOUT_REAL_AWS: Duration = Duration::from_secs(300);
 
-/// The emulator's endpoint; panics (fails the test) when the test command did not start one.
+/// Fails the test unless the backend is moto: `why` names the moto-only feature it uses.
+pub fn require_moto(why: &str) {
+    fashion_tests::aws_backend::require_moto(why);
+}
+
+/// The emulator's endpoint; panics (fails the test) when the test command did not start one, or
+/// chose real AWS.
 pub fn endpoint() -> String {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => panic!(
-            "{ENDPOINT_VAR} is not set: these tests need the AWS emulator that the test command \
-             starts. Run them with `scripts/test`, or by hand with \
-             `scripts/services cargo nextest run -p fashion-aws`."
-        ),
+    fashion_tests::aws_backend::emulator_endpoint(RUN_WITH)
+}
+
+/// Configuration for an emulator (moto or LocalStack): static test credentials, `us-east-1`,
+/// its endpoint. Every test beyond the contract suites uses it, so they fail on real AWS.
+pub async fn emulator() -> AwsConfig {
+    emulator_config(endpoint()).await
+}
+
+async fn emulator_config(endpoint: String) -> AwsConfig {
+    AwsConfig::builder()
+        .endpoint_url(endpoint)
+        .region(REGION)
+        .static_credentials("testing", "testing")
+        .sdk_retries(3, Duration::from_millis(10))
+        .backoff(quick_backoff())
+        .load()
+        .await
+}
+
+/// Configuration for the backend the test command chose: [`emulator`] on moto or LocalStack;
+/// on real AWS (after the explicit opt-in) the standard credential chain and region (`AWS_PROFILE`,
+/// `AWS_REGION`, ...; `us-east-1` when none is named), the SDK's own retries and the adapters'
+/// default backoff. The contract suites use it, inside [`cleaned_up`].
+pub async fn test_aws() -> AwsConfig {
+    if AwsBackend::from_env() != AwsBackend::RealAws {
+        return emulator().await;
+    }
+    fashion_tests::aws_backend::require_real_aws_opt_in();
+    let region = aws_config::meta::region::RegionProviderChain::default_provider()
+        .or_else(REGION)
+        .region()
+        .await
+        .map_or_else(|| REGION.to_owned(), |r| r.as_ref().to_owned());
+    AwsConfig::builder().region(region).load().await
+}
+
+fn region(aws: &AwsConfig) -> &str {
+    aws.sdk_config()
+        .region()
+        .map_or(REGION, aws_config::Region::as_ref)
+}
+
+/// How often to poll for a new resource to become active, and for how long at most.
+fn activation_polling() -> (Duration, Duration) {
+    if AwsBackend::from_env() == AwsBackend::RealAws {
+        (Duration::from_secs(1), ACTIVE_TIMEOUT_REAL_AWS)
+    } else {
+        (Duration::from_millis(100), ACTIVE_TIMEOUT_EMULATOR)
     }
 }
 
@@ -47,18 +104,6 @@ pub fn quick_backoff() -> Backoff {
         base: Duration::from_millis(5),
         cap: Duration::from_millis(20),
     }
-}
-
-/// Configuration for the emulator: static test credentials, `us-east-1`, its endpoint.
-pub async fn emulator() -> AwsConfig {
-    AwsConfig::builder()
-        .endpoint_url(endpoint())
-        .region(REGION)
-        .static_credentials("testing", "testing")
-        .sdk_retries(3, Duration::from_millis(10))
-        .backoff(quick_backoff())
-        .load()
-        .await
 }
 
 /// A name no other test uses: `prefix-` and 12 hex digits.
@@ -76,7 +121,10 @@ pub async fn create_stream(aws: &AwsConfig, name: &str, shards: i32) {
         .send()
         .await
         .expect("create stream");
-    for _ in 0..100 {
+    created(Created::Stream(name.to_owned()));
+    let (every, timeout) = activation_polling();
+    let started = Instant::now();
+    while started.elapsed() < timeout {
         let s = k
             .describe_stream_summary()
             .stream_name(name)
@@ -88,10 +136,39 @@ pub async fn create_stream(aws: &AwsConfig, name: &str, shards: i32) {
         {
             return;
         }
-        // Moto makes streams active at once; real Kinesis takes seconds.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The emulators make streams active at once; real Kinesis takes seconds.
+        tokio::time::sleep(every).await;
     }
     panic!("stream {name} never became active");
+}
+
+/// Waits until a new table (and its indexes) is active: real DynamoDB refuses writes to a table
+/// that is still being created.
+async fn wait_for_table(aws: &AwsConfig, name: &str) {
+    use aws_sdk_dynamodb::types::{IndexStatus, TableStatus};
+    let (every, timeout) = activation_polling();
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        let out = aws
+            .dynamodb_client()
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .expect("describe table");
+        let table = out.table();
+        let active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
+            && table.is_some_and(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .all(|i| i.index_status() == Some(&IndexStatus::Active))
+            });
+        if active {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
+    panic!("table {name} never became active");
 }
 
 fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
@@ -130,6 +207,8 @@ pub async fn create_table(
             .key_schema(key(n, KeyType::Range));
     }
     req.send().await.expect("create table");
+    created(Created::Table(name.to_owned()));
+    wait_for_table(aws, name).await;
 }
 
 /// A checkpoint store on a fresh table.
@@ -250,17 +329,28 @@ pub async fn dead_letter_sink(aws: &AwsConfig) -> DynamoDbDeadLetterSink {
         .send()
         .await
         .expect("create dead-letter table");
+    created(Created::Table(t.clone()));
+    wait_for_table(aws, &t).await;
     aws.dynamodb_dead_letter_sink(&t)
 }
 
-/// Creates a bucket.
+/// Creates a bucket (in the configuration's region: outside `us-east-1` S3 wants it named).
 pub async fn create_bucket(aws: &AwsConfig, name: &str) {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+    let region = region(aws);
+    let location = (region != REGION).then(|| {
+        CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(region))
+            .build()
+    });
     aws.s3_client()
         .create_bucket()
         .bucket(name)
+        .set_create_bucket_configuration(location)
         .send()
         .await
         .expect("create bucket");
+    created(Created::Bucket(name.to_owned()));
 }
 
 /// Every key under `prefix` in `bucket`, in key order.
@@ -411,6 +501,7 @@ pub struct AthenaGuard {
 
 /// Waits for the emulator's Athena to be free (see [`AthenaGuard`]).
 pub async fn athena_lock() -> AthenaGuard {
+    require_moto("it shares moto's queue of preloaded Athena results");
     let name: String = endpoint()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -492,6 +583,7 @@ pub fn athena_result(columns: &[(&str, &str)], rows: &[Vec<Option<&str>>]) -> Va
 /// Athena would answer. Call it while holding [`athena_lock`].
 pub async fn preload_athena(results: Vec<Value>) {
     use std::io::{Read, Write};
+    require_moto("Athena's answers are preloaded through moto's API");
     let ep = endpoint();
     let host = ep
         .trim_start_matches("http://")
@@ -532,5 +624,112 @@ pub async fn create_glue_database(aws: &AwsConfig) -> String {
         .send()
         .await
         .expect("create database");
+    created(Created::GlueDatabase(database.clone()));
     database
+}
+
+/// A resource a test created on the backend, deleted when the test ends.
+#[derive(Debug)]
+enum Created {
+    Stream(String),
+    Table(String),
+    Bucket(String),
+    GlueDatabase(String),
+}
+
+tokio::task_local! {
+    /// What the test running inside [`cleaned_up`] has created so far. The creation helpers above
+    /// record into it, so that a test cannot forget one; outside `cleaned_up` nothing is recorded.
+    static CREATED: Arc<Mutex<Vec<Created>>>;
+}
+
+fn created(resource: Created) {
+    // Outside `cleaned_up` (tests that only run on an emulator) there is nothing to record into.
+    let _ = CREATED.try_with(|c| c.lock().expect("lock").push(resource));
+}
+
+/// Runs `test`, then deletes every stream, table, bucket (with its objects) and Glue database it
+/// created through this module, whether it passed or panicked; the panic then goes on. Deletion
+/// is best effort: a failure is printed, never fails the test. The contract suites run inside it
+/// on every backend, so that on real AWS they leave nothing behind.
+pub async fn cleaned_up(aws: &AwsConfig, test: impl Future<Output = ()>) {
+    let resources = Arc::new(Mutex::new(Vec::new()));
+    let outcome = CREATED
+        .scope(resources.clone(), AssertUnwindSafe(test).catch_unwind())
+        .await;
+    let resources = std::mem::take(&mut *resources.lock().expect("lock"));
+    for resource in resources.iter().rev() {
+        if let Err(e) = delete(aws, resource).await {
+            eprintln!("cleanup: could not delete {resource:?}, delete it by hand: {e:#}");
+        }
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn delete(aws: &AwsConfig, resource: &Created) -> anyhow::Result<()> {
+    match resource {
+        Created::Stream(name) => {
+            aws.kinesis_client()
+                .delete_stream()
+                .stream_name(name)
+                .enforce_consumer_deletion(true)
+                .send()
+                .await?;
+        }
+        Created::Table(name) => {
+            aws.dynamodb_client()
+                .delete_table()
+                .table_name(name)
+                .send()
+                .await?;
+        }
+        Created::Bucket(name) => empty_and_delete_bucket(aws, name).await?,
+        Created::GlueDatabase(name) => {
+            // Glue deletes the database's tables and partitions with it.
+            aws.glue_client()
+                .delete_database()
+                .name(name)
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// S3 deletes only empty buckets: objects and unfinished multipart uploads go first.
+async fn empty_and_delete_bucket(aws: &AwsConfig, bucket: &str) -> anyhow::Result<()> {
+    let s3 = aws.s3_client();
+    let uploads = s3.list_multipart_uploads().bucket(bucket).send().await?;
+    for u in uploads.uploads() {
+        if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+            s3.abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(id)
+                .send()
+                .await?;
+        }
+    }
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token.take())
+            .send()
+            .await?;
+        for o in page.contents() {
+            if let Some(key) = o.key() {
+                s3.delete_object().bucket(bucket).key(key).send().await?;
+            }
+        }
+        match page.next_continuation_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    s3.delete_bucket().bucket(bucket).send().await?;
+    Ok(())
 }

@@ -23,20 +23,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 
 /// The variable the test command sets to the emulator's URL.
-pub const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
+pub const ENDPOINT_VAR: &str = fashion_tests::aws_backend::ENDPOINT_VAR;
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
 
-/// The emulator's endpoint; panics (fails the test) when the test command did not start one.
+/// The emulator's endpoint; panics (fails the test) when the test command did not start one, or
+/// chose real AWS (`FASHION_TEST_AWS_BACKEND=aws`), where these tests do not run.
 pub fn endpoint() -> String {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => panic!(
-            "{ENDPOINT_VAR} is not set: these tests need the AWS emulator that the test command \
-             starts. Run them with `scripts/test`, or by hand with \
-             `scripts/services cargo nextest run -p fashion-lambda`."
-        ),
-    }
+    fashion_tests::aws_backend::emulator_endpoint(
+        "scripts/services cargo nextest run -p fashion-lambda",
+    )
 }
 
 /// Configuration for the emulator: static test credentials, `us-east-1`, its endpoint.

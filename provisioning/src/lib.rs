@@ -14,6 +14,7 @@ pub mod config;
 pub mod desired;
 pub mod engine;
 pub mod local;
+pub mod package;
 pub mod plan;
 pub mod refs;
 pub mod render;

@@ -45,6 +45,7 @@ use provisioning::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
 use provisioning::config::{FunctionConfig, StackConfig, StackName};
 use provisioning::desired::{StackOutputs, names, prefixes};
 use provisioning::engine::Engine;
+use provisioning::package::bootstrap_zip;
 
 use crate::commands::PROCESSOR;
 use crate::commands::demo::{DemoStack, ProcessorRun, StackInfo};
@@ -159,71 +160,6 @@ fn unique_prefix() -> String {
         .unwrap_or_default();
     let mixed = nanos ^ (u128::from(std::process::id()) << 40);
     format!("fdemo-{:010x}", mixed & 0xff_ffff_ffff)
-}
-
-/// CRC-32 (IEEE), as ZIP archives carry it.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 0 {
-                crc >> 1
-            } else {
-                (crc >> 1) ^ 0xEDB8_8320
-            };
-        }
-    }
-    !crc
-}
-
-/// A one-file ZIP archive (stored, not compressed) holding an executable `bootstrap`.
-fn bootstrap_zip(content: &[u8]) -> anyhow::Result<Vec<u8>> {
-    const NAME: &[u8] = b"bootstrap";
-    const DOS_DATE: u16 = 0x21; // 1980-01-01
-    let crc = crc32(content);
-    let size = u32::try_from(content.len()).context("the placeholder is too large")?;
-    let name_len = u16::try_from(NAME.len()).context("name length")?;
-    let mut z = Vec::new();
-    let u16le = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
-    let u32le = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
-    // Local file header.
-    u32le(&mut z, 0x0403_4b50);
-    for v in [20, 0, 0, 0, DOS_DATE] {
-        u16le(&mut z, v);
-    }
-    for v in [crc, size, size] {
-        u32le(&mut z, v);
-    }
-    u16le(&mut z, name_len);
-    u16le(&mut z, 0);
-    z.extend_from_slice(NAME);
-    z.extend_from_slice(content);
-    // Central directory.
-    let cd_offset = u32::try_from(z.len()).context("archive size")?;
-    u32le(&mut z, 0x0201_4b50);
-    for v in [0x031E, 20, 0, 0, 0, DOS_DATE] {
-        u16le(&mut z, v);
-    }
-    for v in [crc, size, size] {
-        u32le(&mut z, v);
-    }
-    for v in [name_len, 0, 0, 0, 0] {
-        u16le(&mut z, v);
-    }
-    u32le(&mut z, 0o100_755 << 16); // a regular, executable file
-    u32le(&mut z, 0);
-    z.extend_from_slice(NAME);
-    let cd_size = u32::try_from(z.len()).context("archive size")? - cd_offset;
-    // End of central directory.
-    u32le(&mut z, 0x0605_4b50);
-    for v in [0, 0, 1, 1] {
-        u16le(&mut z, v);
-    }
-    u32le(&mut z, cd_size);
-    u32le(&mut z, cd_offset);
-    u16le(&mut z, 0);
-    Ok(z)
 }
 
 /// Points each function at its packaged zip, or at a placeholder written under `dir` when the
@@ -440,21 +376,6 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc32_is_the_standard_one() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
-
-    #[test]
-    fn placeholder_archives_hold_one_stored_bootstrap() {
-        let content = b"#!/bin/sh\nexit 1\n";
-        let z = bootstrap_zip(content).unwrap();
-        assert_eq!(&z[..4], b"PK\x03\x04");
-        assert_eq!(&z[30..39], b"bootstrap");
-        assert_eq!(&z[39..39 + content.len()], content);
-        assert_eq!(&z[z.len() - 22..z.len() - 18], b"PK\x05\x06");
-    }
 
     #[test]
     fn prefixes_are_valid_provisioning_prefixes_and_differ() {

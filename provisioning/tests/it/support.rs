@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::Engine;
+use provisioning::package::bootstrap_zip;
 
 /// The variable the test command (`scripts/services`) sets to the moto server's URL.
 pub const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
@@ -50,70 +51,6 @@ pub fn unique_prefix(tag: &str) -> String {
     format!("t{tag}-{:x}{n}", nanos ^ std::process::id())
 }
 
-/// CRC-32 (IEEE), as ZIP files carry it.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 0 {
-                crc >> 1
-            } else {
-                (crc >> 1) ^ 0xEDB8_8320
-            };
-        }
-    }
-    !crc
-}
-
-/// A valid one-file ZIP archive (stored, not compressed) holding an executable `bootstrap`.
-pub fn tiny_zip(content: &[u8]) -> Vec<u8> {
-    let name = b"bootstrap";
-    let crc = crc32(content);
-    let size = u32::try_from(content.len()).unwrap();
-    let dos_date: u16 = 0x21; // 1980-01-01
-    let mut z = Vec::new();
-    let u16le = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
-    let u32le = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
-    // Local file header.
-    u32le(&mut z, 0x0403_4b50);
-    for v in [20, 0, 0, 0, dos_date] {
-        u16le(&mut z, v);
-    }
-    for v in [crc, size, size] {
-        u32le(&mut z, v);
-    }
-    u16le(&mut z, u16::try_from(name.len()).unwrap());
-    u16le(&mut z, 0);
-    z.extend_from_slice(name);
-    z.extend_from_slice(content);
-    // Central directory.
-    let cd_offset = u32::try_from(z.len()).unwrap();
-    u32le(&mut z, 0x0201_4b50);
-    for v in [0x031E, 20, 0, 0, 0, dos_date] {
-        u16le(&mut z, v);
-    }
-    for v in [crc, size, size] {
-        u32le(&mut z, v);
-    }
-    for v in [u16::try_from(name.len()).unwrap(), 0, 0, 0, 0] {
-        u16le(&mut z, v);
-    }
-    u32le(&mut z, 0o100_755 << 16); // a regular, executable file
-    u32le(&mut z, 0);
-    z.extend_from_slice(name);
-    let cd_size = u32::try_from(z.len()).unwrap() - cd_offset;
-    // End of central directory.
-    u32le(&mut z, 0x0605_4b50);
-    for v in [0, 0, 1, 1] {
-        u16le(&mut z, v);
-    }
-    u32le(&mut z, cd_size);
-    u32le(&mut z, cd_offset);
-    u16le(&mut z, 0);
-    z
-}
-
 /// An emulator stack with a unique prefix, its state and packages in `dir`.
 pub fn emulator_config(tag: &str, dir: &Path) -> StackConfig {
     let mut cfg = StackConfig::builtin(StackName::Emulator).unwrap();
@@ -131,7 +68,7 @@ pub fn emulator_config(tag: &str, dir: &Path) -> StackConfig {
         let zip = dir.join(format!("{name}.zip"));
         std::fs::write(
             &zip,
-            tiny_zip(format!("#!/bin/sh\necho {name}\n").as_bytes()),
+            bootstrap_zip(format!("#!/bin/sh\necho {name}\n").as_bytes()).unwrap(),
         )
         .unwrap();
         f.zip = zip;
@@ -161,13 +98,4 @@ pub async fn other_sdk() -> SdkConfig {
         .credentials_provider(Credentials::new("test", "test", None, None, "out-of-band"))
         .load()
         .await
-}
-
-#[test]
-fn tiny_zips_carry_the_standard_crc() {
-    // CRC-32 of "123456789" is the usual check value.
-    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    let z = tiny_zip(b"x");
-    assert_eq!(&z[..4], &[0x50, 0x4b, 0x03, 0x04]);
-    assert_eq!(&z[z.len() - 22..z.len() - 18], &[0x50, 0x4b, 0x05, 0x06]);
 }

@@ -32,6 +32,7 @@ pub mod kinesis;
 pub mod lake;
 pub mod retry;
 pub mod s3;
+pub mod secrets;
 
 pub use athena::{AthenaQueryEngine, PollSettings};
 pub use config::{AwsConfig, AwsConfigBuilder};

@@ -170,6 +170,20 @@ impl PostgresPurchaseStore {
         Self::connect_with(options).await
     }
 
+    /// Connects to `url` as `user` with `password` (credentials kept out of the URL, for
+    /// example read from a secrets store at start-up), and migrates the schema.
+    ///
+    /// # Errors
+    /// When the URL is invalid, the server cannot be reached or refuses the credentials, or a
+    /// migration fails.
+    pub async fn connect_as(url: &str, user: &str, password: &str) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .context("invalid PostgreSQL URL")?
+            .username(user)
+            .password(password);
+        Self::connect_with(options).await
+    }
+
     /// Connects with explicit options (for example a `search_path` selecting a schema) and
     /// migrates the schema.
     ///

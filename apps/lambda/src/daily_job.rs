@@ -6,11 +6,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use fashion_aws::{GlueTableCatalog, S3LakeWriter};
+use fashion_aws::{AwsConfig, GlueTableCatalog, S3LakeWriter};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::services::daily_job::{DailyJob, DailyJobError, DailyJobReport};
 use fashion_postgres::PostgresPurchaseStore;
+use secrecy::ExposeSecret;
 use serde_json::Value;
+
+use crate::settings::DailyJobSettings;
 
 /// Why an invocation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,31 @@ pub fn day_of(
         None => now,
     };
     Ok(StoreDay::yesterday(at, tz))
+}
+
+/// Opens the transactional database the settings name: with the credentials of the database
+/// secret when there is one (RDS's managed master secret, read once per cold start), with the
+/// URL's otherwise.
+///
+/// # Errors
+/// When the secret cannot be read or the database cannot be reached.
+pub async fn connect_source(
+    settings: &DailyJobSettings,
+    aws: &AwsConfig,
+) -> anyhow::Result<PostgresPurchaseStore> {
+    let url = settings.database_url.expose_secret();
+    match &settings.database_secret {
+        Some(secret) => {
+            let credentials = aws.database_credentials(secret).await?;
+            PostgresPurchaseStore::connect_as(
+                url,
+                &credentials.username,
+                credentials.password.expose_secret(),
+            )
+            .await
+        }
+        None => PostgresPurchaseStore::connect(url).await,
+    }
 }
 
 impl DailyJobFunction {

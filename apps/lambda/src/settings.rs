@@ -27,6 +27,9 @@ pub const ACTIVITY_TTL_DAYS: &str = "FASHION_ACTIVITY_TTL_DAYS";
 pub const MODEL_REFRESH_SECS: &str = "FASHION_MODEL_REFRESH_SECS";
 /// The transactional database (RDS PostgreSQL).
 pub const DATABASE_URL: &str = "DATABASE_URL";
+/// Secrets Manager secret (ARN or name) with the database's `username` and `password`: the
+/// secret RDS manages for the instance. When set, its credentials replace the URL's.
+pub const DATABASE_SECRET_ARN: &str = "FASHION_DATABASE_SECRET_ARN";
 /// The store's time zone, which decides what "yesterday" is.
 pub const TIME_ZONE: &str = "FASHION_TIME_ZONE";
 /// Glue database of the lake.
@@ -151,6 +154,8 @@ impl StreamProcessorSettings {
 pub struct DailyJobSettings {
     /// The transactional database.
     pub database_url: SecretString,
+    /// The secret holding the database's credentials, when they are not in the URL.
+    pub database_secret: Option<String>,
     /// The store's time zone.
     pub time_zone: Tz,
     /// Glue database of the lake.
@@ -190,6 +195,7 @@ impl DailyJobSettings {
         };
         let settings = Self {
             database_url: SecretString::from(r.required(DATABASE_URL)),
+            database_secret: r.get(DATABASE_SECRET_ARN),
             time_zone,
             glue_database: r.required(GLUE_DATABASE),
             lake_bucket: r.required(LAKE_BUCKET),

@@ -8,21 +8,27 @@ use common::{emulator, unique};
 use fashion_domain::calendar::{StoreDay, parse_time_zone};
 use fashion_domain::lake::tables;
 use fashion_domain::ports::{PurchaseStore, TableCatalog};
-use fashion_lambda::daily_job::DailyJobFunction;
+use fashion_lambda::daily_job::{DailyJobFunction, connect_source};
+use fashion_lambda::settings::{self, DailyJobSettings};
 use fashion_postgres::PostgresPurchaseStore;
 use fashion_tests::fixtures::{customer, order, product};
 use serde_json::{Value, json};
 
 const DATABASE_URL_VAR: &str = "FASHION_TEST_DATABASE_URL";
 
-/// A store migrated into a fresh schema of the test cluster.
-async fn fresh_store() -> PostgresPurchaseStore {
-    let url = std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| {
+/// The test cluster's URL (`postgres://fashion@127.0.0.1:<port>/fashion_test`, trust auth).
+fn database_url() -> String {
+    std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| {
         panic!(
             "{DATABASE_URL_VAR} is not set: this test needs PostgreSQL. Run it through \
              `scripts/services cargo nextest run -p fashion-lambda` (or `scripts/test`)."
         )
-    });
+    })
+}
+
+/// A store migrated into a fresh schema of the test cluster.
+async fn fresh_store() -> PostgresPurchaseStore {
+    let url = database_url();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     PostgresPurchaseStore::connect_in_schema(&url, &schema)
         .await
@@ -135,4 +141,64 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
             .len(),
         1
     );
+}
+
+/// The daily job's settings as provisioning sets them, with `url` and `secret`.
+fn job_settings(url: &str, secret: Option<&str>) -> DailyJobSettings {
+    let vars = [
+        (settings::DATABASE_URL, Some(url)),
+        (settings::DATABASE_SECRET_ARN, secret),
+        (settings::TIME_ZONE, Some("Asia/Ho_Chi_Minh")),
+        (settings::GLUE_DATABASE, Some("lake")),
+        (settings::LAKE_BUCKET, Some("bucket")),
+    ];
+    DailyJobSettings::from_lookup(&|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.map(str::to_owned))
+    })
+    .expect("complete settings")
+}
+
+#[tokio::test]
+async fn the_cold_start_logs_in_with_the_database_secret_not_the_url() {
+    // Arrange: the URL names a user the cluster does not know; RDS's managed secret (here in
+    // the emulator's Secrets Manager) names the real one.
+    let aws = emulator().await;
+    let url = database_url().replacen("postgres://fashion@", "postgres://nobody@", 1);
+    assert!(
+        url.contains("nobody@"),
+        "the test cluster's user is fashion: {url}"
+    );
+    let (good, bad) = (unique("db-secret"), unique("db-secret"));
+    for (name, user) in [(&good, "fashion"), (&bad, "ghost")] {
+        aws.secrets_client()
+            .create_secret()
+            .name(name)
+            .secret_string(json!({"username": user, "password": "not-in-any-file"}).to_string())
+            .send()
+            .await
+            .expect("create the secret");
+    }
+
+    // Act
+    let with_secret = connect_source(&job_settings(&url, Some(&good)), &aws).await;
+    let wrong_secret = connect_source(&job_settings(&url, Some(&bad)), &aws).await;
+    let url_only = connect_source(&job_settings(&url, None), &aws).await;
+    let missing = connect_source(&job_settings(&url, Some("no-such-secret")), &aws).await;
+
+    // Assert
+    with_secret.expect("the secret's user logs in, whatever the URL says");
+    let said = format!("{:#}", wrong_secret.expect_err("the secret's user is used"));
+    assert!(said.contains("ghost"), "{said}");
+    let said = format!(
+        "{:#}",
+        url_only.expect_err("without a secret, the URL's user")
+    );
+    assert!(said.contains("nobody"), "{said}");
+    let said = format!(
+        "{:#}",
+        missing.expect_err("an unreadable secret stops the cold start")
+    );
+    assert!(said.contains("no-such-secret"), "{said}");
 }

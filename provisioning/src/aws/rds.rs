@@ -30,7 +30,8 @@ pub const OUT_ENDPOINT: &str = "endpoint";
 pub const OUT_PORT: &str = "port";
 /// Output key: the Secrets Manager secret holding the master user's password.
 pub const OUT_SECRET_ARN: &str = "master_user_secret_arn";
-/// Output key: `postgres://user@host:port/db`, without a password.
+/// Output key: `postgres://user@host:port/db?sslmode=require`, without a password (RDS for
+/// PostgreSQL refuses unencrypted connections).
 pub const OUT_URL: &str = "url";
 
 const NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
@@ -199,7 +200,7 @@ impl ResourceKind for RdsInstance {
             (
                 OUT_URL.to_owned(),
                 format!(
-                    "postgres://{}@{host}:{port}/{}",
+                    "postgres://{}@{host}:{port}/{}?sslmode=require",
                     seen.master_username, seen.db_name
                 ),
             ),

@@ -82,6 +82,11 @@ async fn first_up_creates_everything_and_a_second_up_writes_nothing() {
         .split('@')
         .next();
     assert_eq!(userinfo, Some("fashion"), "{}", db["url"]);
+    assert!(
+        db["url"].ends_with("?sslmode=require"),
+        "RDS refuses unencrypted connections: {}",
+        db["url"]
+    );
     engine.destroy().await.unwrap();
 }
 

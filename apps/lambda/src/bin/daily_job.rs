@@ -4,11 +4,9 @@
 use std::sync::Arc;
 
 use fashion_aws::AwsConfig;
-use fashion_lambda::daily_job::DailyJobFunction;
+use fashion_lambda::daily_job::{DailyJobFunction, connect_source};
 use fashion_lambda::settings::DailyJobSettings;
-use fashion_postgres::PostgresPurchaseStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
 #[tokio::main]
@@ -16,7 +14,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = DailyJobSettings::from_env()?;
     let aws = AwsConfig::from_env().await;
-    let source = PostgresPurchaseStore::connect(settings.database_url.expose_secret()).await?;
+    let source = connect_source(&settings, &aws).await?;
     let function = Arc::new(DailyJobFunction::new(
         source,
         aws.s3_lake_writer(

@@ -252,7 +252,8 @@ fn section(f: &Figures) -> String {
          job cleans and aggregates the previous chunk. On two cores the server's two backends, the \
          decoder and the job share the machine, so the job's own work shows in the wall time \
          instead of hiding behind the server. The Parquet lake adds the encoding (zstd) of every \
-         row written, done on the job's task."
+         row written, on a thread per file beside the job: on two cores it competes with the \
+         server and the decoder for the same CPUs."
     );
     s
 }

@@ -47,11 +47,10 @@ use provisioning::desired::{StackOutputs, names, prefixes};
 use provisioning::engine::Engine;
 use provisioning::package::bootstrap_zip;
 
-use crate::commands::PROCESSOR;
-use crate::commands::demo::{DemoStack, ProcessorRun, StackInfo};
 use crate::commands::pipeline::ProcessorTotals;
+use crate::demo_stack::{DemoStack, StackInfo, StreamRunner};
 use crate::settings::Settings;
-use crate::stack::{purchases, sink_config};
+use crate::stack::{PROCESSOR, purchases, sink_config};
 
 /// Where the stack's state goes, inside the data directory.
 const STATE_DIR: &str = ".state";
@@ -108,12 +107,10 @@ pub struct EventSourcePoller {
     batch_size: usize,
 }
 
-impl EventSourcePoller {
+#[async_trait(?Send)]
+impl StreamRunner for EventSourcePoller {
     /// One pass over every shard, as of the simulated `now`.
-    ///
-    /// # Errors
-    /// When the stream or the checkpoints fail.
-    pub async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
+    async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
         let consumer = StreamConsumer::new(
             self.source.clone(),
             self.checkpoints.clone(),
@@ -139,10 +136,7 @@ impl EventSourcePoller {
     }
 
     /// Makes the function load the newest model now.
-    ///
-    /// # Errors
-    /// When the model store cannot be read.
-    pub async fn reload_model(&self) -> anyhow::Result<()> {
+    async fn reload_model(&self) -> anyhow::Result<()> {
         self.function
             .refresh_model()
             .await
@@ -360,7 +354,7 @@ pub async fn open(
         history: Arc::new(aws.s3_history_source(&database, &bucket, &lake_prefix)),
         models: Arc::new(aws.s3_model_store(&bucket, &models_prefix)),
         purchases: purchases(settings).await?,
-        processor: ProcessorRun::Lambda(EventSourcePoller {
+        processor: Box::new(EventSourcePoller {
             source,
             checkpoints: checkpoint_store,
             function,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod demo_stack;
 #[cfg(feature = "aws")]
 mod emulator;
 mod output;

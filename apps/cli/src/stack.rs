@@ -21,6 +21,9 @@ use secrecy::ExposeSecret;
 
 use crate::settings::Settings;
 
+/// The processor's consumer name (its checkpoints).
+pub const PROCESSOR: &str = "stream-processor";
+
 /// A transactional database: written by the generator, read by the daily job.
 pub trait PurchaseDb: PurchaseStore + PurchaseSource {}
 impl<T: PurchaseStore + PurchaseSource> PurchaseDb for T {}
@@ -172,7 +175,7 @@ impl LocalStack {
         let checkpoints = self.state.checkpoints();
         let mut trimmed = 0;
         for shard in self.stream.shards().await? {
-            let a = checkpoints.load(crate::commands::PROCESSOR, &shard).await?;
+            let a = checkpoints.load(PROCESSOR, &shard).await?;
             let b = checkpoints
                 .load(fashion_domain::services::lake_sink::CONSUMER, &shard)
                 .await?;

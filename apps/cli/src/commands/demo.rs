@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use chrono::{DateTime, Days, Duration, TimeZone, Utc};
 use fashion_datagen::{GenConfig, Generator, GroundTruth};
 use fashion_domain::calendar::StoreDay;
@@ -34,6 +35,7 @@ use serde::Serialize;
 
 use super::pipeline::{ProcessorTotals, process_pass};
 use crate::cli::{DemoArgs, DemoStack as StackChoice};
+use crate::demo_stack::{DemoStack, DynProcessor, StackInfo, StreamRunner};
 use crate::output::{print_json, progress};
 use crate::settings::Settings;
 use crate::stack::{LocalStack, PurchaseDb, files, is_empty_dir, sink_config};
@@ -45,128 +47,40 @@ const STEP_EVENTS: usize = 2_000;
 /// Records per processor batch of the local consumer.
 const BATCH: usize = 500;
 
-/// The stream processor over shared ports, as the demo wires it on either stack.
-pub type DynProcessor = StreamProcessor<
-    Arc<dyn UserActivityStore>,
-    Arc<dyn RecommendationStore>,
-    Arc<dyn ProductCatalog>,
-    Arc<dyn DeadLetterSink>,
->;
-
-/// The micro-batch lake sink over shared ports.
-pub type DynSink = LakeSink<
-    Arc<dyn ClickstreamSource>,
-    Arc<dyn CheckpointStore>,
-    Arc<dyn LakeWriter>,
-    Arc<dyn TableCatalog>,
-    Arc<dyn DeadLetterSink>,
->;
-
-/// How a stack runs the stream processor over the stream.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one value per run; the variants differ by stack"
-)]
-pub enum ProcessorRun {
-    /// The domain's processor behind the local stream consumer and its checkpoints.
-    Consumer {
-        /// The stream.
-        source: Arc<dyn ClickstreamSource>,
-        /// The processor's checkpoints.
-        checkpoints: Arc<dyn CheckpointStore>,
-        /// The processor.
-        processor: DynProcessor,
-        /// Where trained models are read from.
-        models: Arc<dyn ModelStore>,
-    },
-    /// The Lambda handler behind a poller that behaves like the event-source mapping.
-    #[cfg(feature = "aws")]
-    Lambda(crate::emulator::EventSourcePoller),
+/// The domain's processor behind the local stream consumer and its checkpoints.
+struct ConsumerRun {
+    /// The stream.
+    source: Arc<dyn ClickstreamSource>,
+    /// The processor's checkpoints.
+    checkpoints: Arc<dyn CheckpointStore>,
+    /// The processor.
+    processor: DynProcessor,
+    /// Where trained models are read from.
+    models: Arc<dyn ModelStore>,
 }
 
-impl ProcessorRun {
-    /// Processes everything the stream holds past the processor's checkpoints, at `now`.
+#[async_trait(?Send)]
+impl StreamRunner for ConsumerRun {
     async fn pass(&self, now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
-        match self {
-            Self::Consumer {
-                source,
-                checkpoints,
-                processor,
-                ..
-            } => Ok(
-                process_pass(source.clone(), checkpoints.clone(), processor, BATCH, now)
-                    .await?
-                    .1,
-            ),
-            #[cfg(feature = "aws")]
-            Self::Lambda(poller) => poller.pass(now).await,
-        }
+        let (_, totals) = process_pass(
+            self.source.clone(),
+            self.checkpoints.clone(),
+            &self.processor,
+            BATCH,
+            now,
+        )
+        .await?;
+        Ok(totals)
     }
 
-    /// Loads the newest model into the processor.
     async fn reload_model(&self) -> anyhow::Result<()> {
-        match self {
-            Self::Consumer {
-                processor, models, ..
-            } => {
-                processor
-                    .model()
-                    .refresh(models.as_ref())
-                    .await
-                    .context("failed to load the model")?;
-            }
-            #[cfg(feature = "aws")]
-            Self::Lambda(poller) => poller.reload_model().await?,
-        }
+        self.processor
+            .model()
+            .refresh(self.models.as_ref())
+            .await
+            .context("failed to load the model")?;
         Ok(())
     }
-}
-
-/// What the summary says about where the demo ran, beyond the data directory.
-#[derive(Debug, Clone, Serialize)]
-pub struct StackInfo {
-    /// `emulator`.
-    pub stack: String,
-    /// The emulator's endpoint.
-    pub endpoint_url: String,
-    /// The name prefix of the resources provisioned for this run.
-    pub name_prefix: String,
-    /// Where provisioning saved the stack's state and outputs.
-    pub state_file: String,
-    /// Where the lake lives (`s3://bucket/lake/`).
-    pub lake_url: String,
-    /// The resources the demo used, by role.
-    pub resources: BTreeMap<String, String>,
-    /// Which Lambda packages were deployed (the emulator stores functions, never runs them).
-    pub lambda_packages: String,
-    /// How the stream processor ran.
-    pub stream_processor: String,
-}
-
-/// Every port the demo drives, from either stack.
-pub struct DemoStack {
-    /// Puts clicks on the stream.
-    pub publisher: Arc<dyn ClickstreamPublisher>,
-    /// The product catalog the processor enriches with.
-    pub products: Arc<dyn ProductCatalog>,
-    /// Recommendations per customer.
-    pub recommendations: Arc<dyn RecommendationStore>,
-    /// The lake's table catalog.
-    pub tables: Arc<dyn TableCatalog>,
-    /// The lake.
-    pub lake: Arc<dyn LakeWriter>,
-    /// The lake's history, for the trainer and the evaluation.
-    pub history: Arc<dyn HistorySource>,
-    /// Model artifacts.
-    pub models: Arc<dyn ModelStore>,
-    /// The transactional database.
-    pub purchases: Arc<dyn PurchaseDb>,
-    /// The stream processor, as the stack runs it.
-    pub processor: ProcessorRun,
-    /// The micro-batch lake sink.
-    pub sink: DynSink,
-    /// Where it ran, when not on the local stack.
-    pub info: Option<StackInfo>,
 }
 
 impl DemoStack {
@@ -214,12 +128,12 @@ impl DemoStack {
             history: stack.engine.clone(),
             models: models.clone(),
             purchases: stack.purchases.clone(),
-            processor: ProcessorRun::Consumer {
+            processor: Box::new(ConsumerRun {
                 source: stack.stream.clone(),
                 checkpoints,
                 processor,
                 models,
-            },
+            }),
             sink,
             info: None,
         })

@@ -9,8 +9,6 @@ pub mod pipeline;
 mod realtime;
 mod scheduler;
 
-pub use pipeline::PROCESSOR;
-
 use crate::cli::{Cli, Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
 use crate::settings::Settings;
 

@@ -12,8 +12,7 @@ use fashion_domain::services::consumer::{Handled, PassReport, StreamConsumer};
 use fashion_domain::services::stream_processor::{BatchReport, StreamProcessor};
 use serde::Serialize;
 
-/// The processor's consumer name (its checkpoints).
-pub const PROCESSOR: &str = "stream-processor";
+use crate::stack::PROCESSOR;
 
 /// Totals of the processor over one or more passes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

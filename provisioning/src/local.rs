@@ -259,23 +259,19 @@ impl ResourceKind for LocalDatabase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
 
     fn spec(p: &DatabaseProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "local::local:sqlite::stream".into(),
-            kind: DATABASE_KIND.into(),
-            physical_name: "fashion-data/stream.db".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared(
+            "local::local:sqlite::stream",
+            DATABASE_KIND,
+            "fashion-data/stream.db",
+            p,
+        )
     }
 
     fn seen(p: &DatabaseProps) -> Observed {
-        Observed {
-            physical_name: "fashion-data/stream.db".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("fashion-data/stream.db", p)
     }
 
     #[test]

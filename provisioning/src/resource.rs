@@ -290,6 +290,41 @@ pub fn to_fields<T: Serialize>(
     }
 }
 
+/// What the diff tests of every kind start from: a declared resource and what a read found,
+/// both from a props struct.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use serde::Serialize;
+
+    use super::{Observed, Outputs, to_fields};
+    use crate::plan::ResourceSpec;
+
+    /// The resource `id` of `kind` as declared with `props`.
+    pub(crate) fn declared<T: Serialize>(
+        id: &str,
+        kind: &str,
+        physical_name: &str,
+        props: &T,
+    ) -> ResourceSpec {
+        ResourceSpec {
+            id: id.into(),
+            kind: kind.into(),
+            physical_name: physical_name.into(),
+            fields: to_fields(props).expect("props serialize to an object"),
+            depends_on: vec![],
+        }
+    }
+
+    /// The resource as a read found it, with `props`.
+    pub(crate) fn observed<T: Serialize>(physical_name: &str, props: &T) -> Observed {
+        Observed {
+            physical_name: physical_name.into(),
+            fields: to_fields(props).expect("props serialize to an object"),
+            outputs: Outputs::new(),
+        }
+    }
+}
+
 /// A spec's fields as a kind's typed props struct.
 ///
 /// # Errors

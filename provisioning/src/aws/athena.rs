@@ -290,6 +290,7 @@ impl ResourceKind for AthenaWorkgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
 
     fn props() -> WorkgroupProps {
         WorkgroupProps {
@@ -305,21 +306,11 @@ mod tests {
     }
 
     fn spec(p: &WorkgroupProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:athena:workgroup::analytics".into(),
-            kind: KIND.into(),
-            physical_name: "w".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared("aws::aws:athena:workgroup::analytics", KIND, "w", p)
     }
 
     fn seen(p: &WorkgroupProps) -> Observed {
-        Observed {
-            physical_name: "w".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("w", p)
     }
 
     #[test]

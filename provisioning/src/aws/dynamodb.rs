@@ -519,6 +519,7 @@ impl ResourceKind for DynamoDbTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
     use serde_json::json;
 
     fn props() -> TableProps {
@@ -537,21 +538,11 @@ mod tests {
     }
 
     fn spec(p: &TableProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:dynamodb:table::user_activity".into(),
-            kind: KIND.into(),
-            physical_name: "t".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared("aws::aws:dynamodb:table::user_activity", KIND, "t", p)
     }
 
     fn seen(p: &TableProps) -> Observed {
-        Observed {
-            physical_name: "t".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("t", p)
     }
 
     #[test]

@@ -541,6 +541,7 @@ impl ResourceKind for FirehoseDeliveryStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
 
     fn props() -> DeliveryStreamProps {
         DeliveryStreamProps {
@@ -568,21 +569,16 @@ mod tests {
     }
 
     fn spec(p: &DeliveryStreamProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:firehose:delivery-stream::clickstream-to-lake".into(),
-            kind: KIND.into(),
-            physical_name: "d".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared(
+            "aws::aws:firehose:delivery-stream::clickstream-to-lake",
+            KIND,
+            "d",
+            p,
+        )
     }
 
     fn seen(p: &DeliveryStreamProps) -> Observed {
-        Observed {
-            physical_name: "d".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("d", p)
     }
 
     #[test]

@@ -474,6 +474,7 @@ impl ResourceKind for GlueTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
     use fashion_domain::lake::{TableDef, tables};
     use serde_json::json;
 
@@ -487,21 +488,11 @@ mod tests {
     }
 
     fn spec(p: &TableProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:glue:table::orders".into(),
-            kind: TABLE_KIND.into(),
-            physical_name: "orders".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared("aws::aws:glue:table::orders", TABLE_KIND, "orders", p)
     }
 
     fn seen(p: &TableProps) -> Observed {
-        Observed {
-            physical_name: "orders".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("orders", p)
     }
 
     #[test]

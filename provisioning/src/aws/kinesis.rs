@@ -343,6 +343,7 @@ impl ResourceKind for KinesisStream {
 mod tests {
     use super::*;
     use crate::plan::FieldChange;
+    use crate::resource::fixtures;
     use serde_json::json;
 
     fn props() -> StreamProps {
@@ -356,21 +357,11 @@ mod tests {
     }
 
     fn spec(p: &StreamProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:kinesis:stream::clickstream".into(),
-            kind: KIND.into(),
-            physical_name: "s".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared("aws::aws:kinesis:stream::clickstream", KIND, "s", p)
     }
 
     fn seen(p: &StreamProps) -> Observed {
-        Observed {
-            physical_name: "s".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("s", p)
     }
 
     #[test]

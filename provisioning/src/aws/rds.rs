@@ -430,6 +430,7 @@ impl ResourceKind for RdsInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
 
     fn props() -> DbInstanceProps {
         DbInstanceProps {
@@ -455,21 +456,11 @@ mod tests {
     }
 
     fn spec(p: &DbInstanceProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:rds:db-instance::orders".into(),
-            kind: KIND.into(),
-            physical_name: "db".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared("aws::aws:rds:db-instance::orders", KIND, "db", p)
     }
 
     fn seen(p: &DbInstanceProps) -> Observed {
-        Observed {
-            physical_name: "db".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("db", p)
     }
 
     #[test]

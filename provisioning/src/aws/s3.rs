@@ -521,6 +521,7 @@ impl ResourceKind for S3Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
     use serde_json::json;
 
     fn props() -> BucketProps {
@@ -540,21 +541,11 @@ mod tests {
     }
 
     fn spec(p: &BucketProps) -> ResourceSpec {
-        ResourceSpec {
-            id: "aws::aws:s3:bucket::lake".into(),
-            kind: KIND.into(),
-            physical_name: "b".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared("aws::aws:s3:bucket::lake", KIND, "b", p)
     }
 
     fn seen(p: &BucketProps) -> Observed {
-        Observed {
-            physical_name: "b".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("b", p)
     }
 
     #[test]

@@ -387,6 +387,7 @@ impl ResourceKind for IamRolePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
     use serde_json::json;
 
     fn policy_spec(doc: serde_json::Value) -> (ResourceSpec, RolePolicyProps) {
@@ -408,11 +409,7 @@ mod tests {
     }
 
     fn seen<T: Serialize>(p: &T) -> Observed {
-        Observed {
-            physical_name: "x".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("x", p)
     }
 
     #[test]

@@ -622,6 +622,7 @@ impl ResourceKind for EventSourceMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
     use serde_json::json;
 
     fn function() -> FunctionProps {
@@ -641,21 +642,11 @@ mod tests {
     }
 
     fn spec<T: Serialize>(kind: &str, p: &T) -> ResourceSpec {
-        ResourceSpec {
-            id: format!("aws::{kind}::x"),
-            kind: kind.into(),
-            physical_name: "x".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared(&format!("aws::{kind}::x"), kind, "x", p)
     }
 
     fn seen<T: Serialize>(p: &T) -> Observed {
-        Observed {
-            physical_name: "x".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("x", p)
     }
 
     #[test]

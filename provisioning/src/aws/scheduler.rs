@@ -376,6 +376,7 @@ impl ResourceKind for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::fixtures;
 
     fn props() -> ScheduleProps {
         ScheduleProps {
@@ -393,21 +394,11 @@ mod tests {
     }
 
     fn spec<T: Serialize>(kind: &str, p: &T) -> ResourceSpec {
-        ResourceSpec {
-            id: format!("aws::{kind}::x"),
-            kind: kind.into(),
-            physical_name: "x".into(),
-            fields: to_fields(p).unwrap(),
-            depends_on: vec![],
-        }
+        fixtures::declared(&format!("aws::{kind}::x"), kind, "x", p)
     }
 
     fn seen<T: Serialize>(p: &T) -> Observed {
-        Observed {
-            physical_name: "x".into(),
-            fields: to_fields(p).unwrap(),
-            outputs: Outputs::new(),
-        }
+        fixtures::observed("x", p)
     }
 
     #[test]

@@ -4,10 +4,14 @@
 #   FASHION_TEST_AWS_ENDPOINT  an AWS emulator (moto server from a local Python virtualenv), or
 #                              LocalStack in Docker; none on real AWS (see start_aws_backend)
 #   FASHION_TEST_PYTHON        a Python with pyarrow and DuckDB, to prove other engines read the lake
+#   FASHION_TEST_BROWSER_PYTHON, FASHION_TEST_BROWSER_SCRIPT
+#                              a Python with Selenium, and the script that drives Debian's Chromium
+#                              through the shop page, the tracker and the dashboard (prepare_browser)
 # Tests that need a service fail with a clear message when its variable is unset; they never skip.
 
 FASHION_CACHE="${FASHION_CACHE:-$HOME/.cache/fashion-pipeline}"
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+SELENIUM_VERSION="${SELENIUM_VERSION:-4.51.0}"
 _cleanup_cmds=()
 
 _cleanup() {
@@ -153,4 +157,35 @@ prepare_lake_readers() {
   fi
   export FASHION_TEST_PYTHON="$venv/bin/python"
   echo "lake readers: $("$venv/bin/python" -c 'import pyarrow, duckdb; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__)')"
+}
+
+# Headless Chromium for the browser test: Debian's chromium and chromium-driver (installed when
+# missing), driven by Selenium from a local virtualenv. The test script names both binaries, so
+# Selenium Manager never downloads a browser or a driver.
+prepare_browser() {
+  local venv="$FASHION_CACHE/venv-browser" script sudo=()
+  script="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/apps/api/tests/browser/browser_test.py"
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+    echo "installing Debian's chromium and chromium-driver..."
+    # Wait for another apt (e.g. unattended upgrades) rather than fail on its lock.
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq \
+      && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+        install -y -qq chromium chromium-driver >/dev/null \
+      || { echo "could not install chromium and chromium-driver with apt-get" >&2; return 1; }
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+      echo "apt-get installed chromium and chromium-driver, but /usr/bin/chromium or /usr/bin/chromedriver is missing" >&2
+      return 1
+    fi
+  fi
+  if ! "$venv/bin/python" -c "import sys, selenium; sys.exit(selenium.__version__ != '$SELENIUM_VERSION')" >/dev/null 2>&1; then
+    python3 -m venv "$venv" \
+      && "$venv/bin/pip" install --quiet --disable-pip-version-check "selenium==$SELENIUM_VERSION" \
+      || { echo "could not install selenium $SELENIUM_VERSION into $venv" >&2; return 1; }
+  fi
+  export FASHION_TEST_BROWSER_PYTHON="$venv/bin/python"
+  export FASHION_TEST_BROWSER_SCRIPT="$script"
+  # (Debian's launcher warns about its /dev/shm check on stderr: not ours to fix.)
+  echo "browser: $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/chromedriver --version | cut -d' ' -f1-2)," \
+    "selenium $("$venv/bin/python" -c 'import selenium; print(selenium.__version__)')"
 }

@@ -88,6 +88,30 @@ impl SqliteStreamLog {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The position of the newest record each shard has ever held (`None` for a shard never
+    /// written), in shard order: with a consumer's checkpoint, how far behind it is.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn heads(&self) -> Result<Vec<(ShardId, Option<SequenceNumber>)>, StreamError> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT shard, next_seq FROM shards ORDER BY shard")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| stream_err(e, "read shard positions"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(shard, next)| {
+                // Positions start at 1: `next_seq` 1 means nothing was ever written.
+                let head = u64::try_from(next - 1).ok().filter(|h| *h > 0);
+                (
+                    Self::shard_id(usize::try_from(shard).unwrap_or(0)),
+                    head.map(SequenceNumber::from_u64),
+                )
+            })
+            .collect())
+    }
+
     /// Deletes the records of `shard` at or before position `upto` that arrived before `cutoff`:
     /// retention for records every consumer has passed.
     ///

@@ -72,6 +72,9 @@ pub enum Command {
     /// Run the local scheduler: the daily job at 00:01 store time, the trainer every few hours.
     #[command(subcommand)]
     Scheduler(SchedulerCommand),
+    /// Serve the HTTP API (click collector, recommendations, trends, metrics), the browser
+    /// tracker and the dashboard over the stack's stores.
+    Serve(ServeArgs),
     /// Print a customer's recommendations.
     Recs {
         /// Customer id.
@@ -121,6 +124,13 @@ pub struct DemoArgs {
     /// Wipe a data directory that holds something other than a previous demo.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port; the first line printed says which).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "FASHION_API_ADDR")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod lake;
 pub mod pipeline;
 mod realtime;
 mod scheduler;
+mod serve;
 
 use crate::cli::{Cli, Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
 use crate::settings::Settings;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             once,
             trainer_hours,
         }) => scheduler::run(&settings, once, trainer_hours, json).await,
+        Command::Serve(args) => serve::run(&settings, &args).await,
         Command::Recs { user_id } => realtime::recs(&settings, &user_id, json).await,
         Command::Etl(EtlCommand::Run { date }) => etl::run(&settings, date, json).await,
         Command::Etl(EtlCommand::Backfill { from, to }) => {

@@ -213,6 +213,8 @@ pub struct FunctionsConfig {
     pub daily_job: FunctionConfig,
     /// Neighbours and trends into a model artifact.
     pub trainer: FunctionConfig,
+    /// The HTTP API behind a function URL.
+    pub api: FunctionConfig,
     /// `RUST_LOG` of every function.
     pub log_level: String,
 }
@@ -351,6 +353,7 @@ impl StackConfig {
                 stream_processor: function("stream-processor", 512, 60),
                 daily_job: function("daily-job", 2048, 900),
                 trainer: function("trainer", 2048, 900),
+                api: function("api", 256, 10),
                 log_level: "info".to_owned(),
             },
             stream_processor: EventSourceConfig {
@@ -637,13 +640,14 @@ impl StackConfig {
         }
     }
 
-    /// The three functions' settings with their config keys.
+    /// The four functions' settings with their config keys.
     #[must_use]
-    pub fn function_configs(&self) -> [(&'static str, &FunctionConfig); 3] {
+    pub fn function_configs(&self) -> [(&'static str, &FunctionConfig); 4] {
         [
             ("stream_processor", &self.functions.stream_processor),
             ("daily_job", &self.functions.daily_job),
             ("trainer", &self.functions.trainer),
+            ("api", &self.functions.api),
         ]
     }
 
@@ -723,6 +727,25 @@ mod tests {
         assert!(err.contains("name_prefix"), "{err}");
         assert!(err.contains("time_zone"), "{err}");
         assert!(err.contains("buffer_size_mib"), "{err}");
+    }
+
+    #[test]
+    fn the_api_function_is_packaged_next_to_the_others_and_validated_like_them() {
+        // Arrange
+        let mut cfg = StackConfig::builtin(StackName::Aws).unwrap();
+        // Act
+        let keys: Vec<&str> = cfg.function_configs().iter().map(|(k, _)| *k).collect();
+        // Assert
+        assert_eq!(keys, ["stream_processor", "daily_job", "trainer", "api"]);
+        let api = &cfg.functions.api;
+        assert_eq!(api.zip.file_name().unwrap(), "api.zip");
+        assert_eq!(api.zip.parent(), cfg.functions.trainer.zip.parent());
+        assert_eq!((api.memory_mb, api.timeout_secs), (256, 10));
+        cfg.functions.api.timeout_secs = 0;
+        cfg.functions.api.memory_mb = 64;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("functions.api.timeout_secs 0"), "{err}");
+        assert!(err.contains("functions.api.memory_mb 64"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub mod names {
     pub const DAILY_JOB: &str = "daily-job";
     /// The trainer (function, role, schedule).
     pub const TRAINER: &str = "trainer";
+    /// The HTTP API (function, role, function URL).
+    pub const API: &str = "api";
     /// Firehose's role.
     pub const FIREHOSE: &str = "firehose";
     /// The scheduler's role.

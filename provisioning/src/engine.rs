@@ -51,6 +51,7 @@ impl Registry {
             Box::new(aws::iam::IamRolePolicy),
             Box::new(aws::lambda::LambdaFunction),
             Box::new(aws::lambda::EventSourceMapping),
+            Box::new(aws::function_url::FunctionUrl),
             Box::new(aws::scheduler::ScheduleGroup),
             Box::new(aws::scheduler::Schedule),
             Box::new(aws::athena::AthenaWorkgroup),

@@ -159,10 +159,11 @@ fn unique_prefix() -> String {
 /// Points each function at its packaged zip, or at a placeholder written under `dir` when the
 /// packaging script has not built it. Says which.
 fn lambda_packages(cfg: &mut StackConfig, dir: &Path) -> anyhow::Result<String> {
-    let functions: [(&str, &mut FunctionConfig); 3] = [
+    let functions: [(&str, &mut FunctionConfig); 4] = [
         (names::STREAM_PROCESSOR, &mut cfg.functions.stream_processor),
         (names::DAILY_JOB, &mut cfg.functions.daily_job),
         (names::TRAINER, &mut cfg.functions.trainer),
+        (names::API, &mut cfg.functions.api),
     ];
     let mut packaged = Vec::new();
     let mut placeholders = Vec::new();

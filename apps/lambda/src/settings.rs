@@ -41,6 +41,11 @@ pub const LAKE_PREFIX: &str = "FASHION_LAKE_PREFIX";
 /// Days of history the trainer reads, ending at training time (default 90).
 pub const TRAINER_LOOKBACK_DAYS: &str = "FASHION_TRAINER_LOOKBACK_DAYS";
 
+/// Kinesis stream the API's collector publishes clicks to.
+pub const CLICKSTREAM_STREAM: &str = "FASHION_CLICKSTREAM_STREAM";
+/// Athena workgroup the API's dashboard queries the lake through.
+pub const ATHENA_WORKGROUP: &str = "FASHION_ATHENA_WORKGROUP";
+
 /// Every problem found in the environment.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid settings: {}", problems.join("; "))]
@@ -255,6 +260,76 @@ impl TrainerSettings {
             lake_bucket: r.required(LAKE_BUCKET),
             lake_prefix: r.or(LAKE_PREFIX, "lake"),
             lookback_days,
+        };
+        r.finish(settings)
+    }
+}
+
+/// What the API function (the front door behind a function URL) needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// The clickstream's Kinesis stream.
+    pub stream: String,
+    /// Recommendations table.
+    pub recommendations_table: String,
+    /// Catalog table.
+    pub catalog_table: String,
+    /// Dead-letter table.
+    pub dead_letters_table: String,
+    /// Models bucket.
+    pub models_bucket: String,
+    /// Models prefix.
+    pub models_prefix: String,
+    /// Glue database of the lake.
+    pub glue_database: String,
+    /// Lake bucket.
+    pub lake_bucket: String,
+    /// Lake prefix.
+    pub lake_prefix: String,
+    /// Athena workgroup (its own result location is used).
+    pub athena_workgroup: String,
+    /// The store's time zone.
+    pub time_zone: Tz,
+    /// Interval between checks for a newer model.
+    pub model_refresh: Duration,
+}
+
+impl ApiSettings {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(&from_process_env)
+    }
+
+    /// From any variable lookup.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let zone = r.or(TIME_ZONE, "UTC");
+        let time_zone = parse_time_zone(&zone).unwrap_or_else(|e| {
+            r.problems.push(format!("{TIME_ZONE}: {e}"));
+            Tz::UTC
+        });
+        let settings = Self {
+            stream: r.required(CLICKSTREAM_STREAM),
+            recommendations_table: r.required(RECOMMENDATIONS_TABLE),
+            catalog_table: r.required(CATALOG_TABLE),
+            dead_letters_table: r.required(DEAD_LETTERS_TABLE),
+            models_bucket: r.required(MODELS_BUCKET),
+            models_prefix: r.or(MODELS_PREFIX, "models"),
+            glue_database: r.required(GLUE_DATABASE),
+            lake_bucket: r.required(LAKE_BUCKET),
+            lake_prefix: r.or(LAKE_PREFIX, "lake"),
+            athena_workgroup: r.required(ATHENA_WORKGROUP),
+            time_zone,
+            model_refresh: Duration::from_secs(r.parsed(MODEL_REFRESH_SECS, 300_u64)),
         };
         r.finish(settings)
     }

@@ -4,6 +4,7 @@
 pub mod athena;
 pub mod dynamodb;
 pub mod firehose;
+pub mod function_url;
 pub mod glue;
 pub mod iam;
 pub mod kinesis;

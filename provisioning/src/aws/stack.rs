@@ -11,6 +11,7 @@ use serde_json::json;
 use super::athena::{self, WorkgroupProps};
 use super::dynamodb::{self, GlobalIndex, KeyAttribute, PAY_PER_REQUEST, TableProps};
 use super::firehose::{self, DeliveryStreamProps, EVENT_TIME_PARTITION_QUERY, ParquetConversion};
+use super::function_url::{self, AUTH_NONE, CorsProps, FunctionUrlProps, public_url_permissions};
 use super::glue::{self, DatabaseProps};
 use super::iam::{self, RolePolicyProps, RoleProps, allow, policy, trust_policy};
 use super::kinesis::{self, MODE_ON_DEMAND, MODE_PROVISIONED, StreamProps};
@@ -35,6 +36,10 @@ fn arn(cfg: &StackConfig, service: &str, resource: &str) -> String {
 fn log_group_arn(cfg: &StackConfig, function: &str) -> String {
     arn(cfg, "logs", &format!("log-group:/aws/lambda/{function}:*"))
 }
+
+/// The dead-letter table's index on the time letters were set aside (fashion-aws's
+/// `DynamoDbDeadLetterSink::TIME_INDEX`).
+const DEAD_LETTERS_TIME_INDEX: &str = "by_time";
 
 #[allow(clippy::too_many_lines)]
 /// Declares every AWS resource of the stack.
@@ -175,7 +180,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             names::DEAD_LETTERS,
             vec![key("dead_letter_key", "S", "HASH")],
             vec![GlobalIndex {
-                name: "by_time".into(),
+                name: DEAD_LETTERS_TIME_INDEX.into(),
                 key: vec![key("feed", "S", "HASH"), key("set_aside_at", "S", "RANGE")],
                 projection: "ALL".into(),
             }],
@@ -247,6 +252,10 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         (
             names::TRAINER,
             "Trains item neighbours and trend scores from the lake",
+        ),
+        (
+            names::API,
+            "Serves the shop's HTTP API behind a function URL",
         ),
     ];
     for (name, description) in functions {
@@ -444,6 +453,10 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             ],
         ),
         (
+            names::API,
+            api_statements(b, logs(&cfg.physical(names::API))),
+        ),
+        (
             names::FIREHOSE,
             vec![
                 allow(
@@ -615,6 +628,27 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
     ]);
     let mut trainer_env = lake_env();
     trainer_env.extend(models_env());
+    let mut api_env = lake_env();
+    api_env.extend(models_env());
+    api_env.extend([
+        var(
+            "FASHION_CLICKSTREAM_STREAM",
+            b.out(kinesis::KIND, names::CLICKSTREAM, OUT_NAME),
+        ),
+        var(
+            "FASHION_RECOMMENDATIONS_TABLE",
+            table_name(b, names::RECOMMENDATIONS),
+        ),
+        var("FASHION_CATALOG_TABLE", table_name(b, names::PRODUCTS)),
+        var(
+            "FASHION_DEAD_LETTERS_TABLE",
+            table_name(b, names::DEAD_LETTERS),
+        ),
+        var(
+            "FASHION_ATHENA_WORKGROUP",
+            b.out(athena::KIND, names::ANALYTICS, OUT_NAME),
+        ),
+    ]);
     let mut subnets = cfg.network.subnet_ids.clone();
     subnets.sort();
     let mut sgs = cfg.network.security_group_ids.clone();
@@ -623,7 +657,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         .function_configs()
         .into_iter()
         .map(|(key, f)| (key.replace('_', "-"), f))
-        .zip([stream_processor_env, daily_env, trainer_env])
+        .zip([stream_processor_env, daily_env, trainer_env, api_env])
     {
         let role = b.out(iam::ROLE_KIND, &name, OUT_ARN);
         let policy = policy_ids
@@ -654,6 +688,8 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             &policy,
         );
     }
+
+    api_function_url(b);
 
     // The stream processor reads the clickstream.
     let esm = &cfg.stream_processor;
@@ -792,6 +828,133 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
     );
 }
 
+/// The API function's policy: exactly the calls of the adapters `fashion_lambda::api::router`
+/// builds (fashion-aws), on exact ARNs.
+fn api_statements(b: &Builder<'_>, logs: serde_json::Value) -> Vec<serde_json::Value> {
+    let cfg = b.cfg;
+    let lake_arn = b.out(s3::KIND, names::LAKE, OUT_ARN);
+    let objects = |prefix: &str| format!("{lake_arn}/{prefix}*");
+    let table = |name: &str| b.out(dynamodb::KIND, name, OUT_ARN);
+    let database = cfg.glue_database();
+    let glue_arn = |what: &str| arn(cfg, "glue", what);
+    vec![
+        // The collector (`PutRecords`, failed records sent again the same way).
+        allow(
+            "PublishClicks",
+            &["kinesis:PutRecords"],
+            &[b.out(kinesis::KIND, names::CLICKSTREAM, OUT_ARN)],
+        ),
+        // `get` of the recommendation store.
+        allow(
+            "ReadRecommendations",
+            &["dynamodb:GetItem"],
+            &[table(names::RECOMMENDATIONS)],
+        ),
+        // `get_many` (BatchGetItem) and `list` (Scan) of the product catalog.
+        allow(
+            "ReadCatalog",
+            &["dynamodb:BatchGetItem", "dynamodb:Scan"],
+            &[table(names::PRODUCTS)],
+        ),
+        // Refused events are set aside (`put_many`: one conditional PutItem each) and listed
+        // oldest first through the time index (`list`: Query).
+        allow(
+            "SetAsideRefusedEvents",
+            &["dynamodb:PutItem"],
+            &[table(names::DEAD_LETTERS)],
+        ),
+        allow(
+            "ListDeadLetters",
+            &["dynamodb:Query"],
+            &[format!(
+                "{}/index/{DEAD_LETTERS_TIME_INDEX}",
+                table(names::DEAD_LETTERS)
+            )],
+        ),
+        // Models and the lake's tables, read only (also what Athena reads for the API).
+        allow(
+            "ReadModelsAndLake",
+            &["s3:GetObject"],
+            &[objects(prefixes::MODELS), objects(&cfg.lake.prefix)],
+        ),
+        // Listing partitions' files; S3 answers a missing model key with 404 (not 403) only to
+        // callers that may list the bucket. Athena also needs the bucket's location and its
+        // multipart uploads for the results it writes.
+        allow(
+            "LakeBucket",
+            &[
+                "s3:ListBucket",
+                "s3:GetBucketLocation",
+                "s3:ListBucketMultipartUploads",
+            ],
+            std::slice::from_ref(&lake_arn),
+        ),
+        // Athena writes and reads query results in the workgroup's output location with the
+        // caller's permissions.
+        allow(
+            "AthenaResults",
+            &[
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            &[objects(prefixes::ATHENA_RESULTS)],
+        ),
+        // Partitions for the history reader; table definitions for it and for Athena.
+        allow(
+            "ReadLakeCatalog",
+            &["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+            &[
+                glue_arn("catalog"),
+                glue_arn(&format!("database/{database}")),
+                glue_arn(&format!("table/{database}/*")),
+            ],
+        ),
+        // The dashboard's SQL; a query past its deadline is stopped.
+        allow(
+            "QueryLake",
+            &[
+                "athena:StartQueryExecution",
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:StopQueryExecution",
+            ],
+            &[b.out(athena::KIND, names::ANALYTICS, OUT_ARN)],
+        ),
+        logs,
+    ]
+}
+
+/// The API function's public URL, with the CORS settings a browser on the shop's pages needs.
+fn api_function_url(b: &mut Builder<'_>) {
+    let function = b.cfg.physical(names::API);
+    let after = [b.id(lambda::FUNCTION_KIND, names::API)];
+    b.add(
+        function_url::KIND,
+        names::API,
+        function.clone(),
+        &FunctionUrlProps {
+            function_name: function,
+            auth_type: AUTH_NONE.into(),
+            invoke_mode: "BUFFERED".into(),
+            cors: Some(
+                CorsProps {
+                    allow_origins: vec!["*".into()],
+                    allow_methods: vec!["GET".into(), "POST".into()],
+                    allow_headers: vec!["content-type".into(), "content-encoding".into()],
+                    expose_headers: vec!["retry-after".into()],
+                    max_age_secs: 600,
+                    allow_credentials: false,
+                }
+                .normalized(),
+            ),
+            permissions: public_url_permissions(),
+        },
+        &after,
+    );
+}
+
 /// Partition projection for the clickstream: Athena computes its `dt`/`hour` partitions from
 /// the table's parameters, so partitions Firehose writes are queryable without being catalogued.
 fn clickstream_projection(def: &TableDef, location: &str) -> BTreeMap<String, String> {
@@ -840,10 +1003,11 @@ mod tests {
         assert_eq!(count(glue::DATABASE_KIND), 1);
         assert_eq!(count(glue::TABLE_KIND), all_tables().len());
         assert_eq!(count(firehose::KIND), 1);
-        assert_eq!(count(iam::ROLE_KIND), 5);
-        assert_eq!(count(iam::POLICY_KIND), 5);
-        assert_eq!(count(lambda::FUNCTION_KIND), 3);
+        assert_eq!(count(iam::ROLE_KIND), 6);
+        assert_eq!(count(iam::POLICY_KIND), 6);
+        assert_eq!(count(lambda::FUNCTION_KIND), 4);
         assert_eq!(count(lambda::MAPPING_KIND), 1);
+        assert_eq!(count(function_url::KIND), 1);
         assert_eq!(count(scheduler::GROUP_KIND), 1);
         assert_eq!(count(scheduler::SCHEDULE_KIND), 2);
         assert_eq!(count(athena::KIND), 1);
@@ -860,6 +1024,9 @@ mod tests {
         assert!(
             pos("aws::aws:rds:db-instance::orders") < pos("aws::aws:lambda:function::daily-job")
         );
+        assert!(pos("aws::aws:iam:role-policy::api") < pos("aws::aws:lambda:function::api"));
+        assert!(pos("aws::aws:lambda:function::api") < pos("aws::aws:lambda:function-url::api"));
+        assert_eq!(specs.len(), 33 + all_tables().len());
     }
 
     #[test]
@@ -927,6 +1094,33 @@ mod tests {
             assert!(daily.get(var).is_some(), "{var}");
         }
         assert_eq!(daily["FASHION_LAKE_PREFIX"], "lake");
+        // fashion-lambda's `ApiSettings` (FASHION_MODEL_REFRESH_SECS is optional).
+        let api = env(names::API);
+        for var in [
+            "FASHION_CLICKSTREAM_STREAM",
+            "FASHION_RECOMMENDATIONS_TABLE",
+            "FASHION_CATALOG_TABLE",
+            "FASHION_DEAD_LETTERS_TABLE",
+            "FASHION_MODELS_BUCKET",
+            "FASHION_MODELS_PREFIX",
+            "FASHION_GLUE_DATABASE",
+            "FASHION_LAKE_BUCKET",
+            "FASHION_LAKE_PREFIX",
+            "FASHION_ATHENA_WORKGROUP",
+            "FASHION_TIME_ZONE",
+            "RUST_LOG",
+        ] {
+            assert!(api.get(var).is_some(), "{var}");
+        }
+        assert_eq!(
+            api["FASHION_CLICKSTREAM_STREAM"],
+            "${aws::aws:kinesis:stream::clickstream.name}"
+        );
+        assert_eq!(
+            api["FASHION_ATHENA_WORKGROUP"],
+            "${aws::aws:athena:workgroup::analytics.name}"
+        );
+        assert_eq!(api["FASHION_MODELS_PREFIX"], "models");
         assert_eq!(
             daily["DATABASE_URL"], "${aws::aws:rds:db-instance::orders.url}",
             "the URL comes from the instance's outputs, which never hold a password"
@@ -940,12 +1134,148 @@ mod tests {
 
     #[test]
     fn no_policy_allows_every_action_on_every_resource() {
-        for s in desired(&aws())
+        let specs = desired(&aws());
+        let policies: Vec<_> = specs
             .iter()
             .filter(|s| s.kind == iam::POLICY_KIND)
-        {
-            assert!(!iam::allows_star_on_star(&s.fields["document"]), "{}", s.id);
+            .collect();
+        assert_eq!(policies.len(), 6);
+        for s in policies {
+            let doc = &s.fields["document"];
+            assert!(!iam::allows_star_on_star(doc), "{}", s.id);
+            // Exact actions only: no `*`, no `service:*`, no `Get*`.
+            for action in doc["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|st| st["Action"].as_array().unwrap())
+            {
+                assert!(
+                    !action.as_str().unwrap().contains('*'),
+                    "{}: {action}",
+                    s.id
+                );
+            }
         }
+    }
+
+    #[test]
+    fn the_api_may_make_exactly_the_calls_of_its_adapters_on_exact_arns() {
+        // Arrange
+        let specs = desired(&aws());
+        let policy = &specs
+            .iter()
+            .find(|s| s.id == "aws::aws:iam:role-policy::api")
+            .unwrap()
+            .fields["document"];
+        // Act
+        let statements = policy["Statement"].as_array().unwrap();
+        let grants = |sid: &str| -> (Vec<&str>, Vec<&str>) {
+            let st = statements.iter().find(|st| st["Sid"] == sid).unwrap();
+            let list = |k: &str| -> Vec<&str> {
+                st[k]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect()
+            };
+            (list("Action"), list("Resource"))
+        };
+        // Assert: writes only where the API writes.
+        let writes: Vec<&str> = statements
+            .iter()
+            .flat_map(|st| st["Action"].as_array().unwrap())
+            .map(|a| a.as_str().unwrap())
+            .filter(|a| {
+                a.contains(":Put")
+                    || a.contains(":Delete")
+                    || a.contains(":Update")
+                    || a.contains(":Create")
+                    || a.contains(":BatchWrite")
+            })
+            .collect();
+        assert_eq!(
+            writes,
+            [
+                "kinesis:PutRecords",
+                "dynamodb:PutItem",
+                "s3:PutObject",
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents"
+            ]
+        );
+        assert_eq!(
+            grants("PublishClicks"),
+            (
+                vec!["kinesis:PutRecords"],
+                vec!["${aws::aws:kinesis:stream::clickstream.arn}"]
+            )
+        );
+        assert_eq!(
+            grants("ListDeadLetters").1,
+            ["${aws::aws:dynamodb:table::dead-letters.arn}/index/by_time"]
+        );
+        assert_eq!(
+            grants("AthenaResults").1,
+            ["${aws::aws:s3:bucket::lake.arn}/athena-results/*"]
+        );
+        assert_eq!(
+            grants("QueryLake").1,
+            ["${aws::aws:athena:workgroup::analytics.arn}"]
+        );
+        assert_eq!(
+            grants("ReadModelsAndLake").1,
+            [
+                "${aws::aws:s3:bucket::lake.arn}/models/*",
+                "${aws::aws:s3:bucket::lake.arn}/lake/*"
+            ]
+        );
+        for st in statements {
+            for r in st["Resource"].as_array().unwrap() {
+                assert!(r.as_str().unwrap().contains("${"), "a hard-coded ARN: {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_api_is_public_behind_a_function_url_that_browsers_may_call() {
+        let specs = desired(&aws());
+        let url = specs
+            .iter()
+            .find(|s| s.id == "aws::aws:lambda:function-url::api")
+            .unwrap();
+        assert_eq!(url.physical_name, "fashion-prod-api");
+        assert_eq!(url.depends_on, ["aws::aws:lambda:function::api"]);
+        assert_eq!(url.fields["auth_type"], "NONE");
+        assert_eq!(
+            url.fields["cors"],
+            json!({
+                "allow_origins": ["*"],
+                "allow_methods": ["GET", "POST"],
+                "allow_headers": ["content-encoding", "content-type"],
+                "expose_headers": ["retry-after"],
+                "max_age_secs": 600,
+                "allow_credentials": false,
+            })
+        );
+        let actions: Vec<&str> = url.fields["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+        );
+        let function = specs
+            .iter()
+            .find(|s| s.id == "aws::aws:lambda:function::api")
+            .unwrap();
+        assert_eq!(function.fields["memory_mb"], 256);
+        assert_eq!(function.fields["timeout_secs"], 10);
     }
 
     #[test]

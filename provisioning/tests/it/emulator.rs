@@ -87,6 +87,11 @@ async fn first_up_creates_everything_and_a_second_up_writes_nothing() {
         "RDS refuses unencrypted connections: {}",
         db["url"]
     );
+    let api = outputs.get("aws:lambda:function-url", "api").unwrap();
+    assert!(
+        api["url"].starts_with("https://") && api["url"].contains(".lambda-url.us-east-1."),
+        "{api:?}"
+    );
     engine.destroy().await.unwrap();
 }
 
@@ -174,6 +179,20 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         .send()
         .await
         .unwrap();
+    // The API's URL goes, and one of its two public statements with it; the other stays.
+    lambda
+        .delete_function_url_config()
+        .function_name(format!("{p}-api"))
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .remove_permission()
+        .function_name(format!("{p}-api"))
+        .statement_id("FunctionURLAllowInvokeAction")
+        .send()
+        .await
+        .unwrap();
 
     // Act
     let preview = engine.preview().await.unwrap();
@@ -191,6 +210,11 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
     assert_eq!(plan[&id("aws:glue:table::orders")], Op::Create, "{text}");
     assert_eq!(
         plan[&id("aws:scheduler:schedule::daily-job")],
+        Op::Create,
+        "{text}"
+    );
+    assert_eq!(
+        plan[&id("aws:lambda:function-url::api")],
         Op::Create,
         "{text}"
     );
@@ -258,11 +282,11 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         );
     }
     let untouched = plan.values().filter(|op| **op == Op::Same).count();
-    assert_eq!(untouched, plan.len() - 10, "{text}");
+    assert_eq!(untouched, plan.len() - 11, "{text}");
     assert!(text.contains("retention_hours: 72 → 24"), "{text}");
 
     assert!(repair.is_ok(), "{}", render::report(&repair));
-    assert_eq!(repair.count(Op::Create), 3);
+    assert_eq!(repair.count(Op::Create), 4);
     assert_eq!(repair.count(Op::Update), 5);
     assert_eq!(
         after.calls.writes, 0,
@@ -292,6 +316,34 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
     let index = dead_letters.table().unwrap().global_secondary_indexes();
     assert_eq!(index.len(), 1);
     assert_eq!(index[0].index_name(), Some("by_time"));
+    // The URL is back with both public statements, each once (the one that stayed is kept).
+    lambda
+        .get_function_url_config()
+        .function_name(format!("{p}-api"))
+        .send()
+        .await
+        .unwrap();
+    let policy = lambda
+        .get_policy()
+        .function_name(format!("{p}-api"))
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let mut sids: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    sids.sort_unstable();
+    assert_eq!(
+        sids,
+        [
+            "FunctionURLAllowInvokeAction",
+            "FunctionURLAllowPublicAccess"
+        ]
+    );
     let ttl = dynamodb
         .describe_time_to_live()
         .table_name(format!("{p}-user-activity"))

@@ -64,6 +64,7 @@ pub fn emulator_config(tag: &str, dir: &Path) -> StackConfig {
         ("stream-processor", &mut cfg.functions.stream_processor),
         ("daily-job", &mut cfg.functions.daily_job),
         ("trainer", &mut cfg.functions.trainer),
+        ("api", &mut cfg.functions.api),
     ] {
         let zip = dir.join(format!("{name}.zip"));
         std::fs::write(

@@ -18,7 +18,9 @@ use fashion_domain::event::EventType;
 use fashion_domain::history::{PurchaseRecord, TrainingEvent};
 use fashion_domain::ids::ProductId;
 use fashion_domain::product::Product;
-use fashion_domain::services::trends::{TrendAttributes, TrendParams, compute_trends};
+use fashion_domain::services::trends::{
+    TrendAttributes, TrendParams, compute_trends, last_full_day,
+};
 use fashion_domain::trends::{TrendDimension, TrendSignal};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -284,23 +286,6 @@ async fn load_window(
     })
 }
 
-/// The last store day with at least half the average day's clicks (the day of the newest click
-/// may be only minutes old).
-fn last_full_day(events: &[TrainingEvent], tz: Tz) -> Option<NaiveDate> {
-    let mut per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
-    for e in events {
-        *per_day
-            .entry(StoreDay::containing(e.at, tz).date)
-            .or_default() += 1;
-    }
-    let mean = events.len() / per_day.len().max(1);
-    per_day
-        .iter()
-        .rev()
-        .find(|(_, n)| **n * 2 >= mean)
-        .map(|(d, _)| *d)
-}
-
 fn minus_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_sub_days(Days::new(n)).unwrap_or(d)
 }
@@ -341,19 +326,7 @@ fn empty_report(date: NaiveDate) -> TrendReport {
 }
 
 fn report_of(window: &Window, tz: Tz, date: NaiveDate, limit: usize) -> TrendReport {
-    let attrs: HashMap<ProductId, TrendAttributes> = window
-        .products
-        .iter()
-        .map(|p| {
-            (
-                p.id,
-                TrendAttributes {
-                    article_type: p.article_type.clone(),
-                    colour: p.colour().to_owned(),
-                },
-            )
-        })
-        .collect();
+    let attrs = TrendAttributes::of_catalog(&window.products);
     let names: HashMap<String, &str> = window
         .products
         .iter()

@@ -181,18 +181,7 @@ pub fn evaluate(
     let avg = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
 
     // Trends at the end of the history, against the planted ones.
-    let attrs: HashMap<ProductId, TrendAttributes> = products
-        .iter()
-        .map(|p| {
-            (
-                p.id,
-                TrendAttributes {
-                    article_type: p.article_type.clone(),
-                    colour: p.colour().to_owned(),
-                },
-            )
-        })
-        .collect();
+    let attrs: HashMap<ProductId, TrendAttributes> = TrendAttributes::of_catalog(products);
     let trends = compute_trends(events, purchases, &attrs, end, params.trainer.trends);
     let top_trends: Vec<String> = trends
         .iter()

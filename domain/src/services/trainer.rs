@@ -239,18 +239,7 @@ pub fn build_model(
     neighbours.sort_by_key(|(p, _)| *p);
 
     // Trends.
-    let attrs: HashMap<ProductId, TrendAttributes> = products
-        .iter()
-        .map(|p| {
-            (
-                p.id,
-                TrendAttributes {
-                    article_type: p.article_type.clone(),
-                    colour: p.colour().to_owned(),
-                },
-            )
-        })
-        .collect();
+    let attrs: HashMap<ProductId, TrendAttributes> = TrendAttributes::of_catalog(products);
     let trends = compute_trends(events, purchases, &attrs, now, params.trends);
     let trend_of = |dim: TrendDimension| -> HashMap<String, f32> {
         let max = trends

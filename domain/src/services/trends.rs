@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::event::EventType;
 use crate::history::{PurchaseRecord, TrainingEvent};
 use crate::ids::ProductId;
+use crate::product::Product;
 use crate::trends::{TrendDimension, TrendSignal, article_type_colour_key};
 
 /// Windows and thresholds of trend detection.
@@ -42,6 +43,44 @@ pub struct TrendAttributes {
     pub article_type: String,
     /// Colour.
     pub colour: String,
+}
+
+impl TrendAttributes {
+    /// The attributes of every product, by id: what [`compute_trends`] groups by.
+    #[must_use]
+    pub fn of_catalog(products: &[Product]) -> HashMap<ProductId, Self> {
+        products
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    Self {
+                        article_type: p.article_type.clone(),
+                        colour: p.colour().to_owned(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// The last store day with at least half the average day's interactions: the day of the newest
+/// event may be only minutes old, and a report of it would compare a few events with a week.
+#[must_use]
+pub fn last_full_day(events: &[TrainingEvent], tz: chrono_tz::Tz) -> Option<chrono::NaiveDate> {
+    let mut per_day: std::collections::BTreeMap<chrono::NaiveDate, usize> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        *per_day
+            .entry(crate::calendar::StoreDay::containing(e.at, tz).date)
+            .or_default() += 1;
+    }
+    let mean = events.len() / per_day.len().max(1);
+    per_day
+        .iter()
+        .rev()
+        .find(|(_, n)| **n * 2 >= mean)
+        .map(|(d, _)| *d)
 }
 
 /// How much an interaction says about interest.

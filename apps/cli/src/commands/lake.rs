@@ -1,6 +1,5 @@
 //! `fashion query` and `fashion trends`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,7 +11,9 @@ use fashion_domain::ports::{
 };
 use fashion_domain::product::Product;
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query};
-use fashion_domain::services::trends::{TrendAttributes, TrendParams, compute_trends};
+use fashion_domain::services::trends::{
+    TrendAttributes, TrendParams, compute_trends, last_full_day,
+};
 use fashion_domain::trends::{TrendDimension, TrendSignal};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -110,27 +111,6 @@ pub struct TrendReport {
     pub products: Vec<TrendSignal>,
 }
 
-/// The last store day with at least half the average day's clicks: the last day that is not just
-/// a few minutes past midnight.
-fn last_full_day(
-    events: &[fashion_domain::history::TrainingEvent],
-    tz: chrono_tz::Tz,
-) -> Option<NaiveDate> {
-    let mut per_day: std::collections::BTreeMap<NaiveDate, usize> =
-        std::collections::BTreeMap::new();
-    for e in events {
-        *per_day
-            .entry(StoreDay::containing(e.at, tz).date)
-            .or_default() += 1;
-    }
-    let mean = events.len() / per_day.len().max(1);
-    per_day
-        .iter()
-        .rev()
-        .find(|(_, n)| **n * 2 >= mean)
-        .map(|(d, _)| *d)
-}
-
 /// Computes the report at the end of `date` (default: the last full day with clicks).
 pub async fn trend_report(
     stack: &LocalStack,
@@ -177,18 +157,7 @@ pub fn trend_report_of(
         None => last_full_day(events, tz).context("the lake has no clicks yet")?,
     };
     let end = StoreDay::new(date.checked_add_days(Days::new(1)).unwrap_or(date), tz).start;
-    let attrs: HashMap<_, _> = products
-        .iter()
-        .map(|p| {
-            (
-                p.id,
-                TrendAttributes {
-                    article_type: p.article_type.clone(),
-                    colour: p.colour().to_owned(),
-                },
-            )
-        })
-        .collect();
+    let attrs = TrendAttributes::of_catalog(products);
     let signals = compute_trends(events, purchases, &attrs, end, TrendParams::default());
     let pick = |d: TrendDimension| {
         signals

@@ -1,5 +1,8 @@
-//! Helpers shared by the benchmark binaries: timing, machine description, and writing a section of
-//! `docs/BENCHMARKS.md` between markers so each benchmark owns its part of the file.
+//! Helpers shared by the benchmark binaries: timing, machine description, an open-loop load
+//! generator ([`load`]), and writing a section of `docs/BENCHMARKS.md` between markers so each
+//! benchmark owns its part of the file.
+
+pub mod load;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

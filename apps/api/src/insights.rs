@@ -367,10 +367,12 @@ fn report_of(window: &Window, tz: Tz, date: NaiveDate, limit: usize) -> TrendRep
     }
 }
 
-/// Daily share (percent of the day's product interactions) of each of `keys`.
+/// Daily share (percent of the day's product interactions) of each of `keys`, on the days up
+/// to `last` (a day that has just begun would show a meaningless jump).
 fn daily_share(
     window: &Window,
     tz: Tz,
+    last: NaiveDate,
     keys: &[String],
     key_of: impl Fn(&Product) -> String,
 ) -> Vec<Series> {
@@ -380,6 +382,9 @@ fn daily_share(
     let mut counts: HashMap<(&str, NaiveDate), u64> = HashMap::new();
     for e in &window.events {
         let day = StoreDay::containing(e.at, tz).date;
+        if day > last {
+            continue;
+        }
         *totals.entry(day).or_default() += 1;
         if let Some(k) = of.get(&e.product)
             && let Some(key) = keys.iter().find(|x| *x == k)
@@ -474,10 +479,11 @@ async fn build_dashboard(ports: &ApiPorts, tz: Tz, days: u32) -> Result<Dashboar
                 .map(|t| t.key.clone())
                 .collect()
         };
-        dash.article_type_share = daily_share(&window, tz, &top(&report.article_types), |p| {
-            p.article_type.clone()
-        });
-        dash.colour_share = daily_share(&window, tz, &top(&report.colours), |p| {
+        dash.article_type_share =
+            daily_share(&window, tz, date, &top(&report.article_types), |p| {
+                p.article_type.clone()
+            });
+        dash.colour_share = daily_share(&window, tz, date, &top(&report.colours), |p| {
             p.colour().to_owned()
         });
         let count = |t: EventType| window.events.iter().filter(|e| e.kind == t).count() as u64;
@@ -487,7 +493,13 @@ async fn build_dashboard(ports: &ApiPorts, tz: Tz, days: u32) -> Result<Dashboar
             ("add to cart", count(EventType::AddToCart)),
             ("purchased lines", window.purchases.len() as u64),
         ];
-        dash.days = Some((first, last));
+        let first_seen = window
+            .events
+            .iter()
+            .map(|e| StoreDay::containing(e.at, tz).date)
+            .min()
+            .unwrap_or(first);
+        dash.days = Some((first_seen, last));
         dash.trends = Some(report);
     } else {
         notes.push("clickstream: the lake has no clicks yet".to_owned());

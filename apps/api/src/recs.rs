@@ -171,18 +171,32 @@ impl RecsCache {
     ) -> Result<HashMap<ProductId, Arc<ProductView>>, ApiError> {
         let mut found = HashMap::with_capacity(ids.len());
         let mut missing = Vec::new();
-        {
+        let stale = |c: &ProductCache| {
+            c.filled_at.is_none_or(|at| at.elapsed() >= every)
+                || c.by_id.len() > PRODUCT_CACHE_CAPACITY
+        };
+        // Names and prices change in the catalog: forget everything now and then. Only then is
+        // the write lock taken; every read of a warm cache shares the read lock.
+        if stale(
+            &self
+                .products
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
             let mut cache = self
                 .products
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Names and prices change in the catalog: forget everything now and then.
-            if cache.filled_at.is_none_or(|at| at.elapsed() >= every)
-                || cache.by_id.len() > PRODUCT_CACHE_CAPACITY
-            {
+            if stale(&cache) {
                 cache.by_id.clear();
                 cache.filled_at = Some(Instant::now());
             }
+        }
+        {
+            let cache = self
+                .products
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for id in ids {
                 match cache.by_id.get(id) {
                     Some(v) => {

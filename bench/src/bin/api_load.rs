@@ -128,7 +128,25 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("failed to build the runtime")?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, Box::pin(bench(args)))
+    local.block_on(&rt, async {
+        // On Ctrl-C or SIGTERM the benchmark's future is dropped, and with it the servers' guards,
+        // which stop them: no redis-server or `fashion serve` is left behind.
+        tokio::select! {
+            r = Box::pin(bench(args)) => r,
+            s = interrupted() => bail!("interrupted by {}", s?),
+        }
+    })
+}
+
+/// Resolves on the first SIGINT or SIGTERM, naming it.
+async fn interrupted() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }
 
 fn target_dir() -> PathBuf {

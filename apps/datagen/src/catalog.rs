@@ -7,7 +7,7 @@ use fashion_domain::product::Product;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 
-use crate::pick_weighted;
+use crate::{pick_uniform, pick_weighted};
 
 /// (masterCategory, subCategory, articleType, genders, weight, price range in whole units)
 type ArticleSpec = (
@@ -326,6 +326,9 @@ const BRANDS: &[&str] = &[
     "Clarks",
 ];
 
+/// How prices end, in cents: whole, .49, .95 or .99.
+const PRICE_ENDINGS: [i64; 4] = [0, 49, 95, 99];
+
 /// Builds `n` products with ids 1..=n (the real file's ids are sparse; ours start at 10001 to
 /// look alike and stay unique).
 pub fn synthesize(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Product> {
@@ -336,21 +339,45 @@ pub fn synthesize(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Product> {
     let mut out = Vec::with_capacity(n);
     let mut id = 10_000u32;
     while out.len() < n {
-        let gender = GENDER_WEIGHT[pick_weighted(rng, &genders)].0;
+        // The tables below are non-empty constants, so no `else` branch is taken; the loop
+        // stops rather than panics if one ever were empty.
+        let Some(&(gender, _)) = GENDER_WEIGHT.get(pick_weighted(rng, &genders)) else {
+            break;
+        };
         let fits: Vec<&ArticleSpec> = ARTICLES.iter().filter(|a| a.3.contains(&gender)).collect();
         let weights: Vec<f64> = fits.iter().map(|a| a.4).collect();
-        let (master, sub, article, _, _, (lo, hi)) = *fits[pick_weighted(rng, &weights)];
-        let colour = COLOURS[pick_weighted(rng, &colours)].0;
-        let brand = BRANDS[rng.random_range(0..BRANDS.len())];
-        id += rng.random_range(1..4);
+        let Some(&&(master, sub, article, _, _, (lo, hi))) = fits.get(pick_weighted(rng, &weights))
+        else {
+            break;
+        };
+        let Some(&(colour, _)) = COLOURS.get(pick_weighted(rng, &colours)) else {
+            break;
+        };
+        let Some(&brand) = pick_uniform(rng, BRANDS) else {
+            break;
+        };
+        // Ids run out above `u32::MAX`: the catalog ends there (some 1.4 billion products, far
+        // more than fit in memory).
+        let Some(next_id) = id.checked_add(rng.random_range(1..4)) else {
+            break;
+        };
+        id = next_id;
         // About 2% of real names contain a comma, which the file does not quote.
         let name = if rng.random_bool(0.02) {
             format!("{brand} {gender}, {colour} {article}")
         } else {
             format!("{brand} {gender} {colour} {article}")
         };
-        let price =
-            Cents(rng.random_range(lo..=hi) * 100 + [0, 49, 95, 99][rng.random_range(0..4)]);
+        // Units, then the ending, in this order: the order of draws is part of the seed's output.
+        let units = rng.random_range(lo..=hi);
+        let ending = PRICE_ENDINGS
+            .get(rng.random_range(0..PRICE_ENDINGS.len()))
+            .copied()
+            .unwrap_or(0);
+        // `lo..=hi` are the price ranges of `ARTICLES`, whole units below 1,000, so the cents
+        // stay below 100,100 and cannot overflow.
+        #[allow(clippy::arithmetic_side_effects)]
+        let price = Cents(units * 100 + ending);
         out.push(Product {
             id: ProductId::new(id).unwrap_or_else(|_| unreachable!("ids start above zero")),
             gender: gender.to_owned(),
@@ -359,10 +386,20 @@ pub fn synthesize(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<Product> {
             article_type: article.to_owned(),
             base_colour: (!rng.random_bool(0.003)).then(|| colour.to_owned()),
             season: (!rng.random_bool(0.005))
-                .then(|| SEASONS[pick_weighted(rng, &seasons)].0.to_owned()),
+                .then(|| {
+                    SEASONS
+                        .get(pick_weighted(rng, &seasons))
+                        .map(|s| s.0.to_owned())
+                })
+                .flatten(),
             year: (!rng.random_bool(0.01)).then(|| rng.random_range(2010..=2019)),
             usage: (!rng.random_bool(0.01))
-                .then(|| USAGES[pick_weighted(rng, &usages)].0.to_owned()),
+                .then(|| {
+                    USAGES
+                        .get(pick_weighted(rng, &usages))
+                        .map(|u| u.0.to_owned())
+                })
+                .flatten(),
             product_display_name: name,
             price: Some(price),
         });

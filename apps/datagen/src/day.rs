@@ -14,7 +14,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{DayData, DirtyEvent, DirtyOrder, GenConfig, Generator, pick_weighted};
+use crate::{DayData, DirtyEvent, DirtyOrder, GenConfig, Generator, pick_uniform, pick_weighted};
 
 /// Sessions start at these local hours with these weights (evening peak).
 const HOUR_WEIGHTS: [f64; 24] = [
@@ -82,10 +82,10 @@ impl World {
         // carved out of each (gender, article type).
         let mut groups = Vec::new();
         let mut groups_by_gender_type: HashMap<(String, String), Vec<usize>> = HashMap::new();
-        let mut keys: Vec<_> = by_gender_type.keys().cloned().collect();
-        keys.sort();
-        for key in keys {
-            let mut members = by_gender_type[&key].clone();
+        let mut entries: Vec<_> = by_gender_type.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, members) in entries {
+            let mut members = members.clone();
             // Fisher-Yates with our rng, for determinism.
             for i in (1..members.len()).rev() {
                 members.swap(i, rng.random_range(0..=i));
@@ -126,7 +126,11 @@ impl World {
 
     pub fn random_colour(&self, rng: &mut Xoshiro256PlusPlus) -> String {
         let w: Vec<f64> = self.colours.iter().map(|c| c.1).collect();
-        self.colours[pick_weighted(rng, &w)].0.clone()
+        // Colours come from the catalog, which is never empty; "Unknown" is what a product
+        // without a colour shows.
+        self.colours
+            .get(pick_weighted(rng, &w))
+            .map_or_else(|| "Unknown".to_owned(), |c| c.0.clone())
     }
 
     pub fn random_group(
@@ -159,19 +163,20 @@ impl World {
                 if p.gender == gender
                     && !["Black", "White", "Blue", "Unknown"].contains(&p.colour.as_str())
                 {
-                    *counts
+                    // Bounded by the number of products, so the increment never saturates.
+                    let count = counts
                         .entry((p.article_type.clone(), p.colour.clone()))
-                        .or_default() += 1;
+                        .or_default();
+                    *count = count.saturating_add(1);
                 }
             }
             let mut candidates: Vec<_> = counts.into_iter().filter(|(_, n)| *n >= 4).collect();
-            if candidates.is_empty() {
-                continue;
-            }
             // Prefer mid-sized combos: big enough to see, small enough to stand out.
             candidates.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-            let top = &candidates[..candidates.len().min(8)];
-            let ((article_type, colour), _) = top[rng.random_range(0..top.len())].clone();
+            candidates.truncate(8);
+            let Some(((article_type, colour), _)) = pick_uniform(rng, &candidates).cloned() else {
+                continue;
+            };
             if out
                 .iter()
                 .any(|t: &PlantedTrend| t.article_type == article_type && t.colour == colour)
@@ -191,11 +196,15 @@ impl World {
 
 /// How strongly a planted trend pulls on `date` (1.0 before it starts).
 fn multiplier(t: &PlantedTrend, date: NaiveDate) -> f64 {
-    let days = (date - t.starts).num_days();
+    let days = date.signed_duration_since(t.starts).num_days();
     if days < 0 {
         1.0
     } else {
-        t.daily_growth.powi(i32::try_from(days + 1).unwrap_or(30))
+        let exponent = days
+            .checked_add(1)
+            .and_then(|d| i32::try_from(d).ok())
+            .unwrap_or(30);
+        t.daily_growth.powi(exponent)
     }
 }
 
@@ -234,7 +243,9 @@ impl Session<'_> {
             event_type: Some(event_type),
             product_id: product,
         });
-        self.at += Duration::seconds(self.rng.random_range(8..120));
+        // The clock stops at chrono's last instant rather than overflowing past it.
+        let pause = Duration::seconds(self.rng.random_range(8..120));
+        self.at = self.at.checked_add_signed(pause).unwrap_or(self.at);
     }
 }
 
@@ -262,8 +273,9 @@ pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayD
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
     let mut order_seq = 0u64;
     for (customer, persona) in g.customers.iter().zip(&g.personas) {
-        let sessions =
-            persona.activity.floor() as u32 + u32::from(rng.random_bool(persona.activity.fract()));
+        // `activity` is at most 2.5 (see `people`), so this is at most 3 and never saturates.
+        let sessions = (persona.activity.floor() as u32)
+            .saturating_add(u32::from(rng.random_bool(persona.activity.fract())));
         for s in 0..sessions {
             let hour = pick_weighted(rng, &HOUR_WEIGHTS) as u32;
             let local = date
@@ -275,7 +287,11 @@ pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayD
             let device = if rng.random_bool(0.8) {
                 persona.device
             } else {
-                Device::ALL[rng.random_range(0..4)]
+                // The first four families; `Other` is not simulated.
+                Device::ALL
+                    .get(rng.random_range(0..4))
+                    .copied()
+                    .unwrap_or(persona.device)
             };
             let session = SessionId::parse(&format!(
                 "s{}-{index}-{s}-{:08x}",
@@ -297,7 +313,10 @@ pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayD
             sess.emit(EventType::PageView, None);
             let mut cart: Vec<usize> = Vec::new();
             for &pi in &picked {
-                let p = &sess.generator.world.products[pi];
+                // `picked` holds indexes into the world's products; skip one that is not.
+                let Some(p) = sess.generator.world.products.get(pi) else {
+                    continue;
+                };
                 if sess.rng.random_bool(0.3) {
                     sess.emit(EventType::PageView, None);
                 }
@@ -322,15 +341,20 @@ pub fn simulate(g: &Generator, index: u32, rng: &mut Xoshiro256PlusPlus) -> DayD
             }
             if !cart.is_empty() && sess.rng.random_bool(0.15) {
                 let gone = cart.remove(sess.rng.random_range(0..cart.len()));
-                let id = sess.generator.world.products[gone].id;
-                sess.emit(EventType::RemoveFromCart, Some(id));
+                if let Some(p) = sess.generator.world.products.get(gone) {
+                    sess.emit(EventType::RemoveFromCart, Some(p.id));
+                }
             }
             cart.dedup();
             if !cart.is_empty() && sess.rng.random_bool(0.45) {
-                order_seq += 1;
-                let at = (sess.at + Duration::seconds(sess.rng.random_range(30..300)))
-                    .min(day_end - Duration::seconds(1));
-                orders.push(make_order(&mut sess, &cart, at, index, order_seq));
+                // One more than the orders pushed so far, which are in memory: never saturates.
+                order_seq = order_seq.saturating_add(1);
+                let delay = Duration::seconds(sess.rng.random_range(30..300));
+                let last = day_end
+                    .checked_sub_signed(Duration::seconds(1))
+                    .unwrap_or(day_end);
+                let at = sess.at.checked_add_signed(delay).unwrap_or(last).min(last);
+                orders.extend(make_order(&mut sess, &cart, at, index, order_seq));
             }
             events.append(&mut sess.events);
         }
@@ -357,22 +381,25 @@ fn choose_products(
 ) -> (Vec<usize>, Vec<usize>) {
     let w = &sess.generator.world;
     let rng = &mut *sess.rng;
-    let n = 1 + (rng.random::<f64>().ln() / 0.8f64.ln()).floor().min(14.0) as usize;
+    // In float, then cast: the count is between 1 and 15.
+    let n = (1.0 + (rng.random::<f64>().ln() / 0.8f64.ln()).floor().min(14.0)) as usize;
     let weighted =
-        |rng: &mut Xoshiro256PlusPlus, pool: &[usize], colour_bonus: &[String]| -> usize {
+        |rng: &mut Xoshiro256PlusPlus, pool: &[usize], colour_bonus: &[String]| -> Option<usize> {
+            // An index outside the products (there is none) weighs nothing.
             let ws: Vec<f64> = pool
                 .iter()
                 .map(|&i| {
-                    let p = &w.products[i];
-                    p.pop
-                        * if colour_bonus.contains(&p.colour) {
-                            3.0
-                        } else {
-                            1.0
-                        }
+                    w.products.get(i).map_or(0.0, |p| {
+                        p.pop
+                            * if colour_bonus.contains(&p.colour) {
+                                3.0
+                            } else {
+                                1.0
+                            }
+                    })
                 })
                 .collect();
-            pool[pick_weighted(rng, &ws)]
+            pool.get(pick_weighted(rng, &ws)).copied()
         };
     // A planted trend draws sessions in proportion to how far it has risen.
     for (t, m) in sess.generator.planted.iter().zip(mults) {
@@ -382,12 +409,14 @@ fn choose_products(
             .map(|v| {
                 v.iter()
                     .copied()
-                    .filter(|&i| w.products[i].colour == t.colour)
+                    .filter(|&i| w.products.get(i).is_some_and(|p| p.colour == t.colour))
                     .collect()
             })
             .unwrap_or_default();
         if !pool.is_empty() && rng.random_bool((0.012 * (m - 1.0)).clamp(0.0, 0.15)) {
-            let picked: Vec<usize> = (0..n.max(3)).map(|_| weighted(rng, &pool, &[])).collect();
+            let picked: Vec<usize> = (0..n.max(3))
+                .filter_map(|_| weighted(rng, &pool, &[]))
+                .collect();
             return (picked.clone(), picked);
         }
     }
@@ -408,61 +437,70 @@ fn choose_products(
     if rng.random_bool(0.75) {
         // Comparing similar products: one co-viewed group, wandering off now and then.
         let group = if !persona.groups.is_empty() && rng.random_bool(0.8) {
-            persona.groups[rng.random_range(0..persona.groups.len())]
+            pick_uniform(rng, &persona.groups).copied()
         } else {
-            w.random_group(&persona.segment, &ty, rng).unwrap_or(0)
-        };
-        let members = &w.groups[group];
+            w.random_group(&persona.segment, &ty, rng)
+        }
+        .unwrap_or(0);
+        // Groups are chunks of a non-empty catalog; with no such group (or an empty one) the
+        // session falls back to the weighted pick.
+        let members = w.groups.get(group).map_or(&[][..], Vec::as_slice);
         let picked = (0..n)
-            .map(|_| {
+            .filter_map(|_| {
                 if rng.random_bool(0.15) {
                     weighted(rng, &same_type, &persona.colours)
                 } else {
-                    members[rng.random_range(0..members.len())]
+                    pick_uniform(rng, members)
+                        .copied()
+                        .or_else(|| weighted(rng, &same_type, &persona.colours))
                 }
             })
             .collect();
         return (picked, Vec::new());
     }
     let picked = (0..n)
-        .map(|_| weighted(rng, &same_type, &persona.colours))
+        .filter_map(|_| weighted(rng, &same_type, &persona.colours))
         .collect();
     (picked, Vec::new())
 }
 
+/// The order for a session's cart (its first ten products), or `None` when an id or amount would
+/// overflow `i64`, which takes a day index, order count or price far beyond any generated store:
+/// that order is then left out.
 fn make_order(
     sess: &mut Session<'_>,
     cart: &[usize],
     at: DateTime<Utc>,
     index: u32,
     seq: u64,
-) -> StoredOrder {
-    let order_id = i64::from(index + 1) * 1_000_000 + i64::try_from(seq).unwrap_or(0);
-    let items: Vec<OrderItemRow> = cart
-        .iter()
-        .take(10)
-        .enumerate()
-        .map(|(line, &pi)| {
-            let p = &sess.generator.world.products[pi];
-            let quantity = match sess.rng.random_range(0..100) {
-                0..=84 => 1,
-                85..=96 => 2,
-                _ => 3,
-            };
-            let discount = sess.rng.random_bool(0.2);
-            OrderItemRow {
-                order_id,
-                line_no: i32::try_from(line + 1).unwrap_or(1),
-                product_id: Some(i64::from(p.id.get())),
-                quantity,
-                unit_price_cents: if discount { p.price * 9 / 10 } else { p.price },
-            }
-        })
-        .collect();
-    let total = items
-        .iter()
-        .map(|i| i64::from(i.quantity) * i.unit_price_cents)
-        .sum();
+) -> Option<StoredOrder> {
+    let order_id = i64::from(index)
+        .checked_add(1)?
+        .checked_mul(1_000_000)?
+        .checked_add(i64::try_from(seq).ok()?)?;
+    let mut items = Vec::with_capacity(cart.len().min(10));
+    for (line_no, &pi) in (1..=10).zip(cart) {
+        let p = sess.generator.world.products.get(pi)?;
+        let quantity = match sess.rng.random_range(0..100) {
+            0..=84 => 1,
+            85..=96 => 2,
+            _ => 3,
+        };
+        let discount = sess.rng.random_bool(0.2);
+        items.push(OrderItemRow {
+            order_id,
+            line_no,
+            product_id: Some(i64::from(p.id.get())),
+            quantity,
+            // 10% off, rounded down.
+            unit_price_cents: if discount {
+                p.price.checked_mul(9)? / 10
+            } else {
+                p.price
+            },
+        });
+    }
+    let total = lines_total(&items)?;
     let status = match sess.rng.random_range(0..100) {
         0..=69 => OrderStatus::Paid,
         70..=84 => OrderStatus::Shipped,
@@ -470,7 +508,7 @@ fn make_order(
         95..=97 => OrderStatus::Cancelled,
         _ => OrderStatus::Returned,
     };
-    StoredOrder {
+    Some(StoredOrder {
         order: OrderRow {
             order_id,
             customer_id: Some(sess.customer.as_i64()),
@@ -481,7 +519,14 @@ fn make_order(
             currency: "USD".to_owned(),
         },
         items,
-    }
+    })
+}
+
+/// The sum of quantity × unit price over `items`, or `None` when it overflows `i64` cents.
+fn lines_total(items: &[OrderItemRow]) -> Option<i64> {
+    items.iter().try_fold(0i64, |sum, i| {
+        sum.checked_add(i64::from(i.quantity).checked_mul(i.unit_price_cents)?)
+    })
 }
 
 fn rewrite(data: &[u8], f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Vec<u8> {
@@ -493,14 +538,20 @@ fn rewrite(data: &[u8], f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> 
 }
 
 fn dirty_events(day: &mut DayData, rate: f64, rng: &mut Xoshiro256PlusPlus) {
-    let mut out = Vec::with_capacity(day.events.len() + day.events.len() / 50);
+    // A capacity hint: about 2% of records gain a duplicate.
+    let mut out = Vec::with_capacity(day.events.len().saturating_add(day.events.len() / 50));
     for mut e in std::mem::take(&mut day.events) {
         if !rng.random_bool(rate.clamp(0.0, 1.0)) {
             out.push(e);
             continue;
         }
-        let kind = DirtyEvent::ALL[rng.random_range(0..DirtyEvent::ALL.len())];
-        *day.dirty_events.entry(kind).or_default() += 1;
+        let Some(&kind) = pick_uniform(rng, &DirtyEvent::ALL) else {
+            out.push(e);
+            continue;
+        };
+        // Bounded by the number of records in memory: never saturates.
+        let tally = day.dirty_events.entry(kind).or_default();
+        *tally = tally.saturating_add(1);
         match kind {
             DirtyEvent::Duplicate => {
                 let copy = GeneratedEvent {
@@ -530,7 +581,11 @@ fn dirty_events(day: &mut DayData, rate: f64, rng: &mut Xoshiro256PlusPlus) {
                 });
             }
             DirtyEvent::FutureTimestamp => {
-                let later = (e.occurred_at + Duration::days(3)).to_rfc3339();
+                let later = e
+                    .occurred_at
+                    .checked_add_signed(Duration::days(3))
+                    .unwrap_or(e.occurred_at)
+                    .to_rfc3339();
                 e.data = rewrite(&e.data, |o| {
                     o.insert("occurred_at".into(), Value::from(later));
                 });
@@ -557,37 +612,74 @@ fn dirty_orders(
         if !rng.random_bool(p) {
             continue;
         }
-        let kind = DirtyOrder::ALL[rng.random_range(0..DirtyOrder::ALL.len())];
-        *day.dirty_orders.entry(kind).or_default() += 1;
-        let n = i64::try_from(n).unwrap_or(0);
-        let recompute = |o: &mut StoredOrder| {
-            o.order.total_cents = o
-                .items
-                .iter()
-                .map(|i| i64::from(i.quantity) * i.unit_price_cents)
-                .sum();
+        let Some(&kind) = pick_uniform(rng, &DirtyOrder::ALL) else {
+            continue;
         };
+        // Bounded by the number of orders in memory: never saturates.
+        let tally = day.dirty_orders.entry(kind).or_default();
+        *tally = tally.saturating_add(1);
+        let n = i64::try_from(n).unwrap_or(0);
+        // A total that overflows stays as it was (the order is dirty either way).
+        let recompute = |o: &mut StoredOrder| {
+            o.order.total_cents = lines_total(&o.items).unwrap_or(o.order.total_cents);
+        };
+        // Every generated order has at least one line (carts are never empty); one without
+        // is left clean of line faults.
         match kind {
             DirtyOrder::DuplicateLine => {
-                let line = o.items[0].clone();
-                o.items.insert(1, line);
+                if let Some(line) = o.items.first().cloned() {
+                    o.items.insert(1, line);
+                }
             }
             DirtyOrder::MissingCustomer => o.order.customer_id = None,
-            DirtyOrder::MissingProduct => o.items[0].product_id = None,
-            DirtyOrder::UnknownCustomer => o.order.customer_id = Some(users + 100_000 + n),
+            DirtyOrder::MissingProduct => {
+                if let Some(line) = o.items.first_mut() {
+                    line.product_id = None;
+                }
+            }
+            // Unknown ids lie above every real one; saturating at `i64::MAX` keeps them unknown.
+            DirtyOrder::UnknownCustomer => {
+                o.order.customer_id = Some(users.saturating_add(100_000).saturating_add(n));
+            }
             DirtyOrder::UnknownProduct => {
-                o.items[0].product_id = Some(i64::from(max_product) + 1_000 + n);
+                if let Some(line) = o.items.first_mut() {
+                    line.product_id = Some(
+                        i64::from(max_product)
+                            .saturating_add(1_000)
+                            .saturating_add(n),
+                    );
+                }
             }
             DirtyOrder::NonPositiveQuantity => {
-                o.items[0].quantity = if rng.random_bool(0.5) { 0 } else { -1 };
+                let quantity = if rng.random_bool(0.5) { 0 } else { -1 };
+                if let Some(line) = o.items.first_mut() {
+                    line.quantity = quantity;
+                }
                 recompute(o);
             }
             DirtyOrder::NegativePrice => {
-                o.items[0].unit_price_cents = -o.items[0].unit_price_cents.max(1);
+                if let Some(line) = o.items.first_mut() {
+                    // Negating a number at least 1 never saturates.
+                    line.unit_price_cents = line.unit_price_cents.max(1).saturating_neg();
+                }
                 recompute(o);
             }
-            DirtyOrder::TotalMismatch => o.order.total_cents += rng.random_range(1..500),
-            DirtyOrder::LateRecorded => o.order.ordered_at -= Duration::days(3),
+            DirtyOrder::TotalMismatch => {
+                // Off by 1 to 499 cents, upwards unless that overflows.
+                let off = rng.random_range(1..500);
+                let total = o.order.total_cents;
+                o.order.total_cents = total
+                    .checked_add(off)
+                    .or_else(|| total.checked_sub(off))
+                    .unwrap_or(total);
+            }
+            DirtyOrder::LateRecorded => {
+                o.order.ordered_at = o
+                    .order
+                    .ordered_at
+                    .checked_sub_signed(Duration::days(3))
+                    .unwrap_or(o.order.ordered_at);
+            }
             DirtyOrder::UnknownStatus => o.order.status = "on_hold".to_owned(),
         }
     }

@@ -175,32 +175,46 @@ pub struct GroundTruth {
 impl GroundTruth {
     /// Adds a generated day to the totals.
     pub fn add_day(&mut self, day: &DayData) {
-        self.events_sent += day.events.len() as u64;
+        // Tallies saturate: each step adds at most one day's records, held in memory, so
+        // `u64::MAX` is out of reach, and a tally stuck at the maximum beats a panic or a wrap.
+        self.events_sent = self.events_sent.saturating_add(day.events.len() as u64);
         for (k, v) in &day.dirty_events {
-            if *k == DirtyEvent::Duplicate {
-                self.event_duplicates += v;
+            let tally = if *k == DirtyEvent::Duplicate {
+                &mut self.event_duplicates
             } else {
-                *self.invalid_events.entry(*k).or_default() += v;
-            }
+                self.invalid_events.entry(*k).or_default()
+            };
+            *tally = tally.saturating_add(*v);
         }
-        self.orders += day.orders.len() as u64;
+        self.orders = self.orders.saturating_add(day.orders.len() as u64);
         for (k, v) in &day.dirty_orders {
-            *self.dirty_orders.entry(*k).or_default() += v;
+            let tally = self.dirty_orders.entry(*k).or_default();
+            *tally = tally.saturating_add(*v);
         }
         for e in &day.events {
             if let Some(t) = e.event_type {
-                *self
+                let tally = self
                     .events_by_type
                     .entry(t.as_str().to_owned())
-                    .or_default() += 1;
+                    .or_default();
+                *tally = tally.saturating_add(1);
             }
         }
     }
 
     /// Records that are valid and not duplicates: what the pipeline must process.
+    ///
+    /// A truth file whose counts do not add up (edited by hand) gives 0 rather than wrapping:
+    /// the subtraction saturates at zero.
     #[must_use]
     pub fn valid_events(&self) -> u64 {
-        self.events_sent - self.event_duplicates - self.invalid_events.values().sum::<u64>()
+        let invalid = self
+            .invalid_events
+            .values()
+            .fold(0u64, |sum, n| sum.saturating_add(*n));
+        self.events_sent
+            .saturating_sub(self.event_duplicates)
+            .saturating_sub(invalid)
     }
 }
 
@@ -226,6 +240,15 @@ pub(crate) fn pick_weighted(rng: &mut Xoshiro256PlusPlus, weights: &[f64]) -> us
         x -= w;
     }
     weights.len().saturating_sub(1)
+}
+
+/// Picks an item uniformly at random; `None`, with nothing drawn, when `items` is empty (where
+/// `random_range(0..0)` would panic).
+pub(crate) fn pick_uniform<'a, T>(rng: &mut Xoshiro256PlusPlus, items: &'a [T]) -> Option<&'a T> {
+    if items.is_empty() {
+        return None;
+    }
+    items.get(rng.random_range(0..items.len()))
 }
 
 /// A random stream for one purpose, derived from the seed (SplitMix64 of seed and stream).

@@ -13,6 +13,13 @@ use rand::rngs::Xoshiro256PlusPlus;
 use crate::day::World;
 use crate::{GenConfig, pick_weighted};
 
+/// The city of a customer when [`CITIES`] gives none (it always does: it is a non-empty
+/// constant).
+const DEFAULT_CITY: &str = "Ho Chi Minh City";
+
+/// Customers signed up at most 900 days before the first simulated day.
+const MAX_TENURE_MINUTES: i64 = 900 * 24 * 60;
+
 const CITIES: &[(&str, f64)] = &[
     ("Ho Chi Minh City", 30.0),
     ("Hanoi", 25.0),
@@ -73,7 +80,10 @@ pub fn synthesize(
         let tw: Vec<f64> = types.iter().map(|t| t.1).collect();
         let mut prefs = Vec::new();
         for w in [0.5, 0.3, 0.2] {
-            let t = &types[pick_weighted(rng, &tw)].0;
+            // A catalog without products for this segment has no types: no preference then.
+            let Some((t, _)) = types.get(pick_weighted(rng, &tw)) else {
+                continue;
+            };
             if !prefs.iter().any(|(x, _): &(String, f64)| x == t) {
                 prefs.push((t.clone(), w));
             }
@@ -81,8 +91,10 @@ pub fn synthesize(
         let colours = (0..2).map(|_| world.random_colour(rng)).collect();
         let groups = (0..2)
             .filter_map(|_| {
-                let (t, _) =
-                    &prefs[pick_weighted(rng, &prefs.iter().map(|p| p.1).collect::<Vec<_>>())];
+                let (t, _) = prefs.get(pick_weighted(
+                    rng,
+                    &prefs.iter().map(|p| p.1).collect::<Vec<_>>(),
+                ))?;
                 world.random_group(segment, t, rng)
             })
             .collect();
@@ -103,10 +115,15 @@ pub fn synthesize(
                 last.to_lowercase()
             )
             .replace(|c: char| c.is_whitespace() || c == '\'', ""),
-            city: CITIES[pick_weighted(rng, &city_w)].0.to_owned(),
+            city: CITIES
+                .get(pick_weighted(rng, &city_w))
+                .map_or(DEFAULT_CITY, |c| c.0)
+                .to_owned(),
             country: "Vietnam".to_owned(),
             segment: segment.to_owned(),
-            signed_up_at: start - Duration::minutes(rng.random_range(60..900 * 24 * 60)),
+            signed_up_at: start
+                .checked_sub_signed(Duration::minutes(rng.random_range(60..MAX_TENURE_MINUTES)))
+                .unwrap_or(start),
         });
         personas.push(Persona {
             segment: segment.to_owned(),

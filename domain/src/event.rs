@@ -16,6 +16,10 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// How far ahead of its arrival an event's own time may be (clock skew of phones).
 pub const MAX_FUTURE_SKEW: Duration = Duration::hours(1);
 
+/// How long before its arrival an event's own time may be (an app's offline queue, a stream's
+/// retention): older events are refused as stale.
+pub const MAX_PAST_AGE: Duration = Duration::days(30);
+
 /// Largest event we accept, in bytes (Kinesis allows 1 MiB; a click is a few hundred bytes).
 pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 
@@ -139,7 +143,9 @@ pub struct ClickEvent {
     /// The product, absent for page views.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_id: Option<ProductId>,
-    /// When it happened, with the offset the device reported.
+    /// When it happened, with the offset the device reported: strict RFC 3339
+    /// (`2026-11-25T16:59:58.123+07:00`, `…Z`), see [`parse_timestamp`].
+    #[serde(deserialize_with = "deserialize_timestamp")]
     pub occurred_at: DateTime<FixedOffset>,
     /// Device family.
     pub device: Device,
@@ -171,6 +177,8 @@ pub enum InvalidEventCode {
     MissingProduct,
     /// `occurred_at` too far after the arrival time.
     FutureTimestamp,
+    /// `occurred_at` more than [`MAX_PAST_AGE`] before the arrival time.
+    StaleTimestamp,
     /// A product id that is not in the catalog.
     UnknownProduct,
     /// The event is valid, but the customer's stored state it must update cannot be read
@@ -188,6 +196,7 @@ impl InvalidEventCode {
             Self::UnsupportedSchema => "unsupported_schema",
             Self::MissingProduct => "missing_product",
             Self::FutureTimestamp => "future_timestamp",
+            Self::StaleTimestamp => "stale_timestamp",
             Self::UnknownProduct => "unknown_product",
             Self::UnreadableState => "unreadable_state",
         }
@@ -259,6 +268,16 @@ impl ClickEvent {
                 ),
             ));
         }
+        if self.occurred_at.with_timezone(&Utc) < arrived_at - MAX_PAST_AGE {
+            return Err(InvalidEvent::new(
+                InvalidEventCode::StaleTimestamp,
+                format!(
+                    "occurred_at {} is more than {} days before arrival {arrived_at}",
+                    self.occurred_at,
+                    MAX_PAST_AGE.num_days()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -274,6 +293,76 @@ impl ClickEvent {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+}
+
+/// Why a timestamp was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an RFC 3339 timestamp like 2026-11-25T16:59:58+07:00 or 2026-11-25T09:59:58.5Z"
+)]
+pub struct TimestampError(pub String);
+
+/// Parses a timestamp in the one form every path accepts: RFC 3339's `date-time` exactly, that is
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of 1 to 9 digits, then `Z` or `±HH:MM`, with an
+/// upper-case `T` and `Z`. chrono's relaxed forms (a space for `T`, lower-case `t`/`z`, `+0700`,
+/// signed or long years, a Unicode minus) are refused, so that every reader (the lake's
+/// partitioning, Athena, a Python consumer) reads the same instant.
+///
+/// # Errors
+/// [`TimestampError`] quoting (the first 40 characters of) the text.
+pub fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, TimestampError> {
+    let err = || TimestampError(text.chars().take(40).collect());
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let date_time = digits(0..4)
+        && at(4, b'-')
+        && digits(5..7)
+        && at(7, b'-')
+        && digits(8..10)
+        && at(10, b'T')
+        && digits(11..13)
+        && at(13, b':')
+        && digits(14..16)
+        && at(16, b':')
+        && digits(17..19);
+    if !date_time {
+        return Err(err());
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        let fraction = b
+            .get(20..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if !(1..=9).contains(&fraction) {
+            return Err(err());
+        }
+        i = 20 + fraction;
+    }
+    let zone = match b.get(i) {
+        Some(b'Z') => b.len() == i + 1,
+        Some(b'+' | b'-') => {
+            b.len() == i + 6 && digits(i + 1..i + 3) && at(i + 3, b':') && digits(i + 4..i + 6)
+        }
+        _ => false,
+    };
+    if !zone {
+        return Err(err());
+    }
+    DateTime::parse_from_rfc3339(text).map_err(|_| err())
+}
+
+fn deserialize_timestamp<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<DateTime<FixedOffset>, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    parse_timestamp(&text).map_err(serde::de::Error::custom)
 }
 
 /// A click event joined with the product's attributes: what the recommender and trends work on.
@@ -357,6 +446,12 @@ mod tests {
             code_of(&GOOD.replace("\"user_id\":42", "\"user_id\":0")),
             InvalidEventCode::Malformed
         );
+        // A customer id beyond the lake's int64 column would be stored as null in a non-null
+        // column and fail every Parquet batch it is in: refused at the door instead.
+        assert_eq!(
+            code_of(&GOOD.replace("\"user_id\":42", "\"user_id\":9223372036854775808")),
+            InvalidEventCode::Malformed
+        );
         assert_eq!(
             code_of(&GOOD.replace("product_view", "teleport")),
             InvalidEventCode::Malformed
@@ -375,6 +470,51 @@ mod tests {
         );
         let big = format!("{}{}", GOOD, " ".repeat(MAX_EVENT_BYTES));
         assert_eq!(code_of(&big), InvalidEventCode::TooLarge);
+    }
+
+    /// Issue 14: one strict timestamp form on every path, inside a plausible window.
+    #[test]
+    fn timestamps_are_strict_rfc_3339_within_a_plausible_window() {
+        let with = |ts: &str| GOOD.replace("2026-11-25T16:59:58+07:00", ts);
+        for ok in [
+            "2026-11-25T16:59:58+07:00",
+            "2026-11-25T09:59:58Z",
+            "2026-11-25T09:59:58.123456789Z",
+            "2026-11-25T02:29:58.5-07:30",
+        ] {
+            assert!(
+                ClickEvent::parse(with(ok).as_bytes(), now()).is_ok(),
+                "{ok}"
+            );
+        }
+        for relaxed in [
+            "2026-11-25 16:59:58+07:00",
+            "2026-11-25t16:59:58+07:00",
+            "2026-11-25T09:59:58z",
+            "2026-11-25T16:59:58+0700",
+            "+2026-11-25T16:59:58+07:00",
+            "02026-11-25T16:59:58+07:00",
+            "2026-11-25T02:59:58\u{2212}07:00",
+            "2026-11-25T16:59:58",
+            "2026-11-25T16:59:58.+07:00",
+            "2026-11-25T16:59:58.1234567891Z",
+            "2026-11-25T16:59:58+07:00 ",
+            "2026-13-25T16:59:58+07:00",
+        ] {
+            assert_eq!(
+                code_of(&with(relaxed)),
+                InvalidEventCode::Malformed,
+                "{relaxed}"
+            );
+        }
+        assert_eq!(
+            code_of(&with("2026-10-25T16:59:58+07:00")),
+            InvalidEventCode::StaleTimestamp
+        );
+        assert_eq!(
+            code_of(&with("0001-01-01T00:00:00Z")),
+            InvalidEventCode::StaleTimestamp
+        );
     }
 
     #[test]

@@ -34,6 +34,15 @@ pub enum IdError {
         /// The offending text (truncated).
         value: String,
     },
+    /// The number is larger than every store the id goes to can hold (SQL `bigint`, the lake's
+    /// `int64` columns): [`i64::MAX`].
+    #[error("{kind} {value} is larger than the largest storable id, {max}", max = i64::MAX)]
+    OutOfRange {
+        /// Which identifier.
+        kind: &'static str,
+        /// The offending number.
+        value: String,
+    },
     /// The text is longer than allowed.
     #[error("{kind} is longer than {max} characters")]
     TooLong {
@@ -55,13 +64,19 @@ macro_rules! numeric_id {
         pub struct $name($repr);
 
         impl $name {
-            /// Builds the id from a number; zero is not an id.
+            /// Builds the id from a number; zero is not an id, and neither is a number above
+            /// [`i64::MAX`], which SQL `bigint` and the lake's `int64` columns cannot hold (an id
+            /// accepted here is storable everywhere it goes).
             ///
             /// # Errors
-            /// [`IdError::NotPositiveInteger`] when `value` is zero.
+            /// [`IdError::NotPositiveInteger`] when `value` is zero, [`IdError::OutOfRange`] when
+            /// it is above [`i64::MAX`].
             pub fn new(value: $repr) -> Result<Self, IdError> {
                 if value == 0 {
                     return Err(IdError::NotPositiveInteger { kind: $kind, value: "0".into() });
+                }
+                if i64::try_from(value).is_err() {
+                    return Err(IdError::OutOfRange { kind: $kind, value: value.to_string() });
                 }
                 Ok(Self(value))
             }
@@ -99,9 +114,10 @@ macro_rules! numeric_id {
                 self.0
             }
 
-            /// The number as a signed integer for SQL columns.
+            /// The number as a signed integer for SQL and lake columns (exact: [`Self::new`]
+            /// refuses numbers above [`i64::MAX`]).
             #[must_use]
-            #[allow(clippy::cast_possible_wrap)] // ids are far below i64::MAX
+            #[allow(clippy::cast_possible_wrap)] // new() refuses values above i64::MAX
             pub const fn as_i64(self) -> i64 {
                 self.0 as i64
             }
@@ -274,6 +290,22 @@ mod tests {
         assert_eq!(a, b);
         assert!(serde_json::from_str::<CustomerId>("0").is_err());
         assert!(serde_json::from_str::<CustomerId>("\"x\"").is_err());
+    }
+
+    #[test]
+    fn ids_above_i64_max_are_refused_because_no_store_could_hold_them() {
+        let max = i64::MAX.unsigned_abs();
+        assert_eq!(CustomerId::new(max).unwrap().as_i64(), i64::MAX);
+        assert!(matches!(
+            CustomerId::new(max + 1),
+            Err(IdError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            OrderId::parse(&u64::MAX.to_string()),
+            Err(IdError::OutOfRange { .. })
+        ));
+        let err = serde_json::from_str::<CustomerId>("9223372036854775808").unwrap_err();
+        assert!(err.to_string().contains("largest storable id"), "{err}");
     }
 
     #[test]

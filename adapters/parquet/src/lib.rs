@@ -144,10 +144,6 @@ impl Columns {
     }
 }
 
-fn id64(v: u64) -> Option<i64> {
-    i64::try_from(v).ok()
-}
-
 /// Converts rows of a table to one Arrow record batch with [`arrow_schema`]`(table)`.
 ///
 /// # Errors
@@ -168,7 +164,7 @@ pub fn record_batch(table: &TableDef, rows: &TableRows) -> Result<RecordBatch, L
                 cols.push(&[
                     V::Str(Some(&e.event_id.to_string())),
                     V::Str(Some(e.event_type.as_str())),
-                    V::I64(id64(e.user_id.get())),
+                    V::I64(Some(e.user_id.as_i64())),
                     V::Str(Some(e.session_id.as_str())),
                     V::I64(e.product_id.map(|p| i64::from(p.get()))),
                     V::Ts(e.occurred_utc()),
@@ -181,8 +177,8 @@ pub fn record_batch(table: &TableDef, rows: &TableRows) -> Result<RecordBatch, L
         TableRows::Orders(r) => {
             for o in r {
                 cols.push(&[
-                    V::I64(id64(o.order_id.get())),
-                    V::I64(id64(o.customer_id.get())),
+                    V::I64(Some(o.order_id.as_i64())),
+                    V::I64(Some(o.customer_id.as_i64())),
                     V::Ts(o.ordered_at),
                     V::Str(Some(o.status.as_str())),
                     V::I32(i32::try_from(o.item_count).ok()),
@@ -195,9 +191,9 @@ pub fn record_batch(table: &TableDef, rows: &TableRows) -> Result<RecordBatch, L
         TableRows::OrderItems(r) => {
             for l in r {
                 cols.push(&[
-                    V::I64(id64(l.order_id.get())),
+                    V::I64(Some(l.order_id.as_i64())),
                     V::I32(i32::try_from(l.line_no).ok()),
-                    V::I64(id64(l.customer_id.get())),
+                    V::I64(Some(l.customer_id.as_i64())),
                     V::I64(Some(i64::from(l.product_id.get()))),
                     V::I32(i32::try_from(l.quantity).ok()),
                     V::Money(Some(l.unit_price)),
@@ -225,7 +221,7 @@ pub fn record_batch(table: &TableDef, rows: &TableRows) -> Result<RecordBatch, L
         TableRows::CustomerDaily(r) => {
             for c in r {
                 cols.push(&[
-                    V::I64(id64(c.customer_id.get())),
+                    V::I64(Some(c.customer_id.as_i64())),
                     V::Str(Some(&c.city)),
                     V::I64(Some(c.orders)),
                     V::I64(Some(c.units)),
@@ -263,7 +259,7 @@ pub fn record_batch(table: &TableDef, rows: &TableRows) -> Result<RecordBatch, L
         TableRows::Customers(r) => {
             for c in r {
                 cols.push(&[
-                    V::I64(id64(c.id.get())),
+                    V::I64(Some(c.id.as_i64())),
                     V::Str(Some(&c.city)),
                     V::Str(Some(&c.country)),
                     V::Str(Some(&c.segment)),

@@ -472,3 +472,324 @@ async fn a_corrupt_stored_record_dead_letters_only_its_customers_events_and_the_
     assert_eq!(report.processed, records.len() - of_3);
     assert_eq!(dead.count().await.unwrap(), of_3 as u64);
 }
+
+/// A lake whose commits fail (retryably) while `failing` says so, for partitions of hour
+/// `fail_hour` only; it records every write id it was opened with.
+#[derive(Clone)]
+struct FlakyLake {
+    inner: InMemoryLake,
+    fail_hour: u32,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    write_ids: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+struct FlakyWriter {
+    inner: Box<dyn fashion_domain::ports::PartitionWriter>,
+    fail: bool,
+}
+
+#[async_trait]
+impl fashion_domain::ports::PartitionWriter for FlakyWriter {
+    async fn write(
+        &mut self,
+        rows: fashion_domain::lake::TableRows,
+    ) -> Result<(), fashion_domain::ports::LakeError> {
+        self.inner.write(rows).await
+    }
+    async fn commit(
+        self: Box<Self>,
+    ) -> Result<fashion_domain::lake::PartitionInfo, fashion_domain::ports::LakeError> {
+        if self.fail {
+            self.inner.abort().await?;
+            return Err(fashion_domain::ports::LakeError::Unavailable {
+                message: "injected: slow down".into(),
+            });
+        }
+        self.inner.commit().await
+    }
+    async fn abort(self: Box<Self>) -> Result<(), fashion_domain::ports::LakeError> {
+        self.inner.abort().await
+    }
+}
+
+#[async_trait]
+impl fashion_domain::ports::LakeWriter for FlakyLake {
+    async fn open(
+        &self,
+        table: &fashion_domain::lake::TableDef,
+        partition: &fashion_domain::lake::PartitionKey,
+        mode: fashion_domain::ports::WriteMode,
+        write_id: &str,
+    ) -> Result<Box<dyn fashion_domain::ports::PartitionWriter>, fashion_domain::ports::LakeError>
+    {
+        self.write_ids
+            .lock()
+            .unwrap()
+            .push((partition.path(), write_id.to_owned()));
+        let fail = self.failing.load(std::sync::atomic::Ordering::SeqCst)
+            && partition
+                .path()
+                .ends_with(&format!("hour={:02}", self.fail_hour));
+        Ok(Box::new(FlakyWriter {
+            inner: self.inner.open(table, partition, mode, write_id).await?,
+            fail,
+        }))
+    }
+}
+
+/// Rows the lake's catalog holds for the clickstream table, over every partition.
+async fn lake_rows(lake: &InMemoryLake) -> u64 {
+    fashion_domain::ports::TableCatalog::partitions(lake, "clickstream")
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.rows)
+        .sum()
+}
+
+async fn publish_views(stream: &InMemoryStream, from: u64, n: u64, secs: i64) {
+    let records: Vec<OutboundRecord> = (from..from + n)
+        .map(|i| OutboundRecord {
+            partition_key: "one-shard".into(),
+            data: view(i, 1 + i % 50, 1, secs).to_json(),
+        })
+        .collect();
+    stream.publish(&records).await.unwrap();
+}
+
+/// Issue 14, defects 2 and 9: a flush that fails after one partition's file is committed is
+/// finished with the same rows under the same names before anything more is read (so the buffer
+/// stays bounded), and nothing reaches the lake twice, even when the flush holds more events than
+/// the sink's memory of recent ids.
+#[tokio::test]
+async fn a_flush_failing_part_way_is_finished_as_planned_before_anything_more_is_read() {
+    // Arrange: one shard; more events in hour 10 than the sink remembers ids, a few in hour 11,
+    // whose commit fails until the store comes back.
+    let t = fashion_tests::fixtures::t0();
+    let hour = |h: i64| {
+        (t.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc() + Duration::hours(h) - t)
+            .num_seconds()
+    };
+    let stream = InMemoryStream::new(1);
+    let many = u64::try_from(fashion_domain::services::lake_sink::RECENT_IDS).unwrap() + 20_000;
+    publish_views(&stream, 1, many, hour(10)).await;
+    publish_views(&stream, many + 1, 10, hour(11)).await;
+    let inner = InMemoryLake::new();
+    let lake = FlakyLake {
+        inner: inner.clone(),
+        fail_hour: 11,
+        failing: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        write_ids: Arc::default(),
+    };
+    let checkpoints = Arc::new(InMemoryCheckpointStore::new());
+    let stream = Arc::new(stream);
+    let mut sink = LakeSink::new(
+        stream.clone(),
+        checkpoints,
+        lake.clone(),
+        inner.clone(),
+        Arc::new(InMemoryDeadLetterSink::new()),
+        SinkConfig {
+            read_batch: 5_000,
+            ..SinkConfig::default()
+        },
+    );
+    let later = Utc::now() + Duration::days(1);
+
+    // Act: the flush commits hour 10 and fails on hour 11; the website keeps sending; the sink
+    // is polled again (as `--follow` does) while the store is still down, then after it is back.
+    let first = sink.poll(later).await;
+    publish_views(&stream, many + 11, 100, hour(12)).await;
+    let read_before = sink.report().records_read;
+    let second = sink.poll(later).await;
+    let read_while_failing = sink.report().records_read;
+    lake.failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    sink.poll(later).await.unwrap();
+    sink.flush(later).await.unwrap();
+
+    // Assert
+    assert!(first.unwrap_err().is_retryable());
+    assert!(second.unwrap_err().is_retryable());
+    assert_eq!(
+        read_while_failing, read_before,
+        "nothing more is read while a flush is unfinished"
+    );
+    assert_eq!(
+        lake_rows(&inner).await,
+        many + 110,
+        "every event exactly once"
+    );
+    let ids = lake.write_ids.lock().unwrap().clone();
+    let hour10: Vec<_> = ids.iter().filter(|(p, _)| p.ends_with("hour=10")).collect();
+    assert_eq!(hour10.len(), 1, "hour 10 written once: {hour10:?}");
+    let hour11: std::collections::BTreeSet<_> = ids
+        .iter()
+        .filter(|(p, _)| p.ends_with("hour=11"))
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(
+        hour11.len(),
+        1,
+        "the retry used the same write id: {hour11:?}"
+    );
+    assert_eq!(sink.report().events_written, many + 110);
+}
+
+/// A stream whose second shard appears (a resharding) after the sink started.
+struct ReshardedStream {
+    inner: Arc<InMemoryStream>,
+    shards: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl fashion_domain::ports::ClickstreamSource for ReshardedStream {
+    async fn shards(&self) -> Result<Vec<ShardId>, fashion_domain::ports::StreamError> {
+        let all = self.inner.shards().await?;
+        let n = self.shards.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(all.into_iter().take(n).collect())
+    }
+    async fn read(
+        &self,
+        shard: &ShardId,
+        after: Option<SequenceNumber>,
+        limit: usize,
+    ) -> Result<Vec<StreamRecord>, fashion_domain::ports::StreamError> {
+        self.inner.read(shard, after, limit).await
+    }
+}
+
+/// Issue 14, defect 9: shards created by a resharding are read without a restart.
+#[tokio::test]
+async fn the_sink_reads_the_shards_a_resharding_creates_without_a_restart() {
+    // Arrange: two shards, of which the sink first sees one.
+    let t = fashion_tests::fixtures::t0();
+    let stream = Arc::new(InMemoryStream::new(2));
+    let records: Vec<OutboundRecord> = (1..=200_u64)
+        .map(|i| OutboundRecord {
+            partition_key: format!("customer-{i}"),
+            data: view(i, i, 1, 0).to_json(),
+        })
+        .collect();
+    stream.publish(&records).await.unwrap();
+    let source = Arc::new(ReshardedStream {
+        inner: stream.clone(),
+        shards: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let lake = InMemoryLake::new();
+    let mut sink = LakeSink::new(
+        source.clone(),
+        Arc::new(InMemoryCheckpointStore::new()),
+        lake.clone(),
+        lake.clone(),
+        Arc::new(InMemoryDeadLetterSink::new()),
+        SinkConfig::default(),
+    );
+
+    // Act
+    sink.poll(t).await.unwrap();
+    sink.flush(t).await.unwrap();
+    let before = lake_rows(&lake).await;
+    source.shards.store(2, std::sync::atomic::Ordering::SeqCst);
+    let later = t + Duration::seconds(fashion_domain::services::lake_sink::SHARD_REFRESH_SECS);
+    sink.poll(later).await.unwrap();
+    sink.flush(later).await.unwrap();
+
+    // Assert
+    assert!(
+        before > 0 && before < 200,
+        "one shard's share first: {before}"
+    );
+    assert_eq!(lake_rows(&lake).await, 200);
+}
+
+/// A model store whose newest version cannot be decoded; counts the reads of it.
+struct CorruptNewest {
+    inner: InMemoryModelStore,
+    corrupt: String,
+    reads_of_corrupt: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl ModelStore for CorruptNewest {
+    async fn put(&self, model: &fashion_domain::model::RecModel) -> Result<(), StoreError> {
+        self.inner.put(model).await
+    }
+    async fn latest_version(&self) -> Result<Option<String>, StoreError> {
+        Ok(Some(self.corrupt.clone()))
+    }
+    async fn get(
+        &self,
+        version: &str,
+    ) -> Result<Option<fashion_domain::model::RecModel>, StoreError> {
+        if version == self.corrupt {
+            self.reads_of_corrupt
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(StoreError::Corrupt {
+                what: format!("model {version}"),
+                message: "EOF while parsing an object at line 1 column 4096".into(),
+            });
+        }
+        self.inner.get(version).await
+    }
+    async fn versions(&self) -> Result<Vec<String>, StoreError> {
+        let mut v = self.inner.versions().await?;
+        v.push(self.corrupt.clone());
+        Ok(v)
+    }
+}
+
+/// Issue 14, defect 6, in the domain: the model handle starts with the newest readable model,
+/// or the fallbacks, and does not fetch a version it found unreadable again.
+#[tokio::test]
+async fn a_corrupt_newest_model_loads_the_last_good_one_or_the_fallbacks() {
+    // Arrange
+    let products: Vec<_> = (1..=3).map(product).collect();
+    let mut good = build_model(
+        &products,
+        &[],
+        &[],
+        fashion_tests::fixtures::t0(),
+        &TrainerParams::default(),
+    );
+    good.version = "20261124T000000Z-good".into();
+    let with_good = CorruptNewest {
+        inner: InMemoryModelStore::new(),
+        corrupt: "20261125T000000Z-bad".into(),
+        reads_of_corrupt: std::sync::atomic::AtomicUsize::new(0),
+    };
+    with_good.inner.put(&good).await.unwrap();
+    let only_bad = CorruptNewest {
+        inner: InMemoryModelStore::new(),
+        corrupt: "20261125T000000Z-bad".into(),
+        reads_of_corrupt: std::sync::atomic::AtomicUsize::new(0),
+    };
+
+    // Act
+    let handle = ModelHandle::default();
+    let loaded = handle.load(&with_good).await.unwrap();
+    let refreshed = handle.refresh(&with_good).await.unwrap();
+    let fallback = ModelHandle::default().load(&only_bad).await.unwrap();
+
+    // Assert
+    assert!(
+        matches!(&loaded, fashion_domain::services::stream_processor::ModelLoad::Earlier { used, .. } if used == "20261124T000000Z-good"),
+        "{loaded:?}"
+    );
+    assert_eq!(handle.current().version(), "20261124T000000Z-good");
+    assert!(!refreshed);
+    assert_eq!(
+        with_good
+            .reads_of_corrupt
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "an unreadable version is not fetched again"
+    );
+    assert!(
+        matches!(
+            fallback,
+            fashion_domain::services::stream_processor::ModelLoad::Fallback { .. }
+        ),
+        "{fallback:?}"
+    );
+}

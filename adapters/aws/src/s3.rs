@@ -173,6 +173,39 @@ impl ModelStore for S3ModelStore {
                 .map_err(|e| corrupt(format!("model {version}"), e.to_string())),
         }
     }
+
+    #[tracing::instrument(skip_all, fields(bucket = %self.at.bucket), err)]
+    async fn versions(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = self.at.key("");
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.at.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                AwsFailure::of(&e).into_store(&format!(
+                    "list models under s3://{}/{prefix}",
+                    self.at.bucket
+                ))
+            })?;
+            for object in page.contents() {
+                if let Some(version) = object
+                    .key()
+                    .and_then(|k| k.strip_prefix(prefix.as_str()))
+                    .and_then(|k| k.strip_suffix(".json"))
+                    .filter(|v| Self::valid(v))
+                {
+                    out.push(version.to_owned());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

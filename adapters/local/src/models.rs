@@ -98,4 +98,29 @@ impl ModelStore for FileModelStore {
             Err(e) => Err(io_err(&e, "read model")),
         }
     }
+
+    async fn versions(&self) -> Result<Vec<String>, StoreError> {
+        let mut dir = match tokio::fs::read_dir(&self.dir).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&e, "list models")),
+        };
+        let mut out = Vec::new();
+        while let Some(entry) = dir
+            .next_entry()
+            .await
+            .map_err(|e| io_err(&e, "list models"))?
+        {
+            if let Some(version) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|v| Self::valid(v))
+            {
+                out.push(version.to_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
 }

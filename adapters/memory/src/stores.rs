@@ -153,6 +153,10 @@ impl ModelStore for InMemoryModelStore {
     async fn get(&self, version: &str) -> Result<Option<RecModel>, StoreError> {
         Ok(lock(&self.models).get(version).cloned())
     }
+
+    async fn versions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(lock(&self.models).keys().cloned().collect())
+    }
 }
 
 /// Dead letters in insertion order, deduplicated by key.

@@ -35,10 +35,6 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 500;
 /// The `source` of the collector's dead letters.
 pub const DEAD_LETTER_SOURCE: &str = "collector";
 
-/// Kept of a refused event's bytes in its dead letter: events over the domain's size limit are
-/// stored truncated (the reason says so) so that a dead letter always fits its store.
-const MAX_DEAD_LETTER_PAYLOAD: usize = fashion_domain::event::MAX_EVENT_BYTES;
-
 /// What happened to each event of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct EventsResponse {
@@ -320,29 +316,20 @@ fn dead_letter(
     invalid: &InvalidEvent,
     now: chrono::DateTime<chrono::Utc>,
 ) -> DeadLetter {
-    let kept = bytes.get(..MAX_DEAD_LETTER_PAYLOAD).unwrap_or(bytes);
-    let mut reason = invalid.message.clone();
-    if kept.len() < bytes.len() {
-        reason.push_str(&format!(
-            " (payload truncated to its first {} of {} bytes)",
-            kept.len(),
-            bytes.len()
-        ));
-    }
     // The same refused event sent twice is one dead letter: its origin is its id when it has
     // one, else a digest of its bytes.
     let origin = match event_id {
         Some(id) => format!("event {id}"),
         None => format!("payload {:016x}", fnv1a(bytes)),
     };
-    DeadLetter {
-        source: DEAD_LETTER_SOURCE.to_owned(),
-        code: invalid.code.as_str().to_owned(),
-        reason,
-        origin,
-        payload: String::from_utf8_lossy(kept).into_owned(),
-        at: now,
-    }
+    DeadLetter::new(
+        DEAD_LETTER_SOURCE,
+        invalid.code.as_str(),
+        &invalid.message,
+        &origin,
+        bytes,
+        now,
+    )
 }
 
 /// A stable 64-bit digest (FNV-1a) of a payload; not for security, only for identity.

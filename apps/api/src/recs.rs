@@ -145,18 +145,20 @@ impl RecsCache {
             let first = checked.is_none();
             *checked = Some(Instant::now());
             drop(checked);
-            let handle = self.model.clone();
-            let store = Arc::clone(store);
-            let refresh = async move {
-                if let Err(e) = handle.refresh(store.as_ref()).await {
-                    tracing::warn!(error.message = %e, "Could not refresh the model; keeping the current one.");
-                }
-            };
             if first {
-                refresh.await;
+                // The first load falls back to an earlier model when the newest is corrupt.
+                if let Err(e) = self.model.load(store.as_ref()).await {
+                    tracing::warn!(error.message = %e, "Could not load a model; recommending from the fallbacks.");
+                }
             } else {
                 // Readers keep the current model while the new one loads.
-                tokio::spawn(refresh);
+                let handle = self.model.clone();
+                let store = Arc::clone(store);
+                tokio::spawn(async move {
+                    if let Err(e) = handle.refresh(store.as_ref()).await {
+                        tracing::warn!(error.message = %e, "Could not refresh the model; keeping the current one.");
+                    }
+                });
             }
         }
         self.model.current()

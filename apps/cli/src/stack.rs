@@ -125,16 +125,17 @@ impl LocalStack {
         })
     }
 
-    /// A stream processor with the latest model loaded.
+    /// A stream processor with the latest readable model loaded.
     ///
     /// # Errors
-    /// When the model store cannot be read.
+    /// When the model store cannot be reached.
     pub async fn processor(&self) -> anyhow::Result<LocalProcessor> {
         let model = ModelHandle::default();
+        // A corrupt newest model starts the processor with an earlier one or the fallbacks.
         model
-            .refresh(self.models.as_ref())
+            .load(self.models.as_ref())
             .await
-            .context("failed to load the latest model")?;
+            .context("failed to read the model store")?;
         Ok(StreamProcessor::new(
             self.state.activity(),
             self.state.recommendations(),

@@ -42,14 +42,17 @@ impl StreamProcessorFunction {
     /// recommends by popularity fallbacks only).
     ///
     /// # Errors
-    /// The model store's error when it cannot be read: the cold start fails and Lambda retries it.
+    /// The model store's error when it cannot be reached: the cold start fails and Lambda retries
+    /// it. A model that cannot be decoded does not fail it (see [`ModelHandle::load`]).
     pub async fn new(
         settings: &StreamProcessorSettings,
         aws: &AwsConfig,
     ) -> Result<Self, StoreError> {
         let models = aws.s3_model_store(&settings.models_bucket, &settings.models_prefix);
         let model = ModelHandle::default();
-        model.refresh(&models).await?;
+        // A corrupt newest model starts the function with an earlier one or the fallbacks
+        // (logged as an error), never a failed cold start on every shard.
+        model.load(&models).await?;
         let processor = StreamProcessor::new(
             aws.dynamodb_user_activity_store(&settings.activity_table, settings.activity_ttl),
             aws.dynamodb_recommendation_store(&settings.recommendations_table),

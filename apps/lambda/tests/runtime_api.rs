@@ -240,3 +240,62 @@ async fn a_missing_setting_fails_the_cold_start_with_every_problem_named() {
         assert!(said.contains(var), "{var} is named in {said:?}");
     }
 }
+
+/// Issue 14, defect 6: a corrupt newest model does not fail the cold start (on every shard, for
+/// good): the function starts with the last good model, says so, and processes events.
+#[tokio::test]
+async fn a_corrupt_newest_model_starts_the_function_with_the_last_good_one() {
+    // Arrange: a good model, then a newer one whose object is truncated garbage.
+    let aws = emulator().await;
+    let r = ProcessorResources::create(&aws).await;
+    aws.dynamodb_product_catalog(&r.catalog)
+        .upsert_many(&(1..=5).map(product).collect::<Vec<_>>())
+        .await
+        .expect("catalog");
+    let good = common::small_model();
+    aws.s3_model_store(&r.models, "models")
+        .put(&good)
+        .await
+        .expect("model");
+    let newer = format!("{}-z", good.version);
+    for (key, body) in [
+        (
+            format!("models/{newer}.json"),
+            "{\"version\":\"trunc".to_owned(),
+        ),
+        ("models/LATEST".to_owned(), newer.clone()),
+    ] {
+        aws.s3_client()
+            .put_object()
+            .bucket(&r.models)
+            .key(key)
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .expect("put object");
+    }
+    let mut runtime = FakeRuntime::start().await;
+
+    // Act
+    let mut child = spawn_bootstrap(&runtime, &r, &r.recommendations);
+    tokio::time::timeout(ANSWER_TIMEOUT, runtime.first_next.notified())
+        .await
+        .expect("the cold start succeeded and the function asked for its first event");
+    let (clicks, _) = clicks_and_a_bad_record();
+    runtime.invoke(clicks);
+    let answer = response(runtime.outcome(ANSWER_TIMEOUT).await);
+    child.kill().await.expect("stop the function");
+
+    // Assert
+    assert_eq!(answer, json!({ "batchItemFailures": [] }));
+    let recs = aws
+        .dynamodb_recommendation_store(&r.recommendations)
+        .get(cid(7))
+        .await
+        .expect("recommendations")
+        .expect("written for customer 7");
+    assert_eq!(
+        recs.model_version, good.version,
+        "scored with the last good model"
+    );
+}

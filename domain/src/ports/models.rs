@@ -23,6 +23,10 @@ pub trait ModelStore: Send + Sync {
     /// A model by version.
     async fn get(&self, version: &str) -> Result<Option<RecModel>, StoreError>;
 
+    /// Every stored version, oldest first (to fall back to an earlier model when the newest
+    /// cannot be read).
+    async fn versions(&self) -> Result<Vec<String>, StoreError>;
+
     /// The newest model.
     async fn latest(&self) -> Result<Option<RecModel>, StoreError> {
         match self.latest_version().await? {
@@ -43,5 +47,8 @@ impl<T: ModelStore + ?Sized> ModelStore for std::sync::Arc<T> {
     }
     async fn get(&self, version: &str) -> Result<Option<RecModel>, StoreError> {
         (**self).get(version).await
+    }
+    async fn versions(&self) -> Result<Vec<String>, StoreError> {
+        (**self).versions().await
     }
 }

@@ -3,17 +3,27 @@
 //! partitioned by **event** date and hour. Invalid records go to the dead-letter store, never to
 //! the lake.
 //!
-//! Exactly-once into the lake across crashes: the buffer of a shard always spans
-//! `(checkpoint, last]`. A flush first records its intent (`last`, under the consumer name
-//! [`INTENT`]), then writes one file per shard range and partition with the write id
-//! `<shard>-<first>-<last>`, then commits the checkpoint. A sink that restarts finds shards whose
-//! intent is ahead of their checkpoint, re-reads exactly those ranges and rewrites the same files
-//! under the same ids, which replaces rather than adds.
+//! Exactly-once into the lake across crashes and retries: the buffer of a shard always spans
+//! `(checkpoint, last]`. A flush first freezes each shard's buffer into a planned range: the
+//! events of each hourly partition after dropping duplicates (within the range and against the
+//! ids of earlier ranges), and the dead letters. It records its intent (`last`, under the consumer
+//! name [`INTENT`]), writes one file per range and partition with the write id
+//! `<shard>-<first>-<last>`, then commits the checkpoint. A flush that fails part-way keeps its
+//! frozen plan: the next attempt writes the partitions not yet committed, with the same ids and
+//! the same rows, and the sink reads nothing more until it has (so its memory stays bounded by
+//! one flush). A sink that restarts finds shards whose intent is ahead of their checkpoint,
+//! re-reads exactly those ranges and rewrites the same files under the same ids, which replaces
+//! rather than adds.
 //!
 //! Duplicates (the same `event_id` sent twice) are dropped within a range and, while the sink
-//! runs, across ranges. A duplicate pair split across two ranges by a flush boundary, whose second
-//! range is then interrupted by a crash and rewritten after a restart, is the one case that can
-//! reach the lake twice; readers that need certainty group by `event_id`.
+//! runs, against the last [`RECENT_IDS`] event ids of earlier ranges. Two cases can still reach
+//! the lake twice, and readers that need certainty group by `event_id`: a duplicate more than
+//! [`RECENT_IDS`] events after its first copy, and a duplicate pair split across two ranges whose
+//! second range is interrupted by a crash (not a retry) and rewritten after a restart, when the
+//! earlier range's ids are no longer in memory.
+//!
+//! The sink re-reads the stream's shard list every [`SHARD_REFRESH_SECS`] seconds, so the
+//! shards a resharding creates are read without a restart.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -37,8 +47,11 @@ pub const INTENT: &str = "lake-sink.intent";
 /// The name dead letters of the sink carry.
 pub const SOURCE: &str = "lake-sink";
 
-/// Event ids remembered across flushes to drop duplicates that straddle a flush.
-const RECENT_IDS: usize = 200_000;
+/// Event ids remembered across ranges to drop duplicates that straddle a flush.
+pub const RECENT_IDS: usize = 200_000;
+
+/// How often the sink re-reads the stream's shard list, in seconds.
+pub const SHARD_REFRESH_SECS: i64 = 60;
 
 /// Buffering settings (Firehose's buffering hints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +124,20 @@ struct ShardBuffer {
     records: Vec<StreamRecord>,
 }
 
+/// One shard's range frozen by a flush: what it writes, decided once, so that every retry writes
+/// the same rows under the same ids.
+struct PlannedRange {
+    end: SequenceNumber,
+    write_id: String,
+    intent_recorded: bool,
+    letters: Vec<DeadLetter>,
+    /// The partitions not yet committed.
+    partitions: BTreeMap<PartitionKey, Vec<ClickEvent>>,
+    /// Counted once, when the range is committed.
+    duplicates: u64,
+    recovered: bool,
+}
+
 /// The sink over its ports.
 pub struct LakeSink<S, K, W, T, D> {
     source: S,
@@ -125,6 +152,9 @@ pub struct LakeSink<S, K, W, T, D> {
     bytes: usize,
     oldest: Option<DateTime<Utc>>,
     recent: (HashSet<EventId>, VecDeque<EventId>),
+    /// Ranges frozen by a flush and not yet committed.
+    pending: BTreeMap<ShardId, PlannedRange>,
+    shards_listed_at: Option<DateTime<Utc>>,
     report: SinkReport,
     started: bool,
 }
@@ -164,6 +194,8 @@ where
             bytes: 0,
             oldest: None,
             recent: (HashSet::new(), VecDeque::new()),
+            pending: BTreeMap::new(),
+            shards_listed_at: None,
             report: SinkReport::default(),
             started: false,
         }
@@ -175,27 +207,44 @@ where
         self.report
     }
 
-    /// Ensures the table exists and rewrites ranges a crash left between intent and checkpoint.
+    /// Ensures the table exists, adopts the stream's shards (new ones too, every
+    /// [`SHARD_REFRESH_SECS`]) and rewrites ranges a crash left between intent and checkpoint.
     async fn start(&mut self, now: DateTime<Utc>) -> Result<(), SinkError> {
-        if self.started {
-            return Ok(());
+        if !self.started {
+            self.catalog.ensure_table(&self.table).await?;
+            self.started = true;
         }
-        self.catalog.ensure_table(&self.table).await?;
-        for shard in self.source.shards().await? {
-            let done = self.checkpoints.load(CONSUMER, &shard).await?;
-            let intent = self.checkpoints.load(INTENT, &shard).await?;
-            if let Some(end) = intent.filter(|i| done.as_ref().is_none_or(|d| i > d)) {
-                let records = self.read_range(&shard, done.clone(), &end).await?;
-                tracing::info!(shard = %shard, records = records.len(), "Rewriting a flush interrupted by a restart.");
-                self.write_range(&shard, &records, now).await?;
-                self.checkpoints.commit(CONSUMER, &shard, &end).await?;
-                self.report.recovered_ranges += 1;
-                self.positions.insert(shard, Some(end));
-            } else {
-                self.positions.insert(shard, done);
+        let due = self
+            .shards_listed_at
+            .is_none_or(|at| now - at >= Duration::seconds(SHARD_REFRESH_SECS) || now < at);
+        if due {
+            for shard in self.source.shards().await? {
+                if !self.positions.contains_key(&shard) {
+                    self.adopt(shard, now).await?;
+                }
             }
+            self.shards_listed_at = Some(now);
         }
-        self.started = true;
+        self.finish_pending().await
+    }
+
+    /// Starts reading a shard after its checkpoint, first planning the rewrite of a range that a
+    /// crash left between intent and checkpoint.
+    async fn adopt(&mut self, shard: ShardId, now: DateTime<Utc>) -> Result<(), SinkError> {
+        let done = self.checkpoints.load(CONSUMER, &shard).await?;
+        let intent = self.checkpoints.load(INTENT, &shard).await?;
+        if let Some(end) = intent.filter(|i| done.as_ref().is_none_or(|d| i > d)) {
+            let records = self.read_range(&shard, done, &end).await?;
+            tracing::info!(shard = %shard, records = records.len(), "Rewriting a flush interrupted by a restart.");
+            if let Some(mut plan) = self.plan_range(&shard, &records, now) {
+                plan.intent_recorded = true;
+                plan.recovered = true;
+                self.pending.insert(shard.clone(), plan);
+            }
+            self.positions.insert(shard, Some(end));
+        } else {
+            self.positions.insert(shard, done);
+        }
         Ok(())
     }
 
@@ -231,6 +280,9 @@ where
 
     /// Reads everything available, buffering it, and flushes when the buffer is full or old.
     ///
+    /// A flush that failed is finished before anything more is read, so the buffer never holds
+    /// more than about one flush ([`SinkConfig::max_bytes`] plus one read).
+    ///
     /// # Errors
     /// [`SinkError`]; buffered records are kept and committed records stay committed.
     pub async fn poll(&mut self, now: DateTime<Utc>) -> Result<SinkReport, SinkError> {
@@ -238,6 +290,9 @@ where
         let shards: Vec<ShardId> = self.positions.keys().cloned().collect();
         for shard in shards {
             loop {
+                if self.bytes >= self.config.max_bytes {
+                    self.flush(now).await?;
+                }
                 let pos = self.positions.get(&shard).cloned().flatten();
                 let batch = self
                     .source
@@ -246,9 +301,12 @@ where
                 let Some(last) = batch.last() else { break };
                 self.positions
                     .insert(shard.clone(), Some(last.sequence_number.clone()));
-                self.report.records_read += batch.len() as u64;
+                self.report.records_read = self
+                    .report
+                    .records_read
+                    .saturating_add(u64::try_from(batch.len()).unwrap_or(u64::MAX));
                 for r in batch {
-                    self.bytes += r.data.len();
+                    self.bytes = self.bytes.saturating_add(r.data.len());
                     self.oldest = Some(self.oldest.map_or(r.arrived_at, |o| o.min(r.arrived_at)));
                     self.buffers
                         .entry(shard.clone())
@@ -256,12 +314,11 @@ where
                         .records
                         .push(r);
                 }
-                if self.bytes >= self.config.max_bytes {
-                    self.flush(now).await?;
-                }
             }
         }
-        if self.oldest.is_some_and(|o| now - o >= self.config.max_age) {
+        if self.bytes >= self.config.max_bytes
+            || self.oldest.is_some_and(|o| now - o >= self.config.max_age)
+        {
             self.flush(now).await?;
         }
         Ok(self.report)
@@ -270,50 +327,35 @@ where
     /// Writes everything buffered now.
     ///
     /// # Errors
-    /// [`SinkError`]; on error the buffer is kept, and a restart rewrites what was half done.
+    /// [`SinkError`]; on error the flush's plan is kept and the next poll or flush finishes it
+    /// (same files, same rows), and a restart rewrites what was half done.
     pub async fn flush(&mut self, now: DateTime<Utc>) -> Result<SinkReport, SinkError> {
         self.start(now).await?;
-        let ranges: Vec<(ShardId, SequenceNumber)> = self
-            .buffers
-            .iter()
-            .filter_map(|(s, b)| {
-                b.records
-                    .last()
-                    .map(|r| (s.clone(), r.sequence_number.clone()))
-            })
-            .collect();
-        if ranges.is_empty() {
+        let buffers = std::mem::take(&mut self.buffers);
+        if buffers.is_empty() {
             return Ok(self.report);
         }
-        for (shard, end) in &ranges {
-            self.checkpoints.commit(INTENT, shard, end).await?;
+        for (shard, buffer) in buffers {
+            if let Some(plan) = self.plan_range(&shard, &buffer.records, now) {
+                self.pending.insert(shard, plan);
+            }
         }
-        for (shard, end) in &ranges {
-            let records = self
-                .buffers
-                .get(shard)
-                .map(|b| b.records.clone())
-                .unwrap_or_default();
-            self.write_range(shard, &records, now).await?;
-            self.checkpoints.commit(CONSUMER, shard, end).await?;
-            self.buffers.remove(shard);
-        }
-        self.report.flushes += 1;
         self.bytes = 0;
         self.oldest = None;
+        self.finish_pending().await?;
+        self.report.flushes = self.report.flushes.saturating_add(1);
         Ok(self.report)
     }
 
-    /// Writes one shard range: valid events to their hourly partitions, the rest to dead letters.
-    async fn write_range(
+    /// Freezes one shard range: valid events by hourly partition without duplicates, the rest as
+    /// dead letters. The range's ids count as seen from now on (a retry writes the same plan).
+    fn plan_range(
         &mut self,
         shard: &ShardId,
         records: &[StreamRecord],
         now: DateTime<Utc>,
-    ) -> Result<(), SinkError> {
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
-            return Ok(());
-        };
+    ) -> Option<PlannedRange> {
+        let (first, last) = (records.first()?, records.last()?);
         let write_id = format!(
             "{}-{}-{}",
             shard.0, first.sequence_number, last.sequence_number
@@ -321,11 +363,12 @@ where
         let mut partitions: BTreeMap<PartitionKey, Vec<ClickEvent>> = BTreeMap::new();
         let mut letters = Vec::new();
         let mut in_range: HashSet<EventId> = HashSet::new();
+        let mut duplicates = 0_u64;
         for r in records {
             match ClickEvent::parse(&r.data, r.arrived_at) {
                 Ok(ev) => {
                     if !in_range.insert(ev.event_id) || self.recent.0.contains(&ev.event_id) {
-                        self.report.duplicates += 1;
+                        duplicates = duplicates.saturating_add(1);
                         continue;
                     }
                     partitions
@@ -333,36 +376,67 @@ where
                         .or_default()
                         .push(ev);
                 }
-                Err(e) => letters.push(DeadLetter {
-                    source: SOURCE.to_owned(),
-                    code: e.code.as_str().to_owned(),
-                    reason: e.message,
-                    origin: format!("{}/{}", r.shard_id, r.sequence_number),
-                    payload: String::from_utf8_lossy(&r.data).into_owned(),
-                    at: now,
-                }),
+                Err(e) => letters.push(DeadLetter::new(
+                    SOURCE,
+                    e.code.as_str(),
+                    &e.message,
+                    &format!("{}/{}", r.shard_id, r.sequence_number),
+                    &r.data,
+                    now,
+                )),
             }
         }
-        if !letters.is_empty() {
-            self.dead_letters.put_many(&letters).await?;
-            self.report.dead_lettered += letters.len() as u64;
+        for id in in_range {
+            self.remember(id);
         }
-        for (key, events) in partitions {
-            let n = events.len() as u64;
-            let ids: Vec<EventId> = events.iter().map(|e| e.event_id).collect();
-            let mut w = self
-                .lake
-                .open(&self.table, &key, WriteMode::Append, &write_id)
-                .await?;
-            w.write(TableRows::Clickstream(events)).await?;
-            let info = w.commit().await?;
-            self.catalog.put_partition(&info).await?;
-            // Only what is durable counts as seen: a retried flush must write the rest again.
-            for id in ids {
-                self.remember(id);
+        Some(PlannedRange {
+            end: last.sequence_number.clone(),
+            write_id,
+            intent_recorded: false,
+            letters,
+            partitions,
+            duplicates,
+            recovered: false,
+        })
+    }
+
+    /// Writes the planned ranges: intent, dead letters, each partition not yet committed, then
+    /// the checkpoint. Progress is kept in the plan, so a retry resumes where this stopped.
+    async fn finish_pending(&mut self) -> Result<(), SinkError> {
+        let shards: Vec<ShardId> = self.pending.keys().cloned().collect();
+        for shard in shards {
+            let Some(plan) = self.pending.get_mut(&shard) else {
+                continue;
+            };
+            if !plan.intent_recorded {
+                self.checkpoints.commit(INTENT, &shard, &plan.end).await?;
+                plan.intent_recorded = true;
             }
-            self.report.events_written += n;
-            self.report.files += 1;
+            if !plan.letters.is_empty() {
+                self.dead_letters.put_many(&plan.letters).await?;
+                let n = u64::try_from(plan.letters.len()).unwrap_or(u64::MAX);
+                self.report.dead_lettered = self.report.dead_lettered.saturating_add(n);
+                plan.letters.clear();
+            }
+            while let Some((key, events)) = plan.partitions.first_key_value() {
+                let n = u64::try_from(events.len()).unwrap_or(u64::MAX);
+                let mut w = self
+                    .lake
+                    .open(&self.table, key, WriteMode::Append, &plan.write_id)
+                    .await?;
+                w.write(TableRows::Clickstream(events.clone())).await?;
+                let info = w.commit().await?;
+                self.catalog.put_partition(&info).await?;
+                plan.partitions.pop_first();
+                self.report.events_written = self.report.events_written.saturating_add(n);
+                self.report.files = self.report.files.saturating_add(1);
+            }
+            self.checkpoints.commit(CONSUMER, &shard, &plan.end).await?;
+            self.report.duplicates = self.report.duplicates.saturating_add(plan.duplicates);
+            if plan.recovered {
+                self.report.recovered_ranges = self.report.recovered_ranges.saturating_add(1);
+            }
+            self.pending.remove(&shard);
         }
         Ok(())
     }

@@ -6,14 +6,14 @@ use fashion_domain::ports::DeadLetterSink;
 use crate::fixtures::t0;
 
 fn letter(n: u32) -> DeadLetter {
-    DeadLetter {
-        source: "stream-processor".into(),
-        code: "malformed".into(),
-        reason: format!("expected value at line 1 column {n}"),
-        origin: format!("shardId-000000000000/{n}"),
-        payload: format!("{{broken {n}"),
-        at: t0() + chrono::Duration::seconds(i64::from(n)),
-    }
+    DeadLetter::new(
+        "stream-processor",
+        "malformed",
+        &format!("expected value at line 1 column {n}"),
+        &format!("shardId-000000000000/{n}"),
+        format!("{{broken {n}").as_bytes(),
+        t0() + chrono::Duration::seconds(i64::from(n)),
+    )
 }
 
 /// Dead letters are kept in order, counted, and stored once per key.
@@ -35,4 +35,29 @@ pub async fn dead_letter_sink_contract(sink: &dyn DeadLetterSink) {
         "ordered by time, oldest first, limited"
     );
     assert_eq!(sink.list(100).await.expect("list").len(), 5);
+
+    // Any record, however large or binary, makes a storable letter that keeps its bytes exactly
+    // (the largest a Kinesis record can be: 1 MiB, here of control bytes, which JSON escapes to
+    // six bytes each).
+    let record: Vec<u8> = (0..1024 * 1024).map(|i| (i % 32) as u8).collect();
+    let huge = DeadLetter::new(
+        "lake-sink",
+        "too_large",
+        "1048576 bytes, limit 16384",
+        "shardId-000000000000/99",
+        &record,
+        t0() + chrono::Duration::seconds(99),
+    );
+    sink.put_many(std::slice::from_ref(&huge))
+        .await
+        .expect("a 1 MiB binary record's dead letter is storable");
+    let listed = sink.list(100).await.expect("list");
+    let back = listed.last().expect("the huge letter is listed");
+    assert_eq!(back, &huge);
+    assert!(back.payload_truncated);
+    assert_eq!(back.payload_size, Some(1024 * 1024));
+    assert_eq!(
+        back.payload_raw().expect("base64"),
+        record[..fashion_domain::dead_letter::MAX_PAYLOAD_BYTES].to_vec()
+    );
 }

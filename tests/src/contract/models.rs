@@ -34,9 +34,10 @@ fn model(version: &str) -> RecModel {
     }
 }
 
-/// The newest version is the one that sorts last; every version stays readable.
+/// The newest version is the one that sorts last; every version stays readable and listed.
 pub async fn model_store_contract(store: &dyn ModelStore) {
     assert_eq!(store.latest_version().await.expect("latest_version"), None);
+    assert!(store.versions().await.expect("versions").is_empty());
     assert_eq!(store.latest().await.expect("latest"), None);
 
     store.put(&model("20261124T000100Z-a")).await.expect("put");
@@ -57,6 +58,11 @@ pub async fn model_store_contract(store: &dyn ModelStore) {
     assert_eq!(
         store.latest().await.expect("latest"),
         Some(model("20261125T000100Z-b"))
+    );
+    assert_eq!(
+        store.versions().await.expect("versions"),
+        vec!["20261124T000100Z-a", "20261125T000100Z-b"],
+        "every version, oldest first"
     );
     assert_eq!(
         store.get("20261124T000100Z-a").await.expect("get"),

@@ -2,13 +2,14 @@
 //! or silently become null on the way to the lake.
 
 use std::fmt;
-use std::iter::Sum;
-use std::ops::{Add, AddAssign, Mul};
 
 use serde::{Deserialize, Serialize};
 
 /// An amount in the store's currency, in cents (hundredths). In JSON it is an exact decimal
 /// string (`"46.95"`), never a float.
+///
+/// Amounts are stored as `decimal(18,2)` in the lake: [`Cents::parse`] refuses anything beyond
+/// [`Cents::MAX`], and arithmetic is checked (`checked_add`, `checked_mul`), never wrapping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cents(pub i64);
 
@@ -34,10 +35,45 @@ impl Cents {
     /// Zero.
     pub const ZERO: Self = Self(0);
 
+    /// The largest amount a `decimal(18,2)` column holds: 9 999 999 999 999 999.99.
+    pub const MAX: Self = Self(999_999_999_999_999_999);
+
+    /// True when a `decimal(18,2)` column can hold the amount (`-MAX..=MAX`).
+    #[must_use]
+    pub const fn is_storable(self) -> bool {
+        self.0 >= -Self::MAX.0 && self.0 <= Self::MAX.0
+    }
+
+    /// The sum, or `None` when it leaves the storable range.
+    #[must_use]
+    pub const fn checked_add(self, rhs: Self) -> Option<Self> {
+        match self.0.checked_add(rhs.0) {
+            Some(v) if Self(v).is_storable() => Some(Self(v)),
+            _ => None,
+        }
+    }
+
+    /// The amount times `n`, or `None` when it leaves the storable range.
+    #[must_use]
+    pub const fn checked_mul(self, n: i64) -> Option<Self> {
+        match self.0.checked_mul(n) {
+            Some(v) if Self(v).is_storable() => Some(Self(v)),
+            _ => None,
+        }
+    }
+
+    /// The sum of `amounts`, or `None` when any partial sum leaves the storable range.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Self>) -> Option<Self> {
+        amounts
+            .into_iter()
+            .try_fold(Self::ZERO, |acc, c| acc.checked_add(c))
+    }
+
     /// Parses `"12"`, `"12.3"`, `"12.34"` or `"-0.50"` exactly.
     ///
     /// # Errors
-    /// [`MoneyParseError`] for anything else (three fraction digits, exponents, garbage).
+    /// [`MoneyParseError`] for anything else (three fraction digits, exponents, garbage, an
+    /// amount beyond [`Cents::MAX`]).
     pub fn parse(text: &str) -> Result<Self, MoneyParseError> {
         let t = text.trim();
         let err = || MoneyParseError(t.chars().take(40).collect());
@@ -65,14 +101,20 @@ impl Cents {
         };
         let f: i64 = match frac.len() {
             0 => 0,
-            1 => frac.parse::<i64>().map_err(|_| err())? * 10,
+            1 => frac
+                .parse::<i64>()
+                .ok()
+                .and_then(|d| d.checked_mul(10))
+                .ok_or_else(err)?,
             _ => frac.parse().map_err(|_| err())?,
         };
         let v = w
             .checked_mul(100)
             .and_then(|c| c.checked_add(f))
+            .filter(|v| *v <= Self::MAX.0)
             .ok_or_else(err)?;
-        Ok(Self(if neg { -v } else { v }))
+        // v is in 0..=MAX, so its negation cannot overflow.
+        Ok(Self(if neg { v.saturating_neg() } else { v }))
     }
 
     /// The raw number of cents.
@@ -96,32 +138,6 @@ impl fmt::Display for Cents {
     }
 }
 
-impl Add for Cents {
-    type Output = Self;
-    fn add(self, rhs: Self) -> Self {
-        Self(self.0 + rhs.0)
-    }
-}
-
-impl AddAssign for Cents {
-    fn add_assign(&mut self, rhs: Self) {
-        self.0 += rhs.0;
-    }
-}
-
-impl Mul<i64> for Cents {
-    type Output = Self;
-    fn mul(self, rhs: i64) -> Self {
-        Self(self.0 * rhs)
-    }
-}
-
-impl Sum for Cents {
-    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
-        Self(iter.map(|c| c.0).sum())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +157,23 @@ mod tests {
         for bad in ["", "1.234", "1e3", "abc", "1.2.3", "-", "."] {
             assert!(Cents::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn amounts_beyond_decimal_18_2_are_refused_and_sums_are_checked() {
+        assert_eq!(
+            Cents::parse("9999999999999999.99").unwrap(),
+            Cents::MAX,
+            "the largest decimal(18,2)"
+        );
+        assert!(Cents::parse("10000000000000000.00").is_err());
+        assert!(Cents::parse("-10000000000000000").is_err());
+        assert_eq!(Cents::MAX.checked_add(Cents(1)), None);
+        assert_eq!(Cents(i64::MAX).checked_add(Cents(1)), None, "no wrap");
+        assert_eq!(Cents(5).checked_mul(3), Some(Cents(15)));
+        assert_eq!(Cents::MAX.checked_mul(2), None);
+        assert_eq!(Cents::checked_sum([Cents(1), Cents(2)]), Some(Cents(3)));
+        assert_eq!(Cents::checked_sum([Cents::MAX, Cents(1), Cents(-1)]), None);
     }
 
     #[test]

@@ -69,11 +69,14 @@ pub enum QuarantineRule {
     UnknownStatus,
     /// The order has a rejected line, so the whole order is held back.
     RejectedLine,
+    /// An amount (unit price, line total, order total), or the day's aggregate it would add to,
+    /// is beyond what the lake's `decimal(18,2)` columns hold.
+    AmountOutOfRange,
 }
 
 impl QuarantineRule {
     /// Every rule.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::MissingKey,
         Self::UnknownProduct,
         Self::UnknownCustomer,
@@ -83,6 +86,7 @@ impl QuarantineRule {
         Self::TimestampOutsideDay,
         Self::UnknownStatus,
         Self::RejectedLine,
+        Self::AmountOutOfRange,
     ];
 
     /// The label used in the quarantine table and in reports.
@@ -98,6 +102,7 @@ impl QuarantineRule {
             Self::TimestampOutsideDay => "timestamp_outside_day",
             Self::UnknownStatus => "unknown_status",
             Self::RejectedLine => "rejected_line",
+            Self::AmountOutOfRange => "amount_out_of_range",
         }
     }
 }

@@ -507,3 +507,54 @@ async fn the_report_is_json_with_rule_names_and_the_clock_times_the_run() {
     let back: DailyJobReport = serde_json::from_value(value).expect("deserialises");
     assert_eq!(back, report);
 }
+
+/// Issue 14, defect 5: amounts beyond the lake's `decimal(18,2)`, and an order that would take a
+/// day's aggregate beyond it, are quarantined (not wrapped, not a panic) and the day publishes.
+#[tokio::test]
+async fn amounts_beyond_decimal_18_2_are_quarantined_and_the_day_still_publishes() {
+    // Arrange: order 1 is fine; order 2's unit price is beyond decimal(18,2); orders 3 and 4 are
+    // each within it but together overflow product 1's revenue in Ho Chi Minh City for the day
+    // (customers 1 and 3 live there).
+    let db = store().await;
+    let max = fashion_domain::money::Cents::MAX.get();
+    let priced = |id: i64, customer: i64, cents: i64| {
+        let mut o = order(id, customer, at(id), 1);
+        o.items[0].unit_price_cents = cents;
+        o.order.total_cents = cents;
+        o
+    };
+    db.put_orders(&[
+        order(1, 1, at(1), 1),
+        priced(2, 1, max + 1),
+        priced(3, 3, max / 2 + 1),
+        priced(4, 1, max / 2 + 1),
+    ])
+    .await
+    .expect("orders");
+    let db = Arc::new(db);
+    let lake = InMemoryLake::new();
+
+    // Act
+    let report = run(&db, &lake).await;
+
+    // Assert
+    assert!(report.is_balanced(), "{report:?}");
+    assert_eq!(
+        report.quarantined.get(&QuarantineRule::AmountOutOfRange),
+        Some(&RowCounts {
+            orders: 2,
+            lines: 2
+        }),
+        "{report:?}"
+    );
+    assert_eq!(report.written_to(tables::ORDERS), 2);
+    let sales = rows(&lake, tables::DAILY_SALES).await;
+    let revenue: Vec<&Value> = sales.iter().map(|r| &r[7]).collect();
+    assert_eq!(
+        revenue,
+        vec![&json!(
+            fashion_domain::money::Cents(1000 + max / 2 + 1).to_string()
+        )],
+        "orders 1 and 3 only"
+    );
+}

@@ -488,7 +488,18 @@ where
                 if let Verdict::Accepted { lines } = cleaner.clean(stored, &mut batch, &mut tally)
                     && let Some(order) = batch.orders.last()
                 {
-                    sales.add(&refs, order, &batch.lines[batch.lines.len() - lines..]);
+                    let first = batch.lines.len().saturating_sub(lines);
+                    let order_lines = batch.lines.get(first..).unwrap_or_default();
+                    if let Err(overflow) = sales.add(&refs, order, order_lines) {
+                        // Quarantine the order, publish the day.
+                        Cleaner::hold_back_accepted(
+                            &mut batch,
+                            &mut tally,
+                            lines,
+                            QuarantineRule::AmountOutOfRange,
+                            &overflow,
+                        );
+                    }
                 }
             }
             parts

@@ -54,18 +54,39 @@ impl SalesTable {
         }
     }
 
-    fn get(&mut self, product: u32, city: u32) -> &mut SalesAcc {
+    fn set(&mut self, product: u32, city: u32, acc: SalesAcc) {
         match self {
             Self::Dense { cells, cities } => {
-                let i = product as usize * *cities + city as usize;
+                // Positions are below the catalog's and cities' sizes: no saturation in practice.
+                let i = (product as usize)
+                    .saturating_mul(*cities)
+                    .saturating_add(city as usize);
                 if i >= cells.len() {
-                    cells.resize(i + 1, SalesAcc::default());
+                    cells.resize(i.saturating_add(1), SalesAcc::default());
                 }
-                &mut cells[i]
+                if let Some(cell) = cells.get_mut(i) {
+                    *cell = acc;
+                }
             }
+            Self::Sparse(map) => {
+                map.insert((u64::from(product) << 32) | u64::from(city), acc);
+            }
+        }
+    }
+
+    /// The totals of a cell, without creating it.
+    fn peek(&self, product: u32, city: u32) -> SalesAcc {
+        match self {
+            Self::Dense { cells, cities } => (product as usize)
+                .checked_mul(*cities)
+                .and_then(|i| i.checked_add(city as usize))
+                .and_then(|i| cells.get(i))
+                .copied()
+                .unwrap_or_default(),
             Self::Sparse(map) => map
-                .entry((u64::from(product) << 32) | u64::from(city))
-                .or_default(),
+                .get(&((u64::from(product) << 32) | u64::from(city)))
+                .copied()
+                .unwrap_or_default(),
         }
     }
 
@@ -98,6 +119,11 @@ impl SalesTable {
     }
 }
 
+/// The `buyers` key of a (product, customer) pair of positions.
+fn buyer_key(product: u32, customer: u32) -> u64 {
+    (u64::from(product) << 32) | u64::from(customer)
+}
+
 /// Accumulates the day's aggregates.
 #[derive(Debug)]
 pub(crate) struct SalesAggregator {
@@ -122,43 +148,98 @@ impl SalesAggregator {
         }
     }
 
-    /// Adds a clean order and its lines.
-    pub(crate) fn add(&mut self, refs: &ReferenceData, order: &Order, lines: &[OrderLine]) {
+    /// Adds a clean order and its lines, or adds nothing and says which total would leave the
+    /// range of its lake column (`decimal(18,2)` for money, `bigint` for counts).
+    ///
+    /// # Errors
+    /// The detail for the quarantine row, when a total would overflow.
+    pub(crate) fn add(
+        &mut self,
+        refs: &ReferenceData,
+        order: &Order,
+        lines: &[OrderLine],
+    ) -> Result<(), String> {
         if !order.status.is_sale() {
-            return;
+            return Ok(());
         }
         // Clean orders reference known customers and products; the lookups cannot miss.
         let Some(customer) = refs.customer_pos(order.customer_id.as_i64()) else {
-            return;
+            return Ok(());
         };
         let city = refs.city_of(customer).unwrap_or(0);
+        let overflow = |what: &str| {
+            format!(
+                "adding order {} would take the day's {what} beyond its column's range",
+                order.order_id
+            )
+        };
+        // Every new total is computed before any is stored, so a refused order adds nothing.
         let slot = customer as usize;
-        if self.customers.len() <= slot {
-            self.customers.resize(slot + 1, CustomerAcc::default());
-        }
-        let c = &mut self.customers[slot];
-        c.orders += 1;
-        c.units += order.units;
-        c.revenue += order.total.get();
+        let old = self.customers.get(slot).copied().unwrap_or_default();
+        let customer_acc = CustomerAcc {
+            orders: old
+                .orders
+                .checked_add(1)
+                .ok_or_else(|| overflow("orders"))?,
+            units: old
+                .units
+                .checked_add(order.units)
+                .ok_or_else(|| overflow("units of a customer"))?,
+            revenue: Cents(old.revenue)
+                .checked_add(order.total)
+                .ok_or_else(|| overflow("revenue of a customer"))?
+                .get(),
+        };
         self.in_order.clear();
+        let mut updates: Vec<(u32, SalesAcc)> = Vec::with_capacity(lines.len());
         for line in lines {
             let Some(product) = refs.product_pos(i64::from(line.product_id.get())) else {
                 continue;
             };
-            let acc = self.sales.get(product, city);
-            acc.units += i64::from(line.quantity);
-            acc.revenue += line.line_total.get();
+            let i = match updates.iter().position(|(p, _)| *p == product) {
+                Some(i) => i,
+                None => {
+                    updates.push((product, self.sales.peek(product, city)));
+                    updates.len().saturating_sub(1)
+                }
+            };
+            let Some((_, acc)) = updates.get_mut(i) else {
+                continue;
+            };
+            acc.units = acc
+                .units
+                .checked_add(i64::from(line.quantity))
+                .ok_or_else(|| overflow("units of a product"))?;
+            acc.revenue = Cents(acc.revenue)
+                .checked_add(line.line_total)
+                .ok_or_else(|| overflow("revenue of a product"))?
+                .get();
             if !self.in_order.contains(&product) {
                 self.in_order.push(product);
-                acc.orders += 1;
-                if self
-                    .buyers
-                    .insert((u64::from(product) << 32) | u64::from(customer))
-                {
-                    acc.customers += 1;
+                acc.orders = acc
+                    .orders
+                    .checked_add(1)
+                    .ok_or_else(|| overflow("orders of a product"))?;
+                if !self.buyers.contains(&buyer_key(product, customer)) {
+                    acc.customers = acc
+                        .customers
+                        .checked_add(1)
+                        .ok_or_else(|| overflow("customers of a product"))?;
                 }
             }
         }
+        if self.customers.len() <= slot {
+            self.customers
+                .resize(slot.saturating_add(1), CustomerAcc::default());
+        }
+        if let Some(c) = self.customers.get_mut(slot) {
+            *c = customer_acc;
+        }
+        for (product, acc) in updates {
+            self.buyers.insert(buyer_key(product, customer));
+            self.sales.set(product, city, acc);
+        }
+        Ok(())
     }
 
     /// The aggregates, sorted by product then city, and by customer: the same input always gives
@@ -292,10 +373,37 @@ mod tests {
             status,
             item_count: u32::try_from(ls.len()).unwrap(),
             units: ls.iter().map(|l| i64::from(l.quantity)).sum(),
-            total: ls.iter().map(|l| l.line_total).sum(),
+            total: Cents::checked_sum(ls.iter().map(|l| l.line_total)).unwrap(),
             currency: "USD".into(),
         };
         (o, ls)
+    }
+
+    #[test]
+    fn an_order_that_would_overflow_a_total_is_refused_and_adds_nothing() {
+        // Arrange: two orders of the same product, each within decimal(18,2), whose sum is not.
+        let refs = refs();
+        let half = Cents::MAX.get() / 2 + 1;
+        let (first, first_lines) = order(1, 10, OrderStatus::Paid, &[(1, 1, half)]);
+        let (second, second_lines) = order(2, 11, OrderStatus::Paid, &[(1, 1, half), (2, 1, 5)]);
+        let mut agg = SalesAggregator::new(&refs);
+
+        // Act
+        agg.add(&refs, &first, &first_lines).unwrap();
+        let refused = agg.add(&refs, &second, &second_lines);
+        let (sales, customers) = agg.finish(&refs);
+
+        // Assert: the second order left no trace, not even its socks line or its customer.
+        let detail = refused.unwrap_err();
+        assert!(
+            detail.contains("order 2") && detail.contains("revenue"),
+            "{detail}"
+        );
+        assert_eq!(sales.len(), 1, "{sales:?}");
+        assert_eq!(sales[0].revenue, Cents(half));
+        assert_eq!(sales[0].orders, 1);
+        assert_eq!(sales[0].distinct_customers, 1);
+        assert_eq!(customers.len(), 1);
     }
 
     #[test]
@@ -319,7 +427,7 @@ mod tests {
 
         // Act
         for (o, ls) in &orders {
-            agg.add(&refs, o, ls);
+            agg.add(&refs, o, ls).unwrap();
         }
         let (sales, customers) = agg.finish(&refs);
 
@@ -373,9 +481,15 @@ mod tests {
         assert!(matches!(dense, SalesTable::Dense { .. }));
         assert!(matches!(sparse, SalesTable::Sparse(_)));
         for t in [&mut dense, &mut sparse] {
-            t.get(2, 1).orders += 1;
-            t.get(0, 0).orders += 2;
-            t.get(2, 1).units += 5;
+            let bump = |t: &mut SalesTable, p, c, orders, units| {
+                let mut acc = t.peek(p, c);
+                acc.orders += orders;
+                acc.units += units;
+                t.set(p, c, acc);
+            };
+            bump(t, 2, 1, 1, 0);
+            bump(t, 0, 0, 2, 0);
+            bump(t, 2, 1, 0, 5);
         }
         let sorted = |t: SalesTable| {
             let mut v: Vec<(u32, u32, i64, i64)> = t
@@ -402,10 +516,10 @@ mod tests {
         let mut forward = SalesAggregator::new(&refs);
         let mut backward = SalesAggregator::new(&refs);
         for (o, ls) in &orders {
-            forward.add(&refs, o, ls);
+            forward.add(&refs, o, ls).unwrap();
         }
         for (o, ls) in orders.iter().rev() {
-            backward.add(&refs, o, ls);
+            backward.add(&refs, o, ls).unwrap();
         }
         assert_eq!(forward.finish(&refs), backward.finish(&refs));
     }

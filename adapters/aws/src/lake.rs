@@ -8,7 +8,9 @@
 //! directory lists the files with their write ids, rows and sizes (engines skip files whose names
 //! start with `_`). Only after the catalog points at the new version is the old one deleted, so a
 //! reader sees the old partition or the new one, never a mix, and a crash at any step leaves the
-//! catalogued version whole (at worst an uncatalogued directory is left behind).
+//! catalogued version whole (at worst an uncatalogued directory is left behind). A catalog update
+//! that fails is read back before anything is deleted: Glue may have applied it (a timeout or a
+//! 5xx after the write), and then the new version is the partition and stays.
 //!
 //! One writer at a time per partition: two concurrent commits to the same partition both succeed,
 //! and the catalog keeps the last one.
@@ -590,10 +592,30 @@ impl PartitionWriter for S3PartitionWriter {
         };
         // The switch: from here on, readers see the new version.
         if let Err(e) = self.t.catalog.put_partition(&info).await {
-            if let Err(cleanup) = self.t.delete_prefix(&self.t.version_prefix).await {
-                tracing::warn!(error.message = %cleanup, "Could not delete an uncommitted version.");
+            // An error does not say the switch did not happen (a timeout or a 5xx after Glue
+            // applied it): ask the catalog before deleting anything it may point at.
+            match self
+                .t
+                .catalog
+                .partition_location(&self.t.table.name, &self.t.key)
+                .await
+            {
+                Ok(Some(location)) if location == info.location => {
+                    tracing::warn!(error.message = %e, "The catalog update reported an error but was applied; the commit stands.");
+                }
+                Ok(_) => {
+                    if let Err(cleanup) = self.t.delete_prefix(&self.t.version_prefix).await {
+                        tracing::warn!(error.message = %cleanup, "Could not delete an uncommitted version.");
+                    }
+                    return Err(e);
+                }
+                Err(unknown) => {
+                    // Unknown outcome: keep the new version (uncatalogued, it is invisible
+                    // garbage; catalogued, it is the partition) and let the caller retry.
+                    tracing::warn!(error.message = %unknown, "Could not read the catalog back after a failed update; keeping the new version.");
+                    return Err(e);
+                }
             }
-            return Err(e);
         }
         if let Some(old) = old_prefix.filter(|p| p != &self.t.version_prefix)
             && let Err(e) = self.t.delete_prefix(&old).await

@@ -22,6 +22,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextMut, Output,
 };
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
@@ -368,6 +369,104 @@ async fn s3_lake_with_glue_and_athena_honours_the_lake_contract() {
         "a retried append replaced its own file"
     );
     assert_eq!(clicks[0].rows, 7);
+}
+
+/// Glue as seen through a connection that breaks after the request was applied: every
+/// `UpdatePartition` reaches Glue and succeeds there, but the caller gets an error.
+#[derive(Debug)]
+struct AppliedButFailed;
+
+impl Intercept for AppliedButFailed {
+    fn name(&self) -> &'static str {
+        "AppliedButFailed"
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(result) = context.output_or_error_mut()
+            && result.as_ref().is_ok_and(|o| {
+                o.downcast_ref::<aws_sdk_glue::operation::update_partition::UpdatePartitionOutput>()
+                    .is_some()
+            })
+        {
+            *result = Err(OrchestratorError::other(
+                "injected: connection reset after UpdatePartition was applied",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Issue 14, defect 4: a catalog update that errors after Glue applied it does not delete the
+/// version the catalog now points at, so the partition stays readable and later writes work.
+#[tokio::test]
+async fn an_update_partition_applied_but_reported_failed_keeps_the_partition_whole() {
+    // Arrange: a partition written once; then a writer whose Glue updates all "fail" after
+    // being applied.
+    let aws = emulator().await;
+    let bucket = unique("lake");
+    create_bucket(&aws, &bucket).await;
+    let database = create_database(&aws).await;
+    let catalog = aws.glue_table_catalog(&database, &bucket, "warehouse");
+    let table = TableDef::named(tables::QUARANTINE).expect("quarantine");
+    catalog.ensure_table(&table).await.expect("ensure_table");
+    let key = PartitionKey::quarantine(
+        tables::ORDERS,
+        NaiveDate::from_ymd_opt(2026, 11, 24).expect("date"),
+    );
+    let write = |lake: fashion_aws::S3LakeWriter, mode, id: &'static str, rows: usize| {
+        let (table, key) = (table.clone(), key.clone());
+        async move {
+            let mut w = lake.open(&table, &key, mode, id).await.expect("open");
+            w.write(TableRows::Quarantine(quarantined(rows, 16)))
+                .await
+                .expect("write");
+            w.commit().await
+        }
+    };
+    let healthy = || aws.s3_lake_writer(&database, &bucket, "warehouse");
+    write(healthy(), WriteMode::Replace, "daily-1", 3)
+        .await
+        .expect("first commit");
+    let glue = aws_sdk_glue::Client::from_conf(
+        aws_sdk_glue::config::Builder::from(aws.sdk_config())
+            .interceptor(AppliedButFailed)
+            .build(),
+    );
+    let flaky = fashion_aws::S3LakeWriter::new(
+        aws.s3_client(),
+        fashion_aws::GlueTableCatalog::new(
+            glue,
+            &database,
+            fashion_aws::S3Location::new(&bucket, "warehouse"),
+        ),
+    );
+
+    // Act: the rerun's commit "fails" after the switch; then the next write appends.
+    let rerun = write(flaky, WriteMode::Replace, "daily-2", 5).await;
+    let location = catalog
+        .partition_location(tables::QUARANTINE, &key)
+        .await
+        .expect("location")
+        .expect("catalogued");
+    let append = write(healthy(), WriteMode::Append, "late-1", 2).await;
+
+    // Assert
+    let rerun = rerun.expect("an applied switch is a commit, whatever the response said");
+    assert_eq!(location, rerun.location);
+    let append = append.expect("the catalogued version has its manifest: appends still work");
+    assert_eq!(append.rows, 7, "the rerun's 5 rows and the append's 2");
+    let read: usize = partition_files(&aws, &append.location)
+        .await
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(RecordBatch::num_rows))
+        .sum();
+    assert_eq!(read, 7);
+    assert_eq!(rerun.rows, 5);
 }
 
 fn quarantined(n: usize, payload_bytes: usize) -> Vec<QuarantinedRow> {

@@ -487,10 +487,15 @@ impl StackConfig {
                 ),
             );
             let esm = &self.stream_processor;
+            // A replayed batch must change nothing: every customer's events in one batch must
+            // fit the ids their activity remembers, so the batch may not be larger (Kinesis
+            // itself would allow 10 000).
+            let max_batch = fashion_domain::activity::MAX_SEEN_EVENTS;
             check(
-                (1..=10_000).contains(&esm.batch_size),
+                usize::try_from(esm.batch_size).is_ok_and(|b| (1..=max_batch).contains(&b)),
                 format!(
-                    "stream_processor.batch_size {} not in 1..=10000",
+                    "stream_processor.batch_size {} not in 1..={max_batch} (a customer's \
+                     remembered event ids; a larger batch could apply a replayed event twice)",
                     esm.batch_size
                 ),
             );
@@ -727,6 +732,19 @@ mod tests {
         assert!(err.contains("name_prefix"), "{err}");
         assert!(err.contains("time_zone"), "{err}");
         assert!(err.contains("buffer_size_mib"), "{err}");
+    }
+
+    /// Issue 14, defect 7: a batch larger than a customer's remembered event ids could apply a
+    /// replayed event twice, so provisioning refuses it (Kinesis would allow 10 000).
+    #[test]
+    fn a_batch_larger_than_the_dedupe_window_is_refused() {
+        let mut cfg = StackConfig::default_for(StackName::Aws);
+        cfg.stream_processor.batch_size =
+            i32::try_from(fashion_domain::activity::MAX_SEEN_EVENTS).unwrap();
+        cfg.validate().unwrap();
+        cfg.stream_processor.batch_size = 5_000;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("stream_processor.batch_size 5000"), "{err}");
     }
 
     #[test]

@@ -76,6 +76,21 @@ impl Reader<'_> {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
+    /// A whole number in `range`, or `default` when unset.
+    fn bounded(&mut self, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
+        let v = self.parsed(name, default);
+        if range.contains(&v) {
+            v
+        } else {
+            self.problems.push(format!(
+                "{name}={v} is not in {}..={}",
+                range.start(),
+                range.end()
+            ));
+            default
+        }
+    }
+
     fn parsed<T: FromStr>(&mut self, name: &str, default: T) -> T {
         match self.get(name) {
             None => default,
@@ -95,6 +110,16 @@ impl Reader<'_> {
             })
         }
     }
+}
+
+/// The activity time-to-live may be 1 day to 10 years.
+const MAX_TTL_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+/// The model may be re-checked every second to once a day.
+const REFRESH_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+/// `n` days (bounded by the ranges above, so the product cannot overflow).
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(24 * 3600))
 }
 
 fn from_process_env(name: &str) -> Option<String> {
@@ -147,8 +172,8 @@ impl StreamProcessorSettings {
             dead_letters_table: r.required(DEAD_LETTERS_TABLE),
             models_bucket: r.required(MODELS_BUCKET),
             models_prefix: r.or(MODELS_PREFIX, "models"),
-            activity_ttl: Duration::from_secs(24 * 3600 * r.parsed(ACTIVITY_TTL_DAYS, 30_u64)),
-            model_refresh: Duration::from_secs(r.parsed(MODEL_REFRESH_SECS, 300_u64)),
+            activity_ttl: days(r.bounded(ACTIVITY_TTL_DAYS, 30, MAX_TTL_DAYS)),
+            model_refresh: Duration::from_secs(r.bounded(MODEL_REFRESH_SECS, 300, REFRESH_SECS)),
         };
         r.finish(settings)
     }
@@ -329,7 +354,7 @@ impl ApiSettings {
             lake_prefix: r.or(LAKE_PREFIX, "lake"),
             athena_workgroup: r.required(ATHENA_WORKGROUP),
             time_zone,
-            model_refresh: Duration::from_secs(r.parsed(MODEL_REFRESH_SECS, 300_u64)),
+            model_refresh: Duration::from_secs(r.bounded(MODEL_REFRESH_SECS, 300, REFRESH_SECS)),
         };
         r.finish(settings)
     }
@@ -362,6 +387,34 @@ mod tests {
         assert_eq!(err.problems.len(), 5, "{err}");
         assert!(err.to_string().contains(RECOMMENDATIONS_TABLE));
         assert!(err.to_string().contains(ACTIVITY_TTL_DAYS));
+    }
+
+    /// Issue 14, defect 8: durations that would overflow (or make no sense) are refused with
+    /// their variable named, not multiplied into a wrapped or "expire now" value.
+    #[test]
+    fn durations_out_of_range_are_refused_by_name() {
+        let base = [
+            (ACTIVITY_TABLE, "a"),
+            (RECOMMENDATIONS_TABLE, "r"),
+            (CATALOG_TABLE, "c"),
+            (DEAD_LETTERS_TABLE, "d"),
+            (MODELS_BUCKET, "m"),
+        ];
+        for (name, value) in [
+            (ACTIVITY_TTL_DAYS, "213503982334601"),
+            (ACTIVITY_TTL_DAYS, "0"),
+            (MODEL_REFRESH_SECS, "18446744073709551615"),
+            (MODEL_REFRESH_SECS, "0"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((name, value));
+            let err = StreamProcessorSettings::from_lookup(&env(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
+        let mut pairs = base.to_vec();
+        pairs.push((ACTIVITY_TTL_DAYS, "3650"));
+        let s = StreamProcessorSettings::from_lookup(&env(&pairs)).unwrap();
+        assert_eq!(s.activity_ttl, Duration::from_secs(3650 * 24 * 3600));
     }
 
     #[test]

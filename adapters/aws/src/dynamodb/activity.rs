@@ -62,6 +62,20 @@ fn from_item(item: &Item) -> Result<UserActivity, StoreError> {
     Ok(a)
 }
 
+/// The longest a record is kept after its last write (ten years): a longer setting is clamped
+/// to it, never turned into "expire now", which would erase the customer's dedupe history.
+pub const MAX_TTL: chrono::Duration = chrono::Duration::days(3650);
+
+/// The TTL attribute's value (epoch seconds) for a record written at `now`.
+fn expires_at(now: chrono::DateTime<Utc>, ttl: std::time::Duration) -> i64 {
+    let ttl = chrono::Duration::from_std(ttl)
+        .unwrap_or(MAX_TTL)
+        .min(MAX_TTL);
+    now.checked_add_signed(ttl)
+        .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
+        .timestamp()
+}
+
 #[async_trait]
 impl UserActivityStore for DynamoDbUserActivityStore {
     #[tracing::instrument(skip_all, fields(table = %self.table, customers = customers.len()), err)]
@@ -76,13 +90,12 @@ impl UserActivityStore for DynamoDbUserActivityStore {
 
     #[tracing::instrument(skip_all, fields(table = %self.table, customer = %activity.customer_id, version = activity.version), err)]
     async fn put(&self, activity: &UserActivity) -> Result<(), StoreError> {
-        let next = activity.version + 1;
+        let next = activity.version.saturating_add(1);
         let mut stored = activity.clone();
         stored.version = next;
         let body = serde_json::to_string(&stored).map_err(|e| corrupt(WHAT, e.to_string()))?;
         let now = Utc::now();
-        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
-        let expires_at = now.checked_add_signed(ttl).unwrap_or(now).timestamp();
+        let expires_at = expires_at(now, self.ttl);
         let mut item = Self::key(activity.customer_id);
         item.insert(VERSION.into(), n(next));
         item.insert(BODY.into(), s(body));
@@ -118,6 +131,29 @@ impl UserActivityStore for DynamoDbUserActivityStore {
                     Err(f.into_store(&format!("write activity to DynamoDB table {}", self.table)))
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14, defect 8: an overflowing TTL is clamped, never "expire now".
+    #[test]
+    fn an_overflowing_ttl_is_clamped_to_the_longest_not_expired_at_once() {
+        let now = Utc::now();
+        let day = expires_at(now, std::time::Duration::from_secs(86_400));
+        assert_eq!(day, now.timestamp() + 86_400);
+        for huge in [
+            std::time::Duration::MAX,
+            std::time::Duration::from_secs(u64::MAX / 2),
+        ] {
+            assert_eq!(
+                expires_at(now, huge),
+                (now + MAX_TTL).timestamp(),
+                "{huge:?}"
+            );
         }
     }
 }

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use fashion_domain::event::EventType;
 use fashion_domain::history::{PurchaseRecord, TrainingEvent, session_hash};
@@ -102,7 +103,7 @@ impl DataFusionEngine {
         params: &[QueryParam],
     ) -> Result<Vec<RecordBatch>, LakeError> {
         let ctx = self.context().await?;
-        let mut df = ctx.sql(sql).await.map_err(query_err)?;
+        let mut df = read_only(&ctx, sql).await?;
         if !params.is_empty() {
             let values: Vec<ScalarValue> = params
                 .iter()
@@ -116,6 +117,16 @@ impl DataFusionEngine {
         }
         df.collect().await.map_err(query_err)
     }
+}
+
+/// Plans `sql` as a query only: DDL (`CREATE EXTERNAL TABLE`, which could read any path), DML
+/// (`COPY … TO`, `INSERT`, which could write any path) and statements (`SET`) are refused.
+async fn read_only(ctx: &SessionContext, sql: &str) -> Result<DataFrame, LakeError> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(sql, options).await.map_err(query_err)
 }
 
 /// One cell as JSON: integers as numbers, money (decimals) as exact strings, instants as RFC 3339.
@@ -208,7 +219,7 @@ impl QueryEngine for DataFusionEngine {
         if res.columns.is_empty() {
             // No rows: still report the columns.
             let ctx = self.context().await?;
-            if let Ok(df) = ctx.sql(sql).await {
+            if let Ok(df) = read_only(&ctx, sql).await {
                 res.columns = df
                     .schema()
                     .fields()

@@ -93,3 +93,40 @@ async fn parquet_lake_with_catalog_and_datafusion_honours_the_history_source_con
     let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
     contract::history::history_source_contract(&lake, catalog.as_ref(), &engine).await;
 }
+
+/// Issue 14: `fashion query` is read-only: DataFusion's DDL and DML, which could read or write
+/// any path the process can, are refused before anything runs.
+#[tokio::test]
+async fn the_query_engine_refuses_ddl_dml_and_statements() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = StateDb::open(&dir.path().join("state.db"))
+        .await
+        .expect("open state.db");
+    let lake = LocalLake::new(dir.path().join("lake"));
+    let engine = DataFusionEngine::new(lake, Arc::new(db.table_catalog()));
+    let outside = dir.path().join("stolen.parquet");
+    let secret = dir.path().join("secret.csv");
+    std::fs::write(&secret, "a\n1\n").expect("write");
+    for sql in [
+        format!("COPY (SELECT 1 AS x) TO '{}'", outside.display()),
+        format!(
+            "CREATE EXTERNAL TABLE s STORED AS CSV LOCATION '{}'",
+            secret.display()
+        ),
+        "CREATE TABLE t AS SELECT 1 AS x".to_owned(),
+        "SET datafusion.execution.batch_size = 1".to_owned(),
+    ] {
+        let err = fashion_domain::ports::QueryEngine::query(&engine, &sql, &[])
+            .await
+            .expect_err(&sql);
+        assert!(
+            matches!(err, fashion_domain::ports::LakeError::Query { .. }),
+            "{sql}: {err}"
+        );
+    }
+    assert!(!outside.exists(), "nothing was written");
+    let ok = fashion_domain::ports::QueryEngine::query(&engine, "SELECT 1 AS x", &[])
+        .await
+        .expect("a plain query still runs");
+    assert_eq!(ok.rows.len(), 1);
+}

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use fashion_aws::{AwsConfig, GlueTableCatalog, S3LakeWriter};
 use fashion_domain::calendar::StoreDay;
+use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobError, DailyJobReport};
 use fashion_postgres::PostgresPurchaseStore;
 use secrecy::ExposeSecret;
@@ -44,25 +45,34 @@ pub fn day_of(
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Result<StoreDay, DailyJobFunctionError> {
-    let explicit = event
-        .get("date")
-        .or_else(|| event.pointer("/detail/date"))
-        .and_then(Value::as_str);
-    if let Some(d) = explicit {
+    let bad = DailyJobFunctionError::BadEvent;
+    let today = StoreDay::yesterday(now, tz)
+        .date
+        .succ_opt()
+        .unwrap_or(NaiveDate::MAX);
+    if let Some((field, d)) = crate::text_field(event, &["/date", "/detail/date"]).map_err(bad)? {
         let date = NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|e| DailyJobFunctionError::BadEvent(format!("date {d:?}: {e}")))?;
+            .ok()
+            .filter(|_| d.len() == 10)
+            .ok_or_else(|| bad(format!("{field} {d:?} is not a date like 2026-11-25")))?;
+        if date > today {
+            return Err(bad(format!(
+                "{field} {d} is after today ({today}): there is nothing to run yet"
+            )));
+        }
         return Ok(StoreDay::new(date, tz));
     }
-    let fired = event
-        .get("scheduled_time")
-        .or_else(|| event.get("time"))
-        .and_then(Value::as_str);
-    let at = match fired {
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map_err(|e| DailyJobFunctionError::BadEvent(format!("time {t:?}: {e}")))?
+    let at = match crate::text_field(event, &["/scheduled_time", "/time"]).map_err(bad)? {
+        Some((field, t)) => parse_timestamp(t)
+            .map_err(|e| bad(format!("{field}: {e}")))?
             .with_timezone(&Utc),
         None => now,
     };
+    if at > now + MAX_FUTURE_SKEW {
+        return Err(bad(format!(
+            "the schedule's time {at} is in the future (now {now})"
+        )));
+    }
     Ok(StoreDay::yesterday(at, tz))
 }
 
@@ -185,5 +195,47 @@ mod tests {
             ),
             Err(DailyJobFunctionError::BadEvent(_))
         ));
+    }
+
+    /// Issue 14: a payload with a wrong JSON type, a relaxed or future time, or a future date
+    /// gets a clear error naming the field, never a silent run of another day.
+    #[test]
+    fn wrong_types_and_future_times_are_refused_by_field() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for (event, field) in [
+            (serde_json::json!({ "date": 20_261_103 }), "/date"),
+            (serde_json::json!({ "date": null }), "/date"),
+            (
+                serde_json::json!({ "detail": { "date": ["2026-11-03"] } }),
+                "/detail/date",
+            ),
+            (
+                serde_json::json!({ "scheduled_time": 1_764_000_000 }),
+                "/scheduled_time",
+            ),
+            (
+                serde_json::json!({ "scheduled_time": "2026-11-25 17:01:00Z" }),
+                "/scheduled_time",
+            ),
+            (
+                serde_json::json!({ "scheduled_time": "2099-11-25T17:01:00Z" }),
+                "future",
+            ),
+            (serde_json::json!({ "date": "2099-01-01" }), "after today"),
+            (serde_json::json!({ "date": "2026-11-3" }), "/date"),
+        ] {
+            let err = day_of(&event, now, tz()).unwrap_err().to_string();
+            assert!(err.contains(field), "{event}: {err}");
+        }
+        assert_eq!(
+            day_of(&serde_json::json!({ "date": "2026-11-26" }), now, tz())
+                .unwrap()
+                .date
+                .to_string(),
+            "2026-11-26",
+            "today (in the store's zone) may be run"
+        );
     }
 }

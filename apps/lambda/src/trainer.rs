@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use fashion_aws::{AwsConfig, DynamoDbProductCatalog, S3HistorySource, S3ModelStore};
+use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
 use fashion_domain::services::trainer::{TrainError, TrainReport, Trainer, TrainerParams};
 use serde_json::Value;
 
@@ -54,15 +55,22 @@ pub fn training_time(
     event: &Value,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, TrainerFunctionError> {
-    let Some((field, text)) = TIME_FIELDS
-        .iter()
-        .find_map(|f| event.pointer(f).and_then(Value::as_str).map(|t| (*f, t)))
-    else {
+    let bad = TrainerFunctionError::BadEvent;
+    let Some((field, text)) = crate::text_field(event, &TIME_FIELDS).map_err(bad)? else {
         return Ok(now);
     };
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| TrainerFunctionError::BadEvent(format!("{field} {text:?}: {e}")))
+    let until = parse_timestamp(text)
+        .map_err(|e| bad(format!("{field}: {e}")))?
+        .with_timezone(&Utc);
+    // A model's version is its training time: one from the future would sort after every later
+    // model and stay the latest for good.
+    if until > now + MAX_FUTURE_SKEW {
+        return Err(bad(format!(
+            "{field} {text} is in the future (now {now}): a model trained as of then would stay \
+             the latest until that time"
+        )));
+    }
+    Ok(until)
 }
 
 impl TrainerFunction {
@@ -150,5 +158,24 @@ mod tests {
         let bad = training_time(&serde_json::json!({ "until": "yesterday" }), now).unwrap_err();
         assert!(matches!(bad, TrainerFunctionError::BadEvent(_)));
         assert!(!bad.is_retryable());
+        for (event, field) in [
+            (serde_json::json!({ "until": 1_764_000_000 }), "/until"),
+            (
+                serde_json::json!({ "scheduled_time": null }),
+                "/scheduled_time",
+            ),
+            (
+                serde_json::json!({ "time": "2026-11-25t12:00:00z" }),
+                "/time",
+            ),
+            // A future instant would name a model version that stays the latest until then.
+            (
+                serde_json::json!({ "scheduled_time": "2099-01-01T00:00:00Z" }),
+                "future",
+            ),
+        ] {
+            let err = training_time(&event, now).unwrap_err().to_string();
+            assert!(err.contains(field), "{event}: {err}");
+        }
     }
 }

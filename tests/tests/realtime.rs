@@ -793,3 +793,41 @@ async fn a_corrupt_newest_model_loads_the_last_good_one_or_the_fallbacks() {
         "{fallback:?}"
     );
 }
+
+/// The lake sink's dedupe window survives a restart: the second copy of an event sent again
+/// after the sink restarted (a client retry, a producer resend) is dropped, not written twice.
+#[tokio::test]
+async fn a_duplicate_sent_after_the_sink_restarted_reaches_the_lake_once() {
+    // Arrange
+    let stream = Arc::new(InMemoryStream::new(1));
+    let checkpoints = Arc::new(InMemoryCheckpointStore::new());
+    let lake = InMemoryLake::new();
+    let dead = Arc::new(InMemoryDeadLetterSink::new());
+    let sink = || {
+        LakeSink::new(
+            stream.clone(),
+            checkpoints.clone(),
+            lake.clone(),
+            lake.clone(),
+            dead.clone(),
+            SinkConfig::default(),
+        )
+    };
+    let later = Utc::now() + Duration::days(1);
+    publish_views(&stream, 1, 100, 0).await;
+    let mut first = sink();
+    first.poll(later).await.unwrap();
+    first.flush(later).await.unwrap();
+    drop(first);
+
+    // Act: after the restart, event 50 arrives again with five new ones.
+    publish_views(&stream, 50, 1, 0).await;
+    publish_views(&stream, 101, 5, 0).await;
+    let mut second = sink();
+    second.poll(later).await.unwrap();
+    second.flush(later).await.unwrap();
+
+    // Assert
+    assert_eq!(lake_rows(&lake).await, 105);
+    assert_eq!(second.report().duplicates, 1);
+}

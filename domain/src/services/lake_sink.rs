@@ -15,12 +15,15 @@
 //! re-reads exactly those ranges and rewrites the same files under the same ids, which replaces
 //! rather than adds.
 //!
-//! Duplicates (the same `event_id` sent twice) are dropped within a range and, while the sink
-//! runs, against the last [`RECENT_IDS`] event ids of earlier ranges. Two cases can still reach
-//! the lake twice, and readers that need certainty group by `event_id`: a duplicate more than
-//! [`RECENT_IDS`] events after its first copy, and a duplicate pair split across two ranges whose
-//! second range is interrupted by a crash (not a retry) and rewritten after a restart, when the
-//! earlier range's ids are no longer in memory.
+//! Duplicates (the same `event_id` sent twice, which lands on the same shard since the partition
+//! key is the customer) are dropped within a range and against the ids of the shard's earlier
+//! ranges, the newest [`RECENT_IDS`] of them over all shards, kept whole ranges at a time. The
+//! window survives restarts: each flush records, under [`WINDOW`], where the oldest remembered
+//! range of each shard starts, and a starting sink re-reads the stream from there to its
+//! checkpoint to remember those ids again before it plans anything (including the rewrite of an
+//! interrupted range). A duplicate can reach the lake twice only when its first copy is older
+//! than the window or than the stream's retention; readers that need certainty group by
+//! `event_id`.
 //!
 //! The sink re-reads the stream's shard list every [`SHARD_REFRESH_SECS`] seconds, so the
 //! shards a resharding creates are read without a restart.
@@ -46,6 +49,8 @@ pub const CONSUMER: &str = "lake-sink";
 pub const INTENT: &str = "lake-sink.intent";
 /// The name dead letters of the sink carry.
 pub const SOURCE: &str = "lake-sink";
+/// Where the sink records, per shard, the position after which its dedupe window starts.
+pub const WINDOW: &str = "lake-sink.window";
 
 /// Event ids remembered across ranges to drop duplicates that straddle a flush.
 pub const RECENT_IDS: usize = 200_000;
@@ -121,7 +126,55 @@ pub struct SinkReport {
 
 #[derive(Default)]
 struct ShardBuffer {
+    /// The position the buffer's first record was read after.
+    after: Option<SequenceNumber>,
     records: Vec<StreamRecord>,
+}
+
+/// The event ids of one range, remembered for deduplication.
+struct RangeIds {
+    shard: ShardId,
+    after: Option<SequenceNumber>,
+    ids: Vec<EventId>,
+}
+
+/// The dedupe window: the ids of the newest ranges, at most [`RECENT_IDS`] ids in all (the
+/// newest range is kept whole however large).
+#[derive(Default)]
+struct Remembered {
+    ids: HashSet<EventId>,
+    ranges: VecDeque<RangeIds>,
+}
+
+impl Remembered {
+    fn contains(&self, id: &EventId) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn add(&mut self, shard: &ShardId, after: Option<SequenceNumber>, ids: Vec<EventId>) {
+        let ids: Vec<EventId> = ids.into_iter().filter(|id| self.ids.insert(*id)).collect();
+        self.ranges.push_back(RangeIds {
+            shard: shard.clone(),
+            after,
+            ids,
+        });
+        while self.ids.len() > RECENT_IDS && self.ranges.len() > 1 {
+            if let Some(old) = self.ranges.pop_front() {
+                for id in &old.ids {
+                    self.ids.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Where the shard's oldest remembered range starts (`None`: the stream's start, or nothing
+    /// remembered for the shard).
+    fn window_of(&self, shard: &ShardId) -> Option<Option<SequenceNumber>> {
+        self.ranges
+            .iter()
+            .find(|r| &r.shard == shard)
+            .map(|r| r.after.clone())
+    }
 }
 
 /// One shard's range frozen by a flush: what it writes, decided once, so that every retry writes
@@ -151,7 +204,7 @@ pub struct LakeSink<S, K, W, T, D> {
     positions: BTreeMap<ShardId, Option<SequenceNumber>>,
     bytes: usize,
     oldest: Option<DateTime<Utc>>,
-    recent: (HashSet<EventId>, VecDeque<EventId>),
+    recent: Remembered,
     /// Ranges frozen by a flush and not yet committed.
     pending: BTreeMap<ShardId, PlannedRange>,
     shards_listed_at: Option<DateTime<Utc>>,
@@ -193,7 +246,7 @@ where
             positions: BTreeMap::new(),
             bytes: 0,
             oldest: None,
-            recent: (HashSet::new(), VecDeque::new()),
+            recent: Remembered::default(),
             pending: BTreeMap::new(),
             shards_listed_at: None,
             report: SinkReport::default(),
@@ -233,10 +286,21 @@ where
     async fn adopt(&mut self, shard: ShardId, now: DateTime<Utc>) -> Result<(), SinkError> {
         let done = self.checkpoints.load(CONSUMER, &shard).await?;
         let intent = self.checkpoints.load(INTENT, &shard).await?;
+        if let Some(last) = &done {
+            // Remember the ids the shard's recent ranges wrote, as before the restart.
+            let window = self.checkpoints.load(WINDOW, &shard).await?;
+            let written = self.read_range(&shard, window.clone(), last).await?;
+            let ids = written
+                .iter()
+                .filter_map(|r| ClickEvent::parse(&r.data, r.arrived_at).ok())
+                .map(|e| e.event_id)
+                .collect();
+            self.recent.add(&shard, window, ids);
+        }
         if let Some(end) = intent.filter(|i| done.as_ref().is_none_or(|d| i > d)) {
-            let records = self.read_range(&shard, done, &end).await?;
+            let records = self.read_range(&shard, done.clone(), &end).await?;
             tracing::info!(shard = %shard, records = records.len(), "Rewriting a flush interrupted by a restart.");
-            if let Some(mut plan) = self.plan_range(&shard, &records, now) {
+            if let Some(mut plan) = self.plan_range(&shard, done, &records, now) {
                 plan.intent_recorded = true;
                 plan.recovered = true;
                 self.pending.insert(shard.clone(), plan);
@@ -296,7 +360,7 @@ where
                 let pos = self.positions.get(&shard).cloned().flatten();
                 let batch = self
                     .source
-                    .read(&shard, pos, self.config.read_batch)
+                    .read(&shard, pos.clone(), self.config.read_batch)
                     .await?;
                 let Some(last) = batch.last() else { break };
                 self.positions
@@ -305,14 +369,17 @@ where
                     .report
                     .records_read
                     .saturating_add(u64::try_from(batch.len()).unwrap_or(u64::MAX));
+                let buffer = self
+                    .buffers
+                    .entry(shard.clone())
+                    .or_insert_with(|| ShardBuffer {
+                        after: pos,
+                        records: Vec::new(),
+                    });
                 for r in batch {
                     self.bytes = self.bytes.saturating_add(r.data.len());
                     self.oldest = Some(self.oldest.map_or(r.arrived_at, |o| o.min(r.arrived_at)));
-                    self.buffers
-                        .entry(shard.clone())
-                        .or_default()
-                        .records
-                        .push(r);
+                    buffer.records.push(r);
                 }
             }
         }
@@ -336,7 +403,7 @@ where
             return Ok(self.report);
         }
         for (shard, buffer) in buffers {
-            if let Some(plan) = self.plan_range(&shard, &buffer.records, now) {
+            if let Some(plan) = self.plan_range(&shard, buffer.after, &buffer.records, now) {
                 self.pending.insert(shard, plan);
             }
         }
@@ -352,6 +419,7 @@ where
     fn plan_range(
         &mut self,
         shard: &ShardId,
+        after: Option<SequenceNumber>,
         records: &[StreamRecord],
         now: DateTime<Utc>,
     ) -> Option<PlannedRange> {
@@ -367,7 +435,7 @@ where
         for r in records {
             match ClickEvent::parse(&r.data, r.arrived_at) {
                 Ok(ev) => {
-                    if !in_range.insert(ev.event_id) || self.recent.0.contains(&ev.event_id) {
+                    if !in_range.insert(ev.event_id) || self.recent.contains(&ev.event_id) {
                         duplicates = duplicates.saturating_add(1);
                         continue;
                     }
@@ -386,9 +454,8 @@ where
                 )),
             }
         }
-        for id in in_range {
-            self.remember(id);
-        }
+        self.recent
+            .add(shard, after, in_range.into_iter().collect());
         Some(PlannedRange {
             end: last.sequence_number.clone(),
             write_id,
@@ -409,6 +476,9 @@ where
                 continue;
             };
             if !plan.intent_recorded {
+                if let Some(Some(window)) = self.recent.window_of(&shard) {
+                    self.checkpoints.commit(WINDOW, &shard, &window).await?;
+                }
                 self.checkpoints.commit(INTENT, &shard, &plan.end).await?;
                 plan.intent_recorded = true;
             }
@@ -439,17 +509,5 @@ where
             self.pending.remove(&shard);
         }
         Ok(())
-    }
-
-    fn remember(&mut self, id: EventId) {
-        let (set, order) = &mut self.recent;
-        if set.insert(id) {
-            order.push_back(id);
-            while order.len() > RECENT_IDS {
-                if let Some(old) = order.pop_front() {
-                    set.remove(&old);
-                }
-            }
-        }
     }
 }

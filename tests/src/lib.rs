@@ -6,4 +6,5 @@
 
 pub mod aws_backend;
 pub mod contract;
+pub mod faults;
 pub mod fixtures;

@@ -320,6 +320,7 @@ where
     ) -> Result<Vec<StreamRecord>, SinkError> {
         let mut out = Vec::new();
         let mut pos = after;
+        let mut stale_reads = 0_u32;
         loop {
             let batch = self
                 .source
@@ -327,6 +328,23 @@ where
                 .await?;
             if batch.is_empty() {
                 return Ok(out);
+            }
+            let read = batch.len();
+            // Only what follows the position (a source must not, but may, return less).
+            let batch: Vec<StreamRecord> = batch
+                .into_iter()
+                .filter(|r| pos.as_ref().is_none_or(|p| r.sequence_number > *p))
+                .collect();
+            if batch.is_empty() && read > 0 {
+                stale_reads = stale_reads.saturating_add(1);
+                if stale_reads >= 3 {
+                    return Err(SinkError::Stream(StreamError::Unexpected(anyhow::anyhow!(
+                        "shard {shard} keeps returning records at or before {}",
+                        pos.as_ref()
+                            .map_or_else(|| "its start".to_owned(), ToString::to_string)
+                    ))));
+                }
+                continue;
             }
             for r in batch {
                 if r.sequence_number > *end {
@@ -358,10 +376,18 @@ where
                     self.flush(now).await?;
                 }
                 let pos = self.positions.get(&shard).cloned().flatten();
-                let batch = self
+                let mut batch = self
                     .source
                     .read(&shard, pos.clone(), self.config.read_batch)
                     .await?;
+                // Only what follows the position: a range is always (checkpoint, last], so its
+                // write id is the one a restart derives from the stream.
+                let read = batch.len();
+                batch.retain(|r| pos.as_ref().is_none_or(|p| r.sequence_number > *p));
+                if batch.is_empty() && read > 0 {
+                    tracing::warn!(shard = %shard, records = read, "The stream returned only records at or before the position; reading again at the next poll.");
+                    break;
+                }
                 let Some(last) = batch.last() else { break };
                 self.positions
                     .insert(shard.clone(), Some(last.sequence_number.clone()));

@@ -166,15 +166,34 @@ impl Settings {
                 self.stream.shards
             ));
         }
-        if self.sink.max_age_secs == 0 {
-            problems.push("sink.max_age_secs must be positive".to_owned());
-        }
-        if self.sink.max_bytes < 1024 {
-            problems.push(format!(
-                "sink.max_bytes must be at least 1024, got {}",
-                self.sink.max_bytes
-            ));
-        }
+        // Bounded so that no value overflows the durations and sizes built from it.
+        let mut within = |name: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if !range.contains(&value) {
+                problems.push(format!(
+                    "{name} must be within {}..={}, got {value}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        };
+        within("sink.max_age_secs", self.sink.max_age_secs, 1..=86_400);
+        within("sink.max_bytes", self.sink.max_bytes, 1024..=(1 << 30));
+        within(
+            "stream.retention_hours",
+            u64::from(self.stream.retention_hours),
+            1..=8_760,
+        );
+        within("generator.days", u64::from(self.generator.days), 1..=3_650);
+        within(
+            "generator.users",
+            u64::from(self.generator.users),
+            1..=10_000_000,
+        );
+        within(
+            "generator.products",
+            u64::from(self.generator.products),
+            1..=1_000_000,
+        );
         if !(0.0..=1.0).contains(&self.generator.dirty_rate) {
             problems.push(format!(
                 "generator.dirty_rate must be within 0..=1, got {}",
@@ -241,5 +260,24 @@ mod tests {
         let s = Settings::load(&cli).unwrap();
         assert_eq!(s.seed, 9);
         assert_eq!(s.tz(), chrono_tz::Asia::Ho_Chi_Minh);
+    }
+
+    /// Issue 14: values that would overflow the durations built from them are refused by name
+    /// (a huge `max_age_secs` used to panic inside chrono).
+    #[test]
+    fn values_that_would_overflow_a_duration_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(
+            &file,
+            "[sink]\nmax_age_secs = 9223372036854775\n[stream]\nretention_hours = 4294967295\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["fashion", "--config", file.to_str().unwrap(), "generate"]);
+        let err = Settings::load(&cli).unwrap_err().to_string();
+        assert!(
+            err.contains("sink.max_age_secs") && err.contains("stream.retention_hours"),
+            "{err}"
+        );
     }
 }

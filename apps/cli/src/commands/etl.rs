@@ -70,17 +70,47 @@ pub async fn run(settings: &Settings, date: Option<NaiveDate>, json: bool) -> an
     Ok(())
 }
 
+/// The most days one backfill runs (a year and a day): a longer range is most likely a typo,
+/// and would hold the job for hours.
+pub const MAX_BACKFILL_DAYS: u32 = 366;
+
+/// The days of `from..=to`, refused when the range is reversed, ends after `today` or is longer
+/// than [`MAX_BACKFILL_DAYS`].
+///
+/// # Errors
+/// Naming the flag at fault.
+pub fn backfill_days(
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<NaiveDate>> {
+    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+    anyhow::ensure!(
+        to <= today,
+        "--to {to} is after today ({today}): there is nothing to run yet"
+    );
+    let span = to.signed_duration_since(from).num_days();
+    anyhow::ensure!(
+        span < i64::from(MAX_BACKFILL_DAYS),
+        "--from {from} --to {to} spans {} days; a backfill runs at most {MAX_BACKFILL_DAYS} (split the range)",
+        span.saturating_add(1)
+    );
+    Ok(from.iter_days().take_while(|d| *d <= to).collect())
+}
+
 pub async fn backfill(
     settings: &Settings,
     from: NaiveDate,
     to: NaiveDate,
     json: bool,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
     let tz = settings.tz();
-    let days: Vec<StoreDay> = from
-        .iter_days()
-        .take_while(|d| *d <= to)
+    let today = StoreDay::yesterday(chrono::Utc::now(), tz)
+        .date
+        .succ_opt()
+        .unwrap_or(NaiveDate::MAX);
+    let days: Vec<StoreDay> = backfill_days(from, to, today)?
+        .into_iter()
         .map(|d| StoreDay::new(d, tz))
         .collect();
     let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
@@ -92,4 +122,38 @@ pub async fn backfill(
         print_report(r);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// Issue 14: an unbounded date range is refused before anything runs.
+    #[test]
+    fn backfill_ranges_are_bounded_and_end_by_today() {
+        let today = d("2026-12-04");
+        assert_eq!(
+            backfill_days(d("2026-11-30"), d("2026-12-02"), today).unwrap(),
+            vec![d("2026-11-30"), d("2026-12-01"), d("2026-12-02")]
+        );
+        assert_eq!(
+            backfill_days(d("2025-12-04"), today, today).unwrap().len(),
+            366
+        );
+        for (from, to, says) in [
+            ("2026-12-02", "2026-11-30", "is after --to"),
+            ("2026-12-01", "2026-12-05", "after today"),
+            ("0001-01-01", "2026-12-01", "at most 366"),
+            ("2025-12-03", "2026-12-04", "at most 366"),
+        ] {
+            let err = backfill_days(d(from), d(to), today)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{from}..{to}: {err}");
+        }
+    }
 }

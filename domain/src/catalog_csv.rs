@@ -19,6 +19,13 @@ pub const STYLES_HEADER: &str = "id,gender,masterCategory,subCategory,articleTyp
 
 const BASE_COLUMNS: usize = 10;
 
+/// The longest line accepted, in bytes (a real row is about 150).
+pub const MAX_LINE_BYTES: usize = 4096;
+/// The longest attribute (gender, categories, colour, season, usage), in characters.
+pub const MAX_ATTRIBUTE_CHARS: usize = 100;
+/// The longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 500;
+
 /// A row that could not be imported, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RejectedRow {
@@ -81,8 +88,16 @@ pub fn parse_styles(text: &str) -> Result<StylesParse, StylesFileError> {
         if line.trim().is_empty() {
             continue;
         }
-        let line_no = idx + 1;
-        match parse_row(line, has_price) {
+        let line_no = idx.saturating_add(1);
+        let parsed = if line.len() > MAX_LINE_BYTES {
+            Err(format!(
+                "line of {} bytes, longer than {MAX_LINE_BYTES}",
+                line.len()
+            ))
+        } else {
+            parse_row(line, has_price)
+        };
+        match parsed {
             Ok(p) if !seen.insert(p.id) => out.rejected.push(RejectedRow {
                 line: line_no,
                 reason: format!("duplicate id {}", p.id),
@@ -137,33 +152,35 @@ fn split_fields(line: &str) -> Vec<String> {
 
 fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
     let fields = split_fields(line);
-    let expected = BASE_COLUMNS + usize::from(has_price);
+    let expected = BASE_COLUMNS.saturating_add(usize::from(has_price));
     if fields.len() < expected {
         return Err(format!(
             "expected at least {expected} fields, found {}",
             fields.len()
         ));
     }
+    // The name is the tenth field and everything after it but the price: the real file has
+    // names with unquoted commas.
     let (name_fields, price) = if has_price {
         let (last, rest) = fields.split_last().ok_or("empty row")?;
-        (&rest[BASE_COLUMNS - 1..], Some(last.as_str()))
+        (rest.get(BASE_COLUMNS - 1..), Some(last.as_str()))
     } else {
-        (&fields[BASE_COLUMNS - 1..], None)
+        (fields.get(BASE_COLUMNS - 1..), None)
     };
-    let id = ProductId::parse(&fields[0]).map_err(|e| e.to_string())?;
-    let required = |i: usize, col: &str| -> Result<String, String> {
-        let v = fields[i].trim();
-        if v.is_empty() {
-            Err(format!("missing {col}"))
-        } else {
-            Ok(v.to_owned())
+    let field = |i: usize| fields.get(i).map_or("", |f| f.trim());
+    let id = ProductId::parse(field(0)).map_err(|e| e.to_string())?;
+    let bounded = |i: usize, col: &str| -> Result<Option<String>, String> {
+        let v = field(i);
+        let chars = v.chars().count();
+        if chars > MAX_ATTRIBUTE_CHARS {
+            return Err(format!(
+                "{col} of {chars} characters, longer than {MAX_ATTRIBUTE_CHARS}"
+            ));
         }
+        Ok((!v.is_empty()).then(|| v.to_owned()))
     };
-    let optional = |i: usize| -> Option<String> {
-        let v = fields[i].trim();
-        (!v.is_empty()).then(|| v.to_owned())
-    };
-    let year = match fields[7].trim() {
+    let required = |i: usize, col: &str| bounded(i, col)?.ok_or_else(|| format!("missing {col}"));
+    let year = match field(7) {
         "" => None,
         y => {
             // The real file writes some years as "2012.0".
@@ -186,17 +203,24 @@ fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
             Some(c)
         }
     };
+    let product_display_name = name_fields.unwrap_or_default().join(",").trim().to_owned();
+    let name_chars = product_display_name.chars().count();
+    if name_chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "productDisplayName of {name_chars} characters, longer than {MAX_NAME_CHARS}"
+        ));
+    }
     Ok(Product {
         id,
         gender: required(1, "gender")?,
         master_category: required(2, "masterCategory")?,
         sub_category: required(3, "subCategory")?,
         article_type: required(4, "articleType")?,
-        base_colour: optional(5),
-        season: optional(6),
+        base_colour: bounded(5, "baseColour")?,
+        season: bounded(6, "season")?,
         year,
-        usage: optional(8),
-        product_display_name: name_fields.join(",").trim().to_owned(),
+        usage: bounded(8, "usage")?,
+        product_display_name,
         price,
     })
 }
@@ -205,7 +229,7 @@ fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
 /// so that the loader treats generated and real files alike.
 #[must_use]
 pub fn write_styles(products: &[Product]) -> String {
-    let mut out = String::with_capacity(products.len() * 96);
+    let mut out = String::with_capacity(products.len().saturating_mul(96));
     out.push_str(STYLES_HEADER);
     out.push_str(",price\n");
     for p in products {
@@ -286,6 +310,34 @@ x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
         assert!(reasons[3].1.contains("invalid price"));
         assert!(reasons[4].1.contains("expected at least 11 fields"));
         assert_eq!(reasons[5], (8, "duplicate id 1"));
+    }
+
+    /// Issue 14: oversize lines, attributes and names are rejected with a reason, so no store
+    /// (a DynamoDB item, a lake column) receives an unbounded value.
+    #[test]
+    fn oversize_lines_attributes_and_names_are_rejected() {
+        let header = STYLES_HEADER;
+        let long_colour = "Blue".repeat(30);
+        let long_name = "Shirt ".repeat(100);
+        let long_line = format!(
+            "9,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,{}",
+            "x".repeat(5000)
+        );
+        let text = format!(
+            "{header}\n1,Men,Apparel,Topwear,Shirts,{long_colour},Fall,2011,Casual,Shirt\n\
+             2,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,{long_name}\n{long_line}\n\
+             3,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Fine Shirt\n"
+        );
+        let parsed = parse_styles(&text).unwrap();
+        assert_eq!(parsed.products.len(), 1);
+        let reasons: Vec<&str> = parsed.rejected.iter().map(|r| r.reason.as_str()).collect();
+        assert!(
+            reasons[0].contains("baseColour of 120 characters"),
+            "{reasons:?}"
+        );
+        assert!(reasons[1].contains("productDisplayName of"), "{reasons:?}");
+        assert!(reasons[2].contains("longer than 4096"), "{reasons:?}");
+        assert!(parsed.rejected.iter().all(|r| r.raw.chars().count() <= 200));
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl UserActivity {
             .recent
             .iter()
             .rposition(|r| r.at <= it.at)
-            .map_or(0, |p| p + 1);
+            .map_or(0, |p| p.saturating_add(1));
         self.recent.insert(pos, it);
         while self.recent.len() > MAX_RECENT_INTERACTIONS {
             self.recent.pop_front();

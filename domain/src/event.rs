@@ -259,7 +259,13 @@ impl ClickEvent {
                 format!("{} without product_id", self.event_type),
             ));
         }
-        if self.occurred_at.with_timezone(&Utc) > arrived_at + MAX_FUTURE_SKEW {
+        let latest = arrived_at
+            .checked_add_signed(MAX_FUTURE_SKEW)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let earliest = arrived_at
+            .checked_sub_signed(MAX_PAST_AGE)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        if self.occurred_at.with_timezone(&Utc) > latest {
             return Err(InvalidEvent::new(
                 InvalidEventCode::FutureTimestamp,
                 format!(
@@ -268,7 +274,7 @@ impl ClickEvent {
                 ),
             ));
         }
-        if self.occurred_at.with_timezone(&Utc) < arrived_at - MAX_PAST_AGE {
+        if self.occurred_at.with_timezone(&Utc) < earliest {
             return Err(InvalidEvent::new(
                 InvalidEventCode::StaleTimestamp,
                 format!(
@@ -332,24 +338,17 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, TimestampErr
     if !date_time {
         return Err(err());
     }
-    let mut i = 19;
-    if at(i, b'.') {
-        let fraction = b
-            .get(20..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
+    let mut rest = b.get(19..).unwrap_or_default();
+    if let [b'.', tail @ ..] = rest {
+        let fraction = tail.iter().take_while(|c| c.is_ascii_digit()).count();
         if !(1..=9).contains(&fraction) {
             return Err(err());
         }
-        i = 20 + fraction;
+        rest = tail.get(fraction..).unwrap_or_default();
     }
-    let zone = match b.get(i) {
-        Some(b'Z') => b.len() == i + 1,
-        Some(b'+' | b'-') => {
-            b.len() == i + 6 && digits(i + 1..i + 3) && at(i + 3, b':') && digits(i + 4..i + 6)
-        }
+    let zone = match rest {
+        [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
         _ => false,
     };
     if !zone {

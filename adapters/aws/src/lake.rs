@@ -215,7 +215,7 @@ struct S3PartitionWriter {
 
 /// Percent-encodes a copy source (`bucket/key`) as S3 requires.
 fn encode_copy_source(bucket: &str, key: &str) -> String {
-    let mut out = String::with_capacity(bucket.len() + key.len() + 1);
+    let mut out = String::with_capacity(bucket.len().saturating_add(key.len()).saturating_add(1));
     for b in format!("{bucket}/{key}").bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
             out.push(char::from(b));
@@ -254,7 +254,7 @@ impl Target {
                 }
             };
             let chunk = up.buf.take(self.part_size);
-            let number = i32::try_from(up.parts.len() + 1).unwrap_or(i32::MAX);
+            let number = i32::try_from(up.parts.len().saturating_add(1)).unwrap_or(i32::MAX);
             let size = chunk.len() as u64;
             let out = Box::pin(
                 self.s3
@@ -279,7 +279,7 @@ impl Target {
                     .part_number(number)
                     .build(),
             );
-            up.uploaded += size;
+            up.uploaded = up.uploaded.saturating_add(size);
         }
         Ok(())
     }
@@ -570,7 +570,7 @@ impl PartitionWriter for S3PartitionWriter {
             self.t.abort_upload(&file.upload).await;
             return Err(e);
         }
-        let size = file.writer.bytes_in_progress() as u64 + file.upload.uploaded;
+        let size = (file.writer.bytes_in_progress() as u64).saturating_add(file.upload.uploaded);
         if size >= self.max_file_bytes as u64 {
             self.finish_file(file).await
         } else {

@@ -89,9 +89,10 @@ impl Columns {
                     ColumnType::Int32 => Builder::I32(Int32Builder::with_capacity(capacity)),
                     ColumnType::Int64 => Builder::I64(Int64Builder::with_capacity(capacity)),
                     ColumnType::Float64 => Builder::F64(Float64Builder::with_capacity(capacity)),
-                    ColumnType::Utf8 => {
-                        Builder::Str(StringBuilder::with_capacity(capacity, capacity * 16))
-                    }
+                    ColumnType::Utf8 => Builder::Str(StringBuilder::with_capacity(
+                        capacity,
+                        capacity.saturating_mul(16),
+                    )),
                     ColumnType::TimestampMicros => Builder::Ts(
                         TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
                     ),
@@ -314,7 +315,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         self.writer
             .write(&batch)
             .map_err(|e| LakeError::Unexpected(anyhow_like(&e)))?;
-        self.rows += rows.len() as u64;
+        self.rows = self.rows.saturating_add(rows.len() as u64);
         Ok(())
     }
 
@@ -327,7 +328,9 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     /// Bytes written so far (including buffered row groups).
     #[must_use]
     pub fn bytes_in_progress(&self) -> usize {
-        self.writer.in_progress_size() + self.writer.bytes_written()
+        self.writer
+            .in_progress_size()
+            .saturating_add(self.writer.bytes_written())
     }
 
     /// Writes the footer and returns the sink.

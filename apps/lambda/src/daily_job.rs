@@ -68,7 +68,10 @@ pub fn day_of(
             .with_timezone(&Utc),
         None => now,
     };
-    if at > now + MAX_FUTURE_SKEW {
+    if now
+        .checked_add_signed(MAX_FUTURE_SKEW)
+        .is_some_and(|latest| at > latest)
+    {
         return Err(bad(format!(
             "the schedule's time {at} is in the future (now {now})"
         )));

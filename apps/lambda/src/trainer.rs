@@ -64,7 +64,10 @@ pub fn training_time(
         .with_timezone(&Utc);
     // A model's version is its training time: one from the future would sort after every later
     // model and stay the latest for good.
-    if until > now + MAX_FUTURE_SKEW {
+    if now
+        .checked_add_signed(MAX_FUTURE_SKEW)
+        .is_some_and(|latest| until > latest)
+    {
         return Err(bad(format!(
             "{field} {text} is in the future (now {now}): a model trained as of then would stay \
              the latest until that time"

@@ -267,9 +267,9 @@ where
             self.catalog.ensure_table(&self.table).await?;
             self.started = true;
         }
-        let due = self
-            .shards_listed_at
-            .is_none_or(|at| now - at >= Duration::seconds(SHARD_REFRESH_SECS) || now < at);
+        let due = self.shards_listed_at.is_none_or(|at| {
+            now.signed_duration_since(at) >= Duration::seconds(SHARD_REFRESH_SECS) || now < at
+        });
         if due {
             for shard in self.source.shards().await? {
                 if !self.positions.contains_key(&shard) {
@@ -410,7 +410,9 @@ where
             }
         }
         if self.bytes >= self.config.max_bytes
-            || self.oldest.is_some_and(|o| now - o >= self.config.max_age)
+            || self
+                .oldest
+                .is_some_and(|o| now.signed_duration_since(o) >= self.config.max_age)
         {
             self.flush(now).await?;
         }

@@ -295,7 +295,7 @@ where
         for (i, r) in records.iter().enumerate() {
             match ClickEvent::parse(&r.data, r.arrived_at) {
                 Ok(ev) => valid.push((i, ev)),
-                Err(e) => letters.push((i, dead_letter(r, e.code, &e.message, now))),
+                Err(e) => letters.push((i, dead_letter(records, i, e.code, &e.message, now))),
             }
         }
 
@@ -315,7 +315,8 @@ where
                                 letters.push((
                                     i,
                                     dead_letter(
-                                        &records[i],
+                                        records,
+                                        i,
                                         InvalidEventCode::UnknownProduct,
                                         &msg,
                                         now,
@@ -353,7 +354,7 @@ where
             );
             letters.push((
                 i,
-                dead_letter(&records[i], InvalidEventCode::UnreadableState, &msg, now),
+                dead_letter(records, i, InvalidEventCode::UnreadableState, &msg, now),
             ));
         }
 
@@ -364,10 +365,11 @@ where
                 Ok(()) => {
                     report.dead_lettered = letters.len();
                     for (_, l) in &letters {
-                        *report
+                        let n = report
                             .dead_lettered_by_code
                             .entry(l.code.clone())
-                            .or_default() += 1;
+                            .or_default();
+                        *n = n.saturating_add(1);
                     }
                 }
                 Err(e) => {
@@ -398,7 +400,9 @@ where
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for id in ids {
                 match cache.get(id) {
-                    Some((a, at)) if now - *at < CATALOG_CACHE_TTL && *at <= now => {
+                    Some((a, at))
+                        if *at <= now && now.signed_duration_since(*at) < CATALOG_CACHE_TTL =>
+                    {
                         out.insert(*id, a.clone());
                     }
                     _ => missing.push(*id),
@@ -509,7 +513,7 @@ where
                 .cloned()
                 .unwrap_or_else(|| UserActivity::new(*customer));
             let (after, new, dups) = apply_events(before, events);
-            report.duplicates += dups;
+            report.duplicates = report.duplicates.saturating_add(dups);
             if new == 0 {
                 continue;
             }
@@ -532,22 +536,23 @@ where
             tracing::warn!(error.message = %e, customers = updates.len(), "Recommendation write failed; those customers' records will be retried.");
             for u in &updates {
                 failed.extend(u.2.iter().map(|p| p.index));
-                report.duplicates -= u.4;
+                report.duplicates = report.duplicates.saturating_sub(u.4);
             }
             return unreadable;
         }
-        report.recommendations_written += recs.len();
+        report.recommendations_written = report.recommendations_written.saturating_add(recs.len());
         for (activity, _, events, new, dups) in updates {
             match self.put_activity(activity, events, now).await {
                 Ok(written) => {
-                    report.customers_updated += 1;
-                    report.processed += new;
-                    report.recommendations_written += written;
+                    report.customers_updated = report.customers_updated.saturating_add(1);
+                    report.processed = report.processed.saturating_add(new);
+                    report.recommendations_written =
+                        report.recommendations_written.saturating_add(written);
                 }
                 Err(e) => {
                     tracing::warn!(error.message = %e, "Activity write failed; the customer's records will be retried.");
                     failed.extend(events.iter().map(|p| p.index));
-                    report.duplicates -= dups;
+                    report.duplicates = report.duplicates.saturating_sub(dups);
                 }
             }
         }
@@ -582,7 +587,7 @@ where
                     let recs = score(&self.model.current(), &after, now, &self.config.recommender);
                     if !recs.items.is_empty() || !self.model.current().is_empty() {
                         self.recommendations.put_many(&[recs]).await?;
-                        extra += 1;
+                        extra = extra.saturating_add(1);
                     }
                     activity = after;
                 }
@@ -600,16 +605,16 @@ where
 /// duplicate events.
 fn apply_events(mut activity: UserActivity, events: &[Pending]) -> (UserActivity, usize, usize) {
     // A linear scan of the stored ids beats building a set for the few events of one customer.
-    let (mut new, mut dups) = (0, 0);
+    let (mut new, mut dups) = (0_usize, 0_usize);
     for p in events {
         let ev = &p.event.event;
         if activity.seen_events.contains(&ev.event_id) {
-            dups += 1;
+            dups = dups.saturating_add(1);
             continue;
         }
-        new += 1;
+        new = new.saturating_add(1);
         activity.remember(ev.event_id);
-        activity.event_count += 1;
+        activity.event_count = activity.event_count.saturating_add(1);
         if let Some(product_id) = ev.product_id {
             activity.push_interaction(Interaction {
                 product_id,
@@ -646,17 +651,16 @@ fn score(
 }
 
 fn dead_letter(
-    r: &StreamRecord,
+    records: &[StreamRecord],
+    i: usize,
     code: InvalidEventCode,
     message: &str,
     now: DateTime<Utc>,
 ) -> DeadLetter {
-    DeadLetter::new(
-        SOURCE,
-        code.as_str(),
-        message,
-        &format!("{}/{}", r.shard_id, r.sequence_number),
-        &r.data,
-        now,
-    )
+    // `i` is the record's index in the batch it came from; a record is always found.
+    let (origin, payload) = records.get(i).map_or_else(
+        || (format!("batch record {i}"), &[][..]),
+        |r| (format!("{}/{}", r.shard_id, r.sequence_number), &r.data[..]),
+    );
+    DeadLetter::new(SOURCE, code.as_str(), message, &origin, payload, now)
 }

@@ -115,7 +115,7 @@ impl DeadLetterSink for DynamoDbDeadLetterSink {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         while out.len() < limit {
-            let page_size = i32::try_from(limit - out.len()).unwrap_or(i32::MAX);
+            let page_size = i32::try_from(limit.saturating_sub(out.len())).unwrap_or(i32::MAX);
             let page = self
                 .client
                 .query()

@@ -32,24 +32,28 @@ pub struct ProcessorTotals {
 }
 
 impl ProcessorTotals {
-    /// Counts one batch.
+    /// Counts one batch (totals saturate rather than wrap).
     pub fn add(&mut self, r: &BatchReport) {
-        self.records += r.received as u64;
-        self.processed += r.processed as u64;
-        self.duplicates += r.duplicates as u64;
-        self.dead_lettered += r.dead_lettered as u64;
-        self.failed += r.failed.len() as u64;
-        self.recommendations_written += r.recommendations_written as u64;
+        self.records = self.records.saturating_add(r.received as u64);
+        self.processed = self.processed.saturating_add(r.processed as u64);
+        self.duplicates = self.duplicates.saturating_add(r.duplicates as u64);
+        self.dead_lettered = self.dead_lettered.saturating_add(r.dead_lettered as u64);
+        self.failed = self.failed.saturating_add(r.failed.len() as u64);
+        self.recommendations_written = self
+            .recommendations_written
+            .saturating_add(r.recommendations_written as u64);
     }
 
     /// Adds the totals of other passes.
     pub fn merge(&mut self, t: &Self) {
-        self.records += t.records;
-        self.processed += t.processed;
-        self.duplicates += t.duplicates;
-        self.dead_lettered += t.dead_lettered;
-        self.failed += t.failed;
-        self.recommendations_written += t.recommendations_written;
+        self.records = self.records.saturating_add(t.records);
+        self.processed = self.processed.saturating_add(t.processed);
+        self.duplicates = self.duplicates.saturating_add(t.duplicates);
+        self.dead_lettered = self.dead_lettered.saturating_add(t.dead_lettered);
+        self.failed = self.failed.saturating_add(t.failed);
+        self.recommendations_written = self
+            .recommendations_written
+            .saturating_add(t.recommendations_written);
     }
 }
 

@@ -38,7 +38,9 @@ impl Backoff {
         self.0 = if progressed {
             StdDuration::ZERO
         } else {
-            (self.0 * 2).clamp(StdDuration::from_millis(250), MAX_BACKOFF)
+            self.0
+                .saturating_mul(2)
+                .clamp(StdDuration::from_millis(250), MAX_BACKOFF)
         };
         if !self.0.is_zero() {
             tokio::time::sleep(self.0).await;
@@ -301,7 +303,7 @@ pub async fn recs(settings: &Settings, user: &str, json: bool) -> anyhow::Result
             .map_or("?", |p| p.product_display_name.as_str());
         println!(
             "{:>3}. {:>6}  {:<48} {:>7.3}  {}",
-            rank + 1,
+            rank.saturating_add(1),
             item.product_id,
             name,
             item.score,

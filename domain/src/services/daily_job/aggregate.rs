@@ -99,8 +99,8 @@ impl SalesTable {
                 .filter(|(_, acc)| acc.orders > 0)
                 .filter_map(|(i, acc)| {
                     Some((
-                        u32::try_from(i / cities).ok()?,
-                        u32::try_from(i % cities).ok()?,
+                        u32::try_from(i.checked_div(cities)?).ok()?,
+                        u32::try_from(i.checked_rem(cities)?).ok()?,
                         acc,
                     ))
                 })

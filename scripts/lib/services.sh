@@ -3,6 +3,8 @@
 #   FASHION_TEST_DATABASE_URL  a throwaway PostgreSQL cluster (initdb + pg_ctl)
 #   FASHION_TEST_AWS_ENDPOINT  an AWS emulator (moto server from a local Python virtualenv), or
 #                              LocalStack in Docker; none on real AWS (see start_aws_backend)
+#   FASHION_TEST_MOTO_SERVER   the moto_server program, for tests that restart an emulator of
+#                              their own
 #   FASHION_TEST_PYTHON        a Python with pyarrow and DuckDB, to prove other engines read the lake
 #   FASHION_TEST_BROWSER_PYTHON, FASHION_TEST_BROWSER_SCRIPT
 #                              a Python with Selenium, and the script that drives Debian's Chromium
@@ -76,6 +78,8 @@ start_moto() {
   for i in $(seq 1 100); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
       export FASHION_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+      # Tests that stop and restart an emulator of their own start this server.
+      export FASHION_TEST_MOTO_SERVER="$venv/bin/moto_server"
       echo "moto $MOTO_VERSION on 127.0.0.1:$port (pid $pid)"
       return 0
     fi

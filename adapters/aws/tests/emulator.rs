@@ -320,3 +320,124 @@ async fn athena_binds_parameters_and_maps_result_types() {
     }
     assert!(found, "the query ran in the workgroup");
 }
+
+/// A moto server of this test's own, on `port`, so that the test can stop and restart it.
+struct PrivateMoto {
+    child: std::process::Child,
+}
+
+impl PrivateMoto {
+    async fn start(port: u16) -> Self {
+        let server = std::env::var("FASHION_TEST_MOTO_SERVER").unwrap_or_else(|_| {
+            panic!(
+                "FASHION_TEST_MOTO_SERVER is not set: run the AWS tests through \
+                 `scripts/services cargo nextest run -p fashion-aws`, which installs moto"
+            )
+        });
+        let child = std::process::Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self { child };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("moto_server did not listen on port {port}");
+    }
+
+    fn stop(mut self) {
+        self.child.kill().expect("stop moto_server");
+        self.child.wait().expect("reap moto_server");
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 14: the AWS adapters through an emulator restart. While it is down every call fails
+/// retryably (after the SDK's and the adapter's retries, within its timeouts) with a message
+/// naming the resource; after it comes back empty (moto keeps nothing) a missing resource is a
+/// clear not-found error; once the resources exist again, the same clients work, without a
+/// restart of their own.
+#[tokio::test]
+async fn the_adapters_survive_an_emulator_restart() {
+    // Arrange: a private emulator, a stream and an activity table on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let moto = PrivateMoto::start(port).await;
+    let aws = fashion_aws::AwsConfig::builder()
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(common::REGION)
+        .static_credentials("testing", "testing")
+        .sdk_retries(2, Duration::from_millis(10))
+        .attempt_timeout(Duration::from_secs(2))
+        .backoff(common::quick_backoff())
+        .load()
+        .await;
+    let stream = unique("restart");
+    common::create_stream(&aws, &stream, 1).await;
+    let (table, activity) = common::activity_store(&aws).await;
+    let clicks = aws.kinesis_clickstream(&stream);
+    let record = || OutboundRecord {
+        partition_key: "7".into(),
+        data: b"{}".to_vec(),
+    };
+    clicks.publish(&[record()]).await.expect("publish before");
+
+    // Act: the emulator goes away, then comes back empty, then the resources are recreated.
+    moto.stop();
+    let started = std::time::Instant::now();
+    let down_publish = clicks.publish(&[record()]).await;
+    let down_read = activity.get_many(&[cid(7)]).await;
+    let down_for = started.elapsed();
+    let moto = PrivateMoto::start(port).await;
+    let missing = clicks.publish(&[record()]).await;
+    common::create_stream(&aws, &stream, 1).await;
+    common::create_table(
+        &aws,
+        &table,
+        (
+            fashion_aws::DynamoDbUserActivityStore::PARTITION_KEY,
+            aws_sdk_dynamodb::types::ScalarAttributeType::N,
+        ),
+        None,
+    )
+    .await;
+    let back_publish = clicks.publish(&[record()]).await;
+    let back_read = activity.get_many(&[cid(7)]).await;
+    drop(moto);
+
+    // Assert
+    let e = down_publish.expect_err("publishing while the emulator is down fails");
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains(&stream), "{e}");
+    let e = down_read.expect_err("reading while the emulator is down fails");
+    assert!(e.is_retryable(), "{e}");
+    assert!(down_for < Duration::from_secs(60), "bounded: {down_for:?}");
+    let e = missing.expect_err("the restarted emulator has no stream");
+    assert!(
+        matches!(e, StreamError::NotFound { .. }),
+        "a missing stream is not found, not retried: {e:?}"
+    );
+    assert!(e.to_string().contains(&stream), "{e}");
+    assert_eq!(
+        back_publish
+            .expect("the same client publishes again")
+            .accepted,
+        1
+    );
+    assert_eq!(back_read.expect("the same client reads again"), vec![]);
+}

@@ -334,18 +334,21 @@ impl PrivateMoto {
                  `scripts/services cargo nextest run -p fashion-aws`, which installs moto"
             )
         });
-        let child = std::process::Command::new(server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start moto_server");
+        // Owned at once, so that Drop stops it on every path.
+        let moto = Self {
+            child: std::process::Command::new(server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start moto_server"),
+        };
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Self { child };
+                return moto;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

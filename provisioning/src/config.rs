@@ -22,6 +22,9 @@ pub const ENV_CONFIG_FILE: &str = "FASHION_PROVISION_CONFIG";
 /// Environment variables the `emulator` stack reads its endpoint from, in order.
 pub const EMULATOR_ENDPOINT_VARS: [&str; 2] = ["AWS_ENDPOINT_URL", "FASHION_TEST_AWS_ENDPOINT"];
 
+/// Fewest days of automated database backups the aws stack accepts.
+pub const MIN_AWS_BACKUP_RETENTION_DAYS: i32 = 7;
+
 const LOCAL_TOML: &str = include_str!("../stacks/local.toml");
 const EMULATOR_TOML: &str = include_str!("../stacks/emulator.toml");
 const AWS_TOML: &str = include_str!("../stacks/aws.toml");
@@ -376,8 +379,9 @@ impl StackConfig {
                 instance_class: "db.t4g.micro".to_owned(),
                 engine_version: "17".to_owned(),
                 allocated_storage_gib: 20,
-                backup_retention_days: 7,
-                deletion_protection: false,
+                backup_retention_days: MIN_AWS_BACKUP_RETENTION_DAYS,
+                // On for production; the emulator and local stacks must be able to destroy.
+                deletion_protection: stack == StackName::Aws,
                 skip_final_snapshot: false,
                 multi_az: false,
                 username: "fashion".to_owned(),
@@ -615,6 +619,27 @@ impl StackConfig {
                 ),
             );
         }
+        if self.stack == StackName::Aws {
+            // Production data: these protections cannot be switched off by configuration.
+            check(
+                self.database.deletion_protection,
+                "database.deletion_protection must be true on the aws stack (to delete the \
+                 database on purpose, turn its protection off outside this tool)"
+                    .to_owned(),
+            );
+            check(
+                self.database.backup_retention_days >= MIN_AWS_BACKUP_RETENTION_DAYS,
+                format!(
+                    "database.backup_retention_days {} must be at least {MIN_AWS_BACKUP_RETENTION_DAYS} on the aws stack",
+                    self.database.backup_retention_days
+                ),
+            );
+            check(
+                self.lake.require_tls,
+                "lake.require_tls must be true on the aws stack (the buckets deny plain HTTP)"
+                    .to_owned(),
+            );
+        }
         if self.stack == StackName::Emulator {
             check(
                 self.endpoint_url.as_deref().is_some_and(|u| !u.is_empty()),
@@ -764,6 +789,33 @@ mod tests {
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("functions.api.timeout_secs 0"), "{err}");
         assert!(err.contains("functions.api.memory_mb 64"), "{err}");
+    }
+
+    #[test]
+    fn the_aws_stack_refuses_to_switch_off_deletion_protection_backups_or_tls() {
+        // Arrange
+        let cfg = StackConfig::builtin(StackName::Aws).unwrap();
+        assert!(cfg.database.deletion_protection);
+        assert!(cfg.database.backup_retention_days >= 7);
+        assert!(cfg.lake.require_tls);
+        let mut weakened = cfg.clone();
+        weakened.database.deletion_protection = false;
+        weakened.database.backup_retention_days = 6;
+        weakened.lake.require_tls = false;
+        // Act
+        let err = weakened.validate().unwrap_err().to_string();
+        // Assert
+        assert!(err.contains("database.deletion_protection"), "{err}");
+        assert!(err.contains("database.backup_retention_days 6"), "{err}");
+        assert!(err.contains("lake.require_tls"), "{err}");
+        // Seven days is accepted; the emulator may still turn TLS and protection off.
+        let mut seven = cfg;
+        seven.database.backup_retention_days = 7;
+        seven.validate().unwrap();
+        let mut emu = StackConfig::builtin(StackName::Emulator).unwrap();
+        emu.endpoint_url = Some("http://127.0.0.1:1".into());
+        assert!(!emu.lake.require_tls && !emu.database.deletion_protection);
+        emu.validate().unwrap();
     }
 
     #[test]

@@ -53,6 +53,20 @@ pub fn allow(sid: &str, actions: &[&str], resources: &[String]) -> serde_json::V
     })
 }
 
+/// One `Allow` statement listing a bucket only under the given key prefixes (`s3:prefix`
+/// patterns such as `lake/orders/*`): `s3:ListBucket` is a bucket-level action, so its resource
+/// cannot name a prefix and the condition does.
+#[must_use]
+pub fn allow_listing(sid: &str, bucket_arn: &str, prefixes: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [bucket_arn],
+        "Condition": {"StringLike": {"s3:prefix": prefixes}},
+    })
+}
+
 /// A policy document from statements.
 #[must_use]
 pub fn policy(statements: &[serde_json::Value]) -> serde_json::Value {

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
-    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter, ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging,
+    BucketVersioningStatus, CreateBucketConfiguration, Delete, ExpirationStatus,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,9 @@ pub struct BucketProps {
     pub encryption: Option<String>,
     /// Bucket policy (JSON).
     pub policy: Option<serde_json::Value>,
+    /// Object versioning enabled (an overwritten or deleted object stays recoverable).
+    #[serde(default)]
+    pub versioning: bool,
     /// Lifecycle rules, sorted by id.
     pub lifecycle: Vec<Lifecycle>,
     /// Tags.
@@ -182,6 +186,23 @@ impl S3Bucket {
                         .map_err(aws_err("remove the policy of S3 bucket", b))?;
                 }
             }
+        }
+        // A new bucket is unversioned; versioning once enabled can only be suspended.
+        if changes_field(change, "versioning") && (props.versioning || !creating) {
+            s3.put_bucket_versioning()
+                .bucket(b)
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(if props.versioning {
+                            BucketVersioningStatus::Enabled
+                        } else {
+                            BucketVersioningStatus::Suspended
+                        })
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws_err("set the versioning of S3 bucket", b))?;
         }
         if changes_field(change, "lifecycle") {
             if props.lifecycle.is_empty() {
@@ -390,6 +411,15 @@ impl ResourceKind for S3Bucket {
         )?
         .and_then(|o| o.policy().map(super::parse_policy));
 
+        let versioning = s3
+            .get_bucket_versioning()
+            .bucket(b)
+            .send()
+            .await
+            .map_err(aws_err("read the versioning of S3 bucket", b))?
+            .status()
+            == Some(&BucketVersioningStatus::Enabled);
+
         let mut lifecycle: Vec<Lifecycle> = absent_if(
             s3.get_bucket_lifecycle_configuration()
                 .bucket(b)
@@ -445,6 +475,7 @@ impl ResourceKind for S3Bucket {
             public_access_block: pab,
             encryption,
             policy,
+            versioning,
             lifecycle,
             tags,
         };
@@ -530,6 +561,7 @@ mod tests {
             public_access_block: Some(PublicAccessBlock::ALL),
             encryption: Some("AES256".into()),
             policy: Some(tls_only_policy("aws", "b")),
+            versioning: true,
             lifecycle: vec![Lifecycle {
                 id: "raw-expiry".into(),
                 prefix: "raw/".into(),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use fashion_domain::lake::{TableDef, all_tables, tables};
+use fashion_domain::services::daily_job::DAILY_JOB_TABLES;
 use serde_json::json;
 
 use super::athena::{self, WorkgroupProps};
@@ -13,7 +14,7 @@ use super::dynamodb::{self, GlobalIndex, KeyAttribute, PAY_PER_REQUEST, TablePro
 use super::firehose::{self, DeliveryStreamProps, EVENT_TIME_PARTITION_QUERY, ParquetConversion};
 use super::function_url::{self, AUTH_NONE, CorsProps, FunctionUrlProps, public_url_permissions};
 use super::glue::{self, DatabaseProps};
-use super::iam::{self, RolePolicyProps, RoleProps, allow, policy, trust_policy};
+use super::iam::{self, RolePolicyProps, RoleProps, allow, allow_listing, policy, trust_policy};
 use super::kinesis::{self, MODE_ON_DEMAND, MODE_PROVISIONED, StreamProps};
 use super::lambda::{self, FunctionProps, MappingProps, VpcProps};
 use super::rds::{self, DbInstanceProps};
@@ -40,6 +41,13 @@ fn log_group_arn(cfg: &StackConfig, function: &str) -> String {
 /// The dead-letter table's index on the time letters were set aside (fashion-aws's
 /// `DynamoDbDeadLetterSink::TIME_INDEX`).
 const DEAD_LETTERS_TIME_INDEX: &str = "by_time";
+
+/// The lake tables the trainer reads (fashion-aws's `S3HistorySource`).
+const TRAINER_TABLES: [&str; 2] = [tables::CLICKSTREAM, tables::ORDER_ITEMS];
+
+/// The statement id of the one `Resource: "*"` any policy may hold: the network interfaces a
+/// Lambda function in a VPC needs (EC2 cannot scope them to resources).
+pub(crate) const VPC_NETWORK_INTERFACES_SID: &str = "VpcNetworkInterfaces";
 
 #[allow(clippy::too_many_lines)]
 /// Declares every AWS resource of the stack.
@@ -72,6 +80,9 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             public_access_block: Some(PublicAccessBlock::ALL),
             encryption: Some("AES256".into()),
             policy: cfg.lake.require_tls.then(|| tls_only_policy(p, &bucket)),
+            // Overwritten and deleted lake objects stay recoverable (a bad backfill, a mistaken
+            // delete); the lake writer's superseded version directories become noncurrent.
+            versioning: true,
             lifecycle: lifecycle(vec![
                 Lifecycle {
                     id: "raw-zone-expiry".into(),
@@ -109,6 +120,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
                 .lake
                 .require_tls
                 .then(|| tls_only_policy(p, &dead_letters)),
+            versioning: false,
             lifecycle: lifecycle(vec![Lifecycle {
                 id: "dead-letter-expiry".into(),
                 prefix: String::new(),
@@ -318,43 +330,53 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
     let trainer = cfg.physical(names::TRAINER);
     let vpc_access = !cfg.network.subnet_ids.is_empty();
 
+    // The daily job's lake tables (fashion-domain's `DAILY_JOB_TABLES`): the S3LakeWriter puts,
+    // copies, reads back (manifests), lists and deletes version directories under each table's
+    // prefix; the GlueTableCatalog reads, creates and updates those tables and their partitions.
+    let daily_prefixes: Vec<String> = DAILY_JOB_TABLES
+        .iter()
+        .map(|t| format!("{lake_prefix}{t}/"))
+        .collect();
+    let mut daily_glue = vec![catalog.clone(), database_arn.clone()];
+    daily_glue.extend(
+        DAILY_JOB_TABLES
+            .iter()
+            .map(|t| glue_arn(&format!("table/{database}/{t}"))),
+    );
     let mut daily_statements = vec![
         allow(
-            "LakeObjects",
+            "LakeTableObjects",
             &[
                 "s3:GetObject",
                 "s3:PutObject",
                 "s3:DeleteObject",
                 "s3:AbortMultipartUpload",
             ],
-            &[objects(lake_prefix), objects(raw_prefix)],
+            &daily_prefixes
+                .iter()
+                .map(|x| objects(x))
+                .collect::<Vec<_>>(),
         ),
-        allow(
-            "LakeListing",
-            &["s3:ListBucket"],
-            std::slice::from_ref(&lake_arn),
+        allow_listing(
+            "LakeTableListing",
+            &lake_arn,
+            &daily_prefixes
+                .iter()
+                .map(|x| format!("{x}*"))
+                .collect::<Vec<_>>(),
         ),
         allow(
             "CatalogTablesAndPartitions",
             &[
-                "glue:GetDatabase",
                 "glue:GetTable",
-                "glue:GetTables",
                 "glue:CreateTable",
                 "glue:UpdateTable",
                 "glue:GetPartition",
                 "glue:GetPartitions",
-                "glue:CreatePartition",
                 "glue:BatchCreatePartition",
                 "glue:UpdatePartition",
-                "glue:DeletePartition",
-                "glue:BatchDeletePartition",
             ],
-            &[
-                catalog.clone(),
-                database_arn.clone(),
-                glue_arn(&format!("table/{database}/*")),
-            ],
+            &daily_glue,
         ),
         allow(
             "DatabasePassword",
@@ -364,10 +386,11 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         logs(&daily_job),
     ];
     if vpc_access {
-        // Lambda creates network interfaces in the VPC's subnets; EC2 does not scope these
-        // actions to resources, which is why AWS's own managed policy uses "*" here.
+        // The one documented `Resource: "*"`: Lambda creates network interfaces in the VPC's
+        // subnets; EC2 does not scope these actions to resources, which is why AWS's own managed
+        // policy (AWSLambdaVPCAccessExecutionRole) uses "*" here. Tests allow it only here.
         daily_statements.push(allow(
-            "VpcNetworkInterfaces",
+            VPC_NETWORK_INTERFACES_SID,
             &[
                 "ec2:CreateNetworkInterface",
                 "ec2:DescribeNetworkInterfaces",
@@ -378,6 +401,18 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             &["*".to_owned()],
         ));
     }
+    let trainer_prefixes: Vec<String> = TRAINER_TABLES
+        .iter()
+        .map(|t| format!("{lake_prefix}{t}/"))
+        .collect();
+    let mut trainer_glue = vec![catalog.clone(), database_arn.clone()];
+    trainer_glue.extend(
+        TRAINER_TABLES
+            .iter()
+            .map(|t| glue_arn(&format!("table/{database}/{t}"))),
+    );
+    let clickstream_prefix = format!("{lake_prefix}{}/", tables::CLICKSTREAM);
+    let firehose_errors_prefix = format!("{raw_prefix}firehose-errors/{}/", tables::CLICKSTREAM);
     let role_policies: Vec<(&str, Vec<serde_json::Value>)> = vec![
         (
             names::STREAM_PROCESSOR,
@@ -394,42 +429,43 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
                     ],
                     std::slice::from_ref(&stream_arn),
                 ),
+                // Exactly the calls of fashion-aws's stores the stream processor builds; never
+                // the checkpoints table (the Lambda's mapping keeps its own position).
                 allow(
-                    "WriteRecommendationsAndActivity",
-                    &[
-                        "dynamodb:GetItem",
-                        "dynamodb:BatchGetItem",
-                        "dynamodb:Query",
-                        "dynamodb:PutItem",
-                        "dynamodb:UpdateItem",
-                        "dynamodb:DeleteItem",
-                        "dynamodb:BatchWriteItem",
-                    ],
-                    &[
-                        table_arn(b, names::RECOMMENDATIONS),
-                        table_arn(b, names::USER_ACTIVITY),
-                        table_arn(b, names::CHECKPOINTS),
-                    ],
+                    "WriteRecommendations",
+                    &["dynamodb:BatchWriteItem"],
+                    &[table_arn(b, names::RECOMMENDATIONS)],
+                ),
+                allow(
+                    "ReadAndWriteActivity",
+                    &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                    &[table_arn(b, names::USER_ACTIVITY)],
                 ),
                 allow(
                     "SetAsideDeadLetters",
-                    &["dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+                    &["dynamodb:PutItem"],
                     &[table_arn(b, names::DEAD_LETTERS)],
                 ),
                 allow(
                     "ReadCatalog",
-                    &[
-                        "dynamodb:GetItem",
-                        "dynamodb:BatchGetItem",
-                        "dynamodb:Query",
-                    ],
+                    &["dynamodb:BatchGetItem"],
                     &[table_arn(b, names::PRODUCTS)],
                 ),
+                // `LATEST` and the versions it names; listing finds older versions when the
+                // newest is corrupt.
                 allow("ReadModel", &["s3:GetObject"], &[objects(prefixes::MODELS)]),
+                allow_listing("ListModels", &lake_arn, &[format!("{}*", prefixes::MODELS)]),
+                // The event-source mapping's on-failure destination writes with this role
+                // (AWS documents s3:PutObject and s3:ListBucket).
                 allow(
                     "DescribeDiscardedBatches",
-                    &["s3:PutObject", "s3:ListBucket"],
-                    &[dead_letters_arn.clone(), format!("{dead_letters_arn}/*")],
+                    &["s3:PutObject"],
+                    &[format!("{dead_letters_arn}/*")],
+                ),
+                allow(
+                    "ListDiscardedBatches",
+                    &["s3:ListBucket"],
+                    std::slice::from_ref(&dead_letters_arn),
                 ),
                 logs(&stream_processor),
             ],
@@ -438,17 +474,41 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         (
             names::TRAINER,
             vec![
-                allow("ReadLake", &["s3:GetObject"], &[objects(lake_prefix)]),
+                // The S3HistorySource reads the catalogued partitions of its two tables.
                 allow(
-                    "ListLake",
-                    &["s3:ListBucket"],
-                    std::slice::from_ref(&lake_arn),
+                    "ReadHistory",
+                    &["s3:GetObject"],
+                    &trainer_prefixes
+                        .iter()
+                        .map(|x| objects(x))
+                        .collect::<Vec<_>>(),
                 ),
+                allow_listing(
+                    "ListHistory",
+                    &lake_arn,
+                    &trainer_prefixes
+                        .iter()
+                        .map(|x| format!("{x}*"))
+                        .collect::<Vec<_>>(),
+                ),
+                allow(
+                    "ReadHistoryCatalog",
+                    &["glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
+                    &trainer_glue,
+                ),
+                // The product catalog's `list` (Scan).
+                allow(
+                    "ReadProducts",
+                    &["dynamodb:Scan"],
+                    &[table_arn(b, names::PRODUCTS)],
+                ),
+                // The model store's `put`: reads `LATEST`, writes the version, then `LATEST`.
                 allow(
                     "WriteModel",
-                    &["s3:PutObject"],
+                    &["s3:GetObject", "s3:PutObject"],
                     &[objects(prefixes::MODELS)],
                 ),
+                allow_listing("ListModels", &lake_arn, &[format!("{}*", prefixes::MODELS)]),
                 logs(&trainer),
             ],
         ),
@@ -459,17 +519,25 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         (
             names::FIREHOSE,
             vec![
+                // Objects only under the clickstream's table prefix and its error prefix (the
+                // records Firehose could not convert or partition); the bucket-level calls AWS
+                // documents for a Firehose S3 destination on the bucket itself.
                 allow(
                     "DeliverToLake",
+                    &["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
                     &[
-                        "s3:AbortMultipartUpload",
+                        objects(&clickstream_prefix),
+                        objects(&firehose_errors_prefix),
+                    ],
+                ),
+                allow(
+                    "LakeBucket",
+                    &[
                         "s3:GetBucketLocation",
-                        "s3:GetObject",
                         "s3:ListBucket",
                         "s3:ListBucketMultipartUploads",
-                        "s3:PutObject",
                     ],
-                    &[lake_arn.clone(), format!("{lake_arn}/*")],
+                    std::slice::from_ref(&lake_arn),
                 ),
                 allow(
                     "ReadClickstream",
@@ -735,8 +803,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
                 tables::CLICKSTREAM
             ),
             error_prefix: format!(
-                "{raw_prefix}firehose-errors/{}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/",
-                tables::CLICKSTREAM
+                "{firehose_errors_prefix}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/"
             ),
             buffer_interval_secs: cfg.sink.buffer_interval_secs,
             buffer_size_mib: cfg.sink.buffer_size_mib,
@@ -1300,6 +1367,453 @@ mod tests {
             clicks.fields["parameters"]["storage.location.template"],
             "s3://fashion-prod-lake-eu-west-1/lake/clickstream/dt=${dt}/hour=${hour}/"
         );
+    }
+
+    /// Every (action, resource, condition) a role's policy allows, from the policy JSON.
+    type Grants = std::collections::BTreeSet<(String, String, String)>;
+
+    fn policy_doc(specs: &[crate::plan::ResourceSpec], role: &str) -> serde_json::Value {
+        specs
+            .iter()
+            .find(|s| s.id == format!("aws::aws:iam:role-policy::{role}"))
+            .unwrap_or_else(|| panic!("no policy for {role}"))
+            .fields["document"]
+            .clone()
+    }
+
+    fn grants_of(doc: &serde_json::Value) -> Grants {
+        let mut out = Grants::new();
+        for st in doc["Statement"].as_array().unwrap() {
+            assert_eq!(st["Effect"], "Allow", "{st}");
+            let condition = st
+                .get("Condition")
+                .map_or(String::new(), ToString::to_string);
+            for a in st["Action"].as_array().unwrap() {
+                for r in st["Resource"].as_array().unwrap() {
+                    out.insert((
+                        a.as_str().unwrap().to_owned(),
+                        r.as_str().unwrap().to_owned(),
+                        condition.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every action on every resource, unconditioned.
+    fn on(actions: &[&str], resources: &[&str]) -> Grants {
+        actions
+            .iter()
+            .flat_map(|a| {
+                resources
+                    .iter()
+                    .map(move |r| ((*a).to_owned(), (*r).to_owned(), String::new()))
+            })
+            .collect()
+    }
+
+    /// `s3:ListBucket` on the lake under these key patterns only.
+    fn listing(bucket: &str, patterns: &[&str]) -> Grants {
+        let condition = json!({"StringLike": {"s3:prefix": patterns}}).to_string();
+        Grants::from([("s3:ListBucket".to_owned(), bucket.to_owned(), condition)])
+    }
+
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    fn union(parts: Vec<Grants>) -> Grants {
+        parts.into_iter().flatten().collect()
+    }
+
+    const LAKE: &str = "${aws::aws:s3:bucket::lake.arn}";
+    fn glue(what: &str) -> String {
+        format!("arn:aws:glue:eu-west-1:{}:{what}", account_id())
+    }
+
+    fn logs(function: &str) -> Grants {
+        on(
+            &[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+            ],
+            &[&format!(
+                "arn:aws:logs:eu-west-1:{}:log-group:/aws/lambda/{function}:*",
+                account_id()
+            )],
+        )
+    }
+
+    fn table(name: &str) -> String {
+        format!("${{aws::aws:dynamodb:table::{name}.arn}}")
+    }
+
+    #[test]
+    fn each_role_may_touch_only_what_its_function_uses() {
+        // Arrange
+        let specs = desired(&aws());
+        let grants = |role: &str| grants_of(&policy_doc(&specs, role));
+        let glue_tables = |tables: &[&str]| -> Vec<String> {
+            let mut v = vec![glue("catalog"), glue("database/fashion_prod_lake")];
+            v.extend(
+                tables
+                    .iter()
+                    .map(|t| glue(&format!("table/fashion_prod_lake/{t}"))),
+            );
+            v
+        };
+        let objects = |prefixes: &[&str]| -> Vec<String> {
+            prefixes.iter().map(|p| format!("{LAKE}/{p}*")).collect()
+        };
+        let patterns = |prefixes: &[&str]| -> Vec<String> {
+            prefixes.iter().map(|p| format!("{p}*")).collect()
+        };
+
+        // Assert: Firehose writes the clickstream's prefix (and its error prefix), nothing else
+        // of the lake: not models/, not the daily job's tables.
+        let firehose_objects = objects(&["lake/clickstream/", "raw/firehose-errors/clickstream/"]);
+        assert_eq!(
+            grants(names::FIREHOSE),
+            union(vec![
+                on(
+                    &["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                    &refs(&firehose_objects),
+                ),
+                on(
+                    &[
+                        "s3:GetBucketLocation",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads"
+                    ],
+                    &[LAKE],
+                ),
+                on(
+                    &[
+                        "kinesis:DescribeStream",
+                        "kinesis:GetShardIterator",
+                        "kinesis:GetRecords",
+                        "kinesis:ListShards",
+                    ],
+                    &["${aws::aws:kinesis:stream::clickstream.arn}"],
+                ),
+                on(
+                    &[
+                        "glue:GetTable",
+                        "glue:GetTableVersion",
+                        "glue:GetTableVersions"
+                    ],
+                    &refs(&glue_tables(&["clickstream"])),
+                ),
+            ])
+        );
+        // The delivery stream writes where its role may write.
+        let firehose = specs.iter().find(|s| s.kind == firehose::KIND).unwrap();
+        for key in ["prefix", "error_prefix"] {
+            let prefix = firehose.fields[key].as_str().unwrap();
+            assert!(
+                ["lake/clickstream/", "raw/firehose-errors/clickstream/"]
+                    .iter()
+                    .any(|p| prefix.starts_with(p)),
+                "{key} {prefix} is outside the role's prefixes"
+            );
+        }
+
+        // The stream processor: its stream, its own tables (never the checkpoints), the models
+        // prefix read, dead letters (the table, and the mapping's on-failure bucket).
+        let processor = grants(names::STREAM_PROCESSOR);
+        assert_eq!(
+            processor,
+            union(vec![
+                on(
+                    &[
+                        "kinesis:DescribeStream",
+                        "kinesis:DescribeStreamSummary",
+                        "kinesis:GetRecords",
+                        "kinesis:GetShardIterator",
+                        "kinesis:ListShards",
+                        "kinesis:SubscribeToShard",
+                    ],
+                    &["${aws::aws:kinesis:stream::clickstream.arn}"],
+                ),
+                on(
+                    &["dynamodb:BatchWriteItem"],
+                    &[&table(names::RECOMMENDATIONS)]
+                ),
+                on(
+                    &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                    &[&table(names::USER_ACTIVITY)],
+                ),
+                on(&["dynamodb:PutItem"], &[&table(names::DEAD_LETTERS)]),
+                on(&["dynamodb:BatchGetItem"], &[&table(names::PRODUCTS)]),
+                on(&["s3:GetObject"], &[&format!("{LAKE}/models/*")]),
+                listing(LAKE, &["models/*"]),
+                on(
+                    &["s3:PutObject"],
+                    &["${aws::aws:s3:bucket::dead-letters.arn}/*"]
+                ),
+                on(
+                    &["s3:ListBucket"],
+                    &["${aws::aws:s3:bucket::dead-letters.arn}"]
+                ),
+                logs("fashion-prod-stream-processor"),
+            ])
+        );
+        assert!(
+            processor
+                .iter()
+                .all(|(_, r, _)| !r.contains(names::CHECKPOINTS))
+        );
+
+        // The daily job: its tables' prefixes and catalog entries, the database's secret.
+        let daily_prefixes: Vec<String> = DAILY_JOB_TABLES
+            .iter()
+            .map(|t| format!("lake/{t}/"))
+            .collect();
+        let daily_prefixes = refs(&daily_prefixes);
+        assert_eq!(
+            grants(names::DAILY_JOB),
+            union(vec![
+                on(
+                    &[
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload"
+                    ],
+                    &refs(&objects(&daily_prefixes)),
+                ),
+                listing(LAKE, &refs(&patterns(&daily_prefixes))),
+                on(
+                    &[
+                        "glue:GetTable",
+                        "glue:CreateTable",
+                        "glue:UpdateTable",
+                        "glue:GetPartition",
+                        "glue:GetPartitions",
+                        "glue:BatchCreatePartition",
+                        "glue:UpdatePartition",
+                    ],
+                    &refs(&glue_tables(&DAILY_JOB_TABLES)),
+                ),
+                on(
+                    &["secretsmanager:GetSecretValue"],
+                    &["${aws::aws:rds:db-instance::orders.master_user_secret_arn}"],
+                ),
+                logs("fashion-prod-daily-job"),
+            ])
+        );
+        assert!(!daily_prefixes.contains(&"lake/clickstream/"));
+
+        // The trainer: the history it reads, the products it lists, the models it writes.
+        let history = ["lake/clickstream/", "lake/order_items/"];
+        assert_eq!(
+            grants(names::TRAINER),
+            union(vec![
+                on(&["s3:GetObject"], &refs(&objects(&history))),
+                listing(LAKE, &refs(&patterns(&history))),
+                on(
+                    &["glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],
+                    &refs(&glue_tables(&["clickstream", "order_items"])),
+                ),
+                on(&["dynamodb:Scan"], &[&table(names::PRODUCTS)]),
+                on(
+                    &["s3:GetObject", "s3:PutObject"],
+                    &[&format!("{LAKE}/models/*")]
+                ),
+                listing(LAKE, &["models/*"]),
+                logs("fashion-prod-trainer"),
+            ])
+        );
+
+        // The API: exactly its adapters' calls (its statements are checked one by one in
+        // `the_api_may_make_exactly_the_calls_of_its_adapters_on_exact_arns`).
+        assert_eq!(
+            grants(names::API),
+            union(vec![
+                on(
+                    &["kinesis:PutRecords"],
+                    &["${aws::aws:kinesis:stream::clickstream.arn}"]
+                ),
+                on(&["dynamodb:GetItem"], &[&table(names::RECOMMENDATIONS)]),
+                on(
+                    &["dynamodb:BatchGetItem", "dynamodb:Scan"],
+                    &[&table(names::PRODUCTS)]
+                ),
+                on(&["dynamodb:PutItem"], &[&table(names::DEAD_LETTERS)]),
+                on(
+                    &["dynamodb:Query"],
+                    &[&format!("{}/index/by_time", table(names::DEAD_LETTERS))],
+                ),
+                on(&["s3:GetObject"], &refs(&objects(&["models/", "lake/"]))),
+                on(
+                    &[
+                        "s3:ListBucket",
+                        "s3:GetBucketLocation",
+                        "s3:ListBucketMultipartUploads"
+                    ],
+                    &[LAKE],
+                ),
+                on(
+                    &[
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts"
+                    ],
+                    &refs(&objects(&["athena-results/"])),
+                ),
+                on(
+                    &["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+                    &[
+                        &glue("catalog"),
+                        &glue("database/fashion_prod_lake"),
+                        &glue("table/fashion_prod_lake/*"),
+                    ],
+                ),
+                on(
+                    &[
+                        "athena:StartQueryExecution",
+                        "athena:GetQueryExecution",
+                        "athena:GetQueryResults",
+                        "athena:StopQueryExecution",
+                    ],
+                    &["${aws::aws:athena:workgroup::analytics.arn}"],
+                ),
+                logs("fashion-prod-api"),
+            ])
+        );
+
+        // The scheduler invokes the two scheduled functions (and their versions), nothing else.
+        let daily = "${aws::aws:lambda:function::daily-job.arn}";
+        let trainer = "${aws::aws:lambda:function::trainer.arn}";
+        assert_eq!(
+            grants(names::SCHEDULER),
+            on(
+                &["lambda:InvokeFunction"],
+                &[
+                    daily,
+                    &format!("{daily}:*"),
+                    trainer,
+                    &format!("{trainer}:*")
+                ],
+            )
+        );
+    }
+
+    #[test]
+    fn no_policy_has_a_wildcard_action_a_not_action_or_a_star_resource_but_vpc_interfaces() {
+        // Arrange: with a VPC, the daily job gets the one documented `Resource: "*"`.
+        let mut cfg = aws();
+        cfg.network.subnet_ids = vec!["subnet-1".into()];
+        cfg.network.security_group_ids = vec!["sg-1".into()];
+        for cfg in [aws(), cfg] {
+            let specs = desired(&cfg);
+            let policies: Vec<_> = specs
+                .iter()
+                .filter(|s| s.kind == iam::POLICY_KIND)
+                .collect();
+            assert_eq!(policies.len(), 6);
+            let mut star_statements = 0;
+            for s in policies {
+                // Act
+                for st in s.fields["document"]["Statement"].as_array().unwrap() {
+                    // Assert
+                    for key in ["NotAction", "NotResource", "NotPrincipal", "Principal"] {
+                        assert!(st.get(key).is_none(), "{}: {key} in {st}", s.id);
+                    }
+                    assert_eq!(st["Effect"], "Allow", "{}: {st}", s.id);
+                    let actions: Vec<&str> = st["Action"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{}: Action is not a list: {st}", s.id))
+                        .iter()
+                        .map(|a| a.as_str().unwrap())
+                        .collect();
+                    for a in &actions {
+                        let (service, name) = a.split_once(':').unwrap();
+                        assert!(
+                            !a.contains('*') && !a.contains('?') && !service.is_empty(),
+                            "{}: wildcard action {a}",
+                            s.id
+                        );
+                        assert!(
+                            name.starts_with(|c: char| c.is_ascii_uppercase()),
+                            "{}: {a}",
+                            s.id
+                        );
+                    }
+                    let resources = st["Resource"].as_array().unwrap();
+                    assert!(!resources.is_empty(), "{}: {st}", s.id);
+                    for r in resources {
+                        let r = r.as_str().unwrap();
+                        if r == "*" {
+                            star_statements += 1;
+                            assert_eq!(s.id, "aws::aws:iam:role-policy::daily-job");
+                            assert_eq!(st["Sid"], VPC_NETWORK_INTERFACES_SID, "{}", s.id);
+                            assert_eq!(
+                                actions,
+                                [
+                                    "ec2:CreateNetworkInterface",
+                                    "ec2:DescribeNetworkInterfaces",
+                                    "ec2:DeleteNetworkInterface",
+                                    "ec2:AssignPrivateIpAddresses",
+                                    "ec2:UnassignPrivateIpAddresses",
+                                ],
+                                "only the VPC network interfaces may name every resource"
+                            );
+                        } else {
+                            assert!(
+                                r.starts_with("arn:") || r.starts_with("${"),
+                                "{}: {r}",
+                                s.id
+                            );
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                star_statements,
+                usize::from(!cfg.network.subnet_ids.is_empty())
+            );
+        }
+    }
+
+    #[test]
+    fn the_lake_is_versioned_and_both_buckets_are_private_encrypted_and_tls_only() {
+        let specs = desired(&aws());
+        let bucket = |name: &str| {
+            specs
+                .iter()
+                .find(|s| s.kind == s3::KIND && s.name() == name)
+                .unwrap()
+                .fields
+                .clone()
+        };
+        let lake = bucket(names::LAKE);
+        assert_eq!(lake["versioning"], true);
+        for name in [names::LAKE, names::DEAD_LETTERS] {
+            let b = bucket(name);
+            assert_eq!(b["encryption"], "AES256", "{name}");
+            assert_eq!(
+                b["public_access_block"],
+                serde_json::to_value(PublicAccessBlock::ALL).unwrap()
+            );
+            let deny = &b["policy"]["Statement"][0];
+            assert_eq!(deny["Effect"], "Deny", "{name}");
+            assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        }
+    }
+
+    #[test]
+    fn the_database_is_protected_from_deletion_and_backed_up_a_week() {
+        let specs = desired(&aws());
+        let db = &specs.iter().find(|s| s.kind == rds::KIND).unwrap().fields;
+        assert_eq!(db["deletion_protection"], true);
+        assert!(db["backup_retention_days"].as_i64().unwrap() >= 7);
+        assert_eq!(db["storage_encrypted"], true);
+        assert_eq!(db["publicly_accessible"], false);
+        assert_eq!(db["manage_master_password"], true);
     }
 
     #[test]

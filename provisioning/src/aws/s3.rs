@@ -102,6 +102,18 @@ pub fn tls_only_policy(partition: &str, bucket: &str) -> serde_json::Value {
     })
 }
 
+/// moto (5.2.5) answers `GetBucketVersioning` with a `GetBucketVersioningResponse` root where
+/// S3 sends `VersioningConfiguration`, which the SDK refuses to parse: read the status from such a
+/// successful answer's body. `None` for any other error.
+fn moto_versioning_answer<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<bool> {
+    let raw = e.raw_response()?;
+    let body = std::str::from_utf8(raw.body().bytes()?).ok()?;
+    (raw.status().is_success() && body.contains("<GetBucketVersioningResponse"))
+        .then(|| body.contains("<Status>Enabled</Status>"))
+}
+
 /// The S3 bucket kind.
 #[derive(Debug, Default)]
 pub struct S3Bucket;
@@ -411,14 +423,13 @@ impl ResourceKind for S3Bucket {
         )?
         .and_then(|o| o.policy().map(super::parse_policy));
 
-        let versioning = s3
-            .get_bucket_versioning()
-            .bucket(b)
-            .send()
-            .await
-            .map_err(aws_err("read the versioning of S3 bucket", b))?
-            .status()
-            == Some(&BucketVersioningStatus::Enabled);
+        let versioning = match s3.get_bucket_versioning().bucket(b).send().await {
+            Ok(out) => out.status() == Some(&BucketVersioningStatus::Enabled),
+            Err(e) => match moto_versioning_answer(&e) {
+                Some(enabled) => enabled,
+                None => return Err(aws_err("read the versioning of S3 bucket", b)(e)),
+            },
+        };
 
         let mut lifecycle: Vec<Lifecycle> = absent_if(
             s3.get_bucket_lifecycle_configuration()

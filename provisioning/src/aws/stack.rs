@@ -21,7 +21,7 @@ use super::rds::{self, DbInstanceProps};
 use super::s3::{self, BucketProps, Lifecycle, PublicAccessBlock, tls_only_policy};
 use super::scheduler::{self, GroupProps, ScheduleProps};
 use super::{OUT_ARN, OUT_NAME};
-use crate::config::{StackConfig, StreamMode};
+use crate::config::{StackConfig, StackName, StreamMode};
 use crate::desired::{Builder, POLICY_NAME, names, prefixes, tags};
 use crate::refs::account_id;
 
@@ -41,6 +41,10 @@ fn log_group_arn(cfg: &StackConfig, function: &str) -> String {
 /// The dead-letter table's index on the time letters were set aside (fashion-aws's
 /// `DynamoDbDeadLetterSink::TIME_INDEX`).
 const DEAD_LETTERS_TIME_INDEX: &str = "by_time";
+
+/// Where the daily job's package holds RDS's global CA bundle (Lambda unpacks code in
+/// `/var/task`).
+pub const RDS_CA_BUNDLE_PATH: &str = "/var/task/rds-global-bundle.pem";
 
 /// The lake tables the trainer reads (fashion-aws's `S3HistorySource`).
 const TRAINER_TABLES: [&str; 2] = [tables::CLICKSTREAM, tables::ORDER_ITEMS];
@@ -694,6 +698,14 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             b.out(rds::KIND, names::ORDERS_DB, rds::OUT_SECRET_ARN),
         ),
     ]);
+    if cfg.stack == StackName::Aws {
+        // fashion-lambda's daily job verifies RDS's certificate (sslmode=verify-full) against
+        // this bundle, which the package carries at the root of the function's code.
+        daily_env.push(var(
+            "FASHION_DATABASE_CA_BUNDLE",
+            RDS_CA_BUNDLE_PATH.to_owned(),
+        ));
+    }
     let mut trainer_env = lake_env();
     trainer_env.extend(models_env());
     let mut api_env = lake_env();
@@ -1047,7 +1059,6 @@ fn clickstream_projection(def: &TableDef, location: &str) -> BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StackName;
     use crate::desired::{desired, logical_id};
     use crate::plan::apply_order;
     use crate::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
@@ -1161,6 +1172,10 @@ mod tests {
             assert!(daily.get(var).is_some(), "{var}");
         }
         assert_eq!(daily["FASHION_LAKE_PREFIX"], "lake");
+        assert_eq!(
+            daily["FASHION_DATABASE_CA_BUNDLE"], RDS_CA_BUNDLE_PATH,
+            "on AWS the daily job verifies the database's certificate"
+        );
         // fashion-lambda's `ApiSettings` (FASHION_MODEL_REFRESH_SECS is optional).
         let api = env(names::API);
         for var in [

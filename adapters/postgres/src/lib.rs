@@ -20,6 +20,9 @@
 //! digits and dashes before use.
 
 mod copy;
+mod tls;
+
+pub use tls::{ServerTls, connect_options, verifies_server};
 
 use std::collections::HashMap;
 use std::str::FromStr;

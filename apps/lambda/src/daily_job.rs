@@ -2,6 +2,7 @@
 //! domain's [`DailyJob`] for "yesterday" in the store's time zone, reading RDS PostgreSQL and
 //! writing the S3 lake catalogued in Glue. An explicit `date` backfills that day instead.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,7 +11,7 @@ use fashion_aws::{AwsConfig, GlueTableCatalog, S3LakeWriter};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobError, DailyJobReport};
-use fashion_postgres::PostgresPurchaseStore;
+use fashion_postgres::{PostgresPurchaseStore, ServerTls, connect_options};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
@@ -79,29 +80,69 @@ pub fn day_of(
     Ok(StoreDay::yesterday(at, tz))
 }
 
-/// Opens the transactional database the settings name: with the credentials of the database
-/// secret when there is one (RDS's managed master secret, read once per cold start), with the
-/// URL's otherwise.
+/// The variable naming the PEM bundle the database's server certificate is verified against
+/// (RDS's global bundle, packaged next to the function); with it, connections use
+/// `sslmode=verify-full`.
+pub const DATABASE_CA_BUNDLE: &str = "FASHION_DATABASE_CA_BUNDLE";
+
+/// How the daily job authenticates the database server: `verify-full` against `ca_bundle` when
+/// one is named; required when the function runs on Lambda with the RDS secret (the aws path),
+/// so it never talks to RDS without verifying the server. Elsewhere (local and test servers,
+/// which have no TLS) the URL decides.
 ///
 /// # Errors
-/// When the secret cannot be read or the database cannot be reached.
+/// On Lambda with a database secret and no CA bundle.
+pub fn server_tls<'a>(
+    ca_bundle: Option<&'a Path>,
+    with_secret: bool,
+    on_lambda: bool,
+) -> anyhow::Result<ServerTls<'a>> {
+    match ca_bundle {
+        Some(ca_bundle) => Ok(ServerTls::VerifyFull { ca_bundle }),
+        None if with_secret && on_lambda => anyhow::bail!(
+            "{DATABASE_CA_BUNDLE} is not set: on AWS the database's certificate must be verified \
+             (sslmode=verify-full) against RDS's CA bundle"
+        ),
+        None => Ok(ServerTls::AsUrlSays),
+    }
+}
+
+/// Opens the transactional database the settings name: with the credentials of the database
+/// secret when there is one (RDS's managed master secret, read once per cold start), with the
+/// URL's otherwise; verifying the server's certificate as [`server_tls`] decides from
+/// [`DATABASE_CA_BUNDLE`] (and `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets).
+///
+/// # Errors
+/// When the secret cannot be read, the CA bundle is missing, or the database cannot be reached.
 pub async fn connect_source(
     settings: &DailyJobSettings,
     aws: &AwsConfig,
 ) -> anyhow::Result<PostgresPurchaseStore> {
     let url = settings.database_url.expose_secret();
-    match &settings.database_secret {
+    let ca_bundle = std::env::var_os(DATABASE_CA_BUNDLE)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let tls = server_tls(
+        ca_bundle.as_deref(),
+        settings.database_secret.is_some(),
+        on_lambda,
+    )?;
+    let options = match &settings.database_secret {
         Some(secret) => {
             let credentials = aws.database_credentials(secret).await?;
-            PostgresPurchaseStore::connect_as(
+            connect_options(
                 url,
-                &credentials.username,
-                credentials.password.expose_secret(),
-            )
-            .await
+                Some((
+                    credentials.username.as_str(),
+                    credentials.password.expose_secret(),
+                )),
+                tls,
+            )?
         }
-        None => PostgresPurchaseStore::connect(url).await,
-    }
+        None => connect_options(url, None, tls)?,
+    };
+    PostgresPurchaseStore::connect_with(options).await
 }
 
 impl DailyJobFunction {
@@ -134,9 +175,35 @@ impl DailyJobFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fashion_postgres::verifies_server;
 
     fn tz() -> Tz {
         fashion_domain::calendar::parse_time_zone("Asia/Ho_Chi_Minh").expect("tz")
+    }
+
+    #[test]
+    fn the_aws_path_verifies_the_database_certificate_and_local_ones_keep_the_url() {
+        // Arrange
+        let bundle = std::env::temp_dir().join(format!("rds-bundle-{}.pem", std::process::id()));
+        std::fs::write(&bundle, "a PEM bundle").expect("bundle");
+        let url = "postgres://fashion@orders.abc.eu-west-1.rds.amazonaws.com:5432/fashion";
+        // Act
+        let aws = server_tls(Some(&bundle), true, true).expect("tls");
+        let options =
+            connect_options(url, Some(("fashion", "from-the-secret")), aws).expect("options");
+        let local = server_tls(None, false, false).expect("tls");
+        let with_secret_off_lambda = server_tls(None, true, false).expect("tls");
+        let refused = server_tls(None, true, true).unwrap_err().to_string();
+        // Assert
+        assert_eq!(aws, ServerTls::VerifyFull { ca_bundle: &bundle });
+        assert!(
+            verifies_server(&options),
+            "the aws path uses sslmode=verify-full"
+        );
+        assert_eq!(local, ServerTls::AsUrlSays);
+        assert_eq!(with_secret_off_lambda, ServerTls::AsUrlSays);
+        assert!(refused.contains(DATABASE_CA_BUNDLE), "{refused}");
+        std::fs::remove_file(&bundle).expect("cleanup");
     }
 
     #[test]

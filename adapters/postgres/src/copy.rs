@@ -28,12 +28,18 @@ pub(super) fn bad_copy(message: impl std::fmt::Display) -> PurchaseStoreError {
     PurchaseStoreError::Unexpected(anyhow!("unexpected binary COPY data: {message}"))
 }
 
-fn be_i16(b: &[u8]) -> i16 {
-    i16::from_be_bytes([b[0], b[1]])
-}
+/// Where the header-extension length sits: after the signature and the flags word.
+const EXTENSION_LENGTH_AT: usize = SIGNATURE.len() + 4;
 
-fn be_i32(b: &[u8]) -> i32 {
-    i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+/// The header's fixed part: signature, flags word, header-extension length.
+const HEADER_LEN: usize = SIGNATURE.len() + 8;
+
+/// The `N` bytes at `at` and the offset after them, or `None` when `buf` ends first (a header
+/// or row cut by the message boundary, completed by the next message).
+fn take<const N: usize>(buf: &[u8], at: usize) -> Option<([u8; N], usize)> {
+    let end = at.checked_add(N)?;
+    let bytes = <[u8; N]>::try_from(buf.get(at..end)?).ok()?;
+    Some((bytes, end))
 }
 
 /// A non-null `bigint`.
@@ -83,6 +89,16 @@ pub(super) fn text(field: Option<&[u8]>, name: &str) -> Result<String, PurchaseS
         .map_err(|e| bad_copy(format!("{name} is not UTF-8: {e}")))
 }
 
+/// What is left of `buf` after the `used` bytes [`CopyRows::parse`] consumed.
+fn rest_after(buf: &[u8], used: usize) -> Result<&[u8], PurchaseStoreError> {
+    buf.get(used..).ok_or_else(|| {
+        bad_copy(format!(
+            "the row parser consumed {used} bytes of a {}-byte buffer",
+            buf.len()
+        ))
+    })
+}
+
 /// Cuts rows of `N` columns out of a binary `COPY` byte stream.
 pub(super) struct CopyRows<T, const N: usize> {
     decode: RowDecoder<T, N>,
@@ -111,11 +127,13 @@ impl<T, const N: usize> CopyRows<T, N> {
         if self.carry.is_empty() {
             // The usual case: the message holds whole rows and nothing needs copying.
             let used = self.parse(data, out)?;
-            self.carry.extend_from_slice(&data[used..]);
+            self.carry.extend_from_slice(rest_after(data, used)?);
         } else {
             let mut buf = std::mem::take(&mut self.carry);
             buf.extend_from_slice(data);
             let used = self.parse(&buf, out)?;
+            // Checks `used <= buf.len()`, so the drain cannot panic.
+            rest_after(&buf, used)?;
             buf.drain(..used);
             self.carry = buf;
         }
@@ -136,19 +154,25 @@ impl<T, const N: usize> CopyRows<T, N> {
     fn parse(&mut self, buf: &[u8], out: &mut VecDeque<T>) -> Result<usize, PurchaseStoreError> {
         let mut pos = 0;
         if !self.header_done {
-            let fixed = SIGNATURE.len() + 8;
-            if buf.len() < fixed {
+            if buf.len() < HEADER_LEN {
                 return Ok(0);
             }
-            if &buf[..SIGNATURE.len()] != SIGNATURE {
+            if !buf.starts_with(SIGNATURE) {
                 return Err(bad_copy("missing PGCOPY signature"));
             }
-            let ext = usize::try_from(be_i32(&buf[fixed - 4..fixed]))
+            let Some((ext, _)) = take::<4>(buf, EXTENSION_LENGTH_AT) else {
+                return Ok(0);
+            };
+            let ext = usize::try_from(i32::from_be_bytes(ext))
                 .map_err(|_| bad_copy("negative header extension length"))?;
-            if buf.len() < fixed + ext {
+            // At most `i32::MAX` past the fixed part: only overflows on 32-bit targets.
+            let header_end = HEADER_LEN
+                .checked_add(ext)
+                .ok_or_else(|| bad_copy(format!("header extension of {ext} bytes is too long")))?;
+            if buf.len() < header_end {
                 return Ok(0);
             }
-            pos = fixed + ext;
+            pos = header_end;
             self.header_done = true;
         }
         let mut fields: Fields<'_, N> = [None; N];
@@ -160,24 +184,26 @@ impl<T, const N: usize> CopyRows<T, N> {
                     Err(bad_copy("data after the trailer"))
                 };
             }
-            let Some(count) = buf.get(pos..pos + 2).map(be_i16) else {
+            let Some((count, after_count)) = take::<2>(buf, pos) else {
                 return Ok(pos);
             };
+            let count = i16::from_be_bytes(count);
             if count == -1 {
                 self.trailer_seen = true;
-                pos += 2;
+                pos = after_count;
                 continue;
             }
             if usize::try_from(count).ok() != Some(N) {
                 return Err(bad_copy(format!("{count} columns, expected {N}")));
             }
             // Find every field of the row first: a row cut by the message boundary waits.
-            let mut at = pos + 2;
+            let mut at = after_count;
             for slot in &mut fields {
-                let Some(len) = buf.get(at..at + 4).map(be_i32) else {
+                let Some((len, value_at)) = take::<4>(buf, at) else {
                     return Ok(pos);
                 };
-                at += 4;
+                let len = i32::from_be_bytes(len);
+                at = value_at;
                 if len < 0 {
                     *slot = None;
                 } else {
@@ -259,9 +285,14 @@ impl<'c, T, const N: usize> CopyFeed<'c, T, N> {
 
     /// Reads the rest of the stream, discarding it; returns how many rows were left.
     pub(super) async fn drain(&mut self) -> Result<u64, PurchaseStoreError> {
-        let mut n = 0;
+        let mut n = 0u64;
         while self.fill().await? {
-            n += self.ready.len() as u64;
+            n = n.checked_add(self.ready.len() as u64).ok_or_else(|| {
+                bad_copy(format!(
+                    "the count of rows left in {} overflows u64",
+                    self.what
+                ))
+            })?;
             self.ready.clear();
         }
         Ok(n)

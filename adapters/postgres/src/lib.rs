@@ -157,6 +157,28 @@ pub struct CopyFloor {
     pub bytes: u64,
 }
 
+impl CopyFloor {
+    /// Both counts added.
+    ///
+    /// # Errors
+    /// [`PurchaseStoreError::Unexpected`] naming the count that overflows `u64`.
+    fn plus(self, other: Self) -> Result<Self, PurchaseStoreError> {
+        let overflow = |what: &str| {
+            PurchaseStoreError::Unexpected(anyhow!("the COPY floor's {what} count overflows u64"))
+        };
+        Ok(Self {
+            messages: self
+                .messages
+                .checked_add(other.messages)
+                .ok_or_else(|| overflow("message"))?,
+            bytes: self
+                .bytes
+                .checked_add(other.bytes)
+                .ok_or_else(|| overflow("byte"))?,
+        })
+    }
+}
+
 /// Customers, products and orders in PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct PostgresPurchaseStore {
@@ -257,10 +279,7 @@ impl PostgresPurchaseStore {
             );
             let (orders, lines) = (orders?, lines?);
             conns.commit().await?;
-            Ok(CopyFloor {
-                messages: orders.messages + lines.messages,
-                bytes: orders.bytes + lines.bytes,
-            })
+            orders.plus(lines)
         }
         .await;
         if result.is_err() {
@@ -284,8 +303,10 @@ async fn count_copy(
         .await
         .map_err(|e| pg_err(e, "start COPY"))?;
     while let Some(bytes) = rows.try_next().await.map_err(|e| pg_err(e, "COPY"))? {
-        floor.messages += 1;
-        floor.bytes += bytes.len() as u64;
+        floor = floor.plus(CopyFloor {
+            messages: 1,
+            bytes: bytes.len() as u64,
+        })?;
     }
     Ok(floor)
 }
@@ -327,7 +348,12 @@ fn last_by_key<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) -
     let mut out: Vec<&T> = Vec::with_capacity(items.len());
     for item in items {
         match slot.get(&key(item)) {
-            Some(&i) => out[i] = item,
+            // `i` was `out.len()` when it was stored, and `out` only grows.
+            Some(&i) => {
+                if let Some(kept) = out.get_mut(i) {
+                    *kept = item;
+                }
+            }
             None => {
                 slot.insert(key(item), out.len());
                 out.push(item);

@@ -4,6 +4,8 @@
 
 use std::future::Future;
 
+use fashion_domain::ports::StreamError;
+
 use crate::retry::{self, Backoff};
 
 /// One entry a service refused in an otherwise successful call.
@@ -66,7 +68,8 @@ where
         let mut again = Vec::new();
         for (idx, result) in pending.iter().copied().zip(results) {
             match result {
-                None => outcome.accepted += 1,
+                // At most one per record of the batch, so this never saturates.
+                None => outcome.accepted = outcome.accepted.saturating_add(1),
                 Some(err) if err.is_retryable() && attempt < backoff.max_attempts => {
                     again.push(idx);
                 }
@@ -80,11 +83,23 @@ where
                 "Re-sending only the entries the service refused."
             );
             backoff.wait(attempt).await;
-            attempt += 1;
+            // Retries happen only while `attempt < max_attempts`: never saturates.
+            attempt = attempt.saturating_add(1);
         }
         pending = again;
     }
     outcome
+}
+
+/// The record at `i`, which [`plan_batches`] and [`send_with_partial_retry`] only ever take from
+/// `0..records.len()`; an index outside is a bug reported as an error rather than a panic.
+pub(crate) fn record_at<T>(records: &[T], i: usize) -> Result<&T, StreamError> {
+    records.get(i).ok_or_else(|| {
+        StreamError::Unexpected(anyhow::anyhow!(
+            "record index {i} is outside the batch of {} records",
+            records.len()
+        ))
+    })
 }
 
 /// Splits records into consecutive batches of at most `max_count` records and `max_bytes` bytes
@@ -97,15 +112,18 @@ pub(crate) fn plan_batches<T>(
 ) -> Vec<Vec<usize>> {
     let mut batches = Vec::new();
     let mut current = Vec::new();
-    let mut bytes = 0;
+    let mut bytes = 0usize;
     for (i, r) in records.iter().enumerate() {
         let s = size(r);
-        if !current.is_empty() && (current.len() == max_count || bytes + s > max_bytes) {
+        // A saturated sum is over every limit, which is what it means.
+        if !current.is_empty()
+            && (current.len() == max_count || bytes.saturating_add(s) > max_bytes)
+        {
             batches.push(std::mem::take(&mut current));
             bytes = 0;
         }
         current.push(i);
-        bytes += s;
+        bytes = bytes.saturating_add(s);
     }
     if !current.is_empty() {
         batches.push(current);

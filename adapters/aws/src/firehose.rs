@@ -49,16 +49,17 @@ impl FirehoseClickstreamPublisher {
         let entries = idx
             .iter()
             .map(|&i| {
+                let record = crate::batch::record_at(records, i)?;
                 Record::builder()
-                    .data(Blob::new(records[i].clone()))
+                    .data(Blob::new(record.clone()))
                     .build()
+                    .map_err(|e| {
+                        StreamError::Unexpected(
+                            anyhow::Error::new(e).context("failed to build PutRecordBatch entries"),
+                        )
+                    })
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                StreamError::Unexpected(
-                    anyhow::Error::new(e).context("failed to build PutRecordBatch entries"),
-                )
-            })?;
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .client
             .put_record_batch()

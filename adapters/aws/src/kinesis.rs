@@ -63,17 +63,18 @@ impl KinesisClickstream {
         let entries = idx
             .iter()
             .map(|&i| {
+                let record = crate::batch::record_at(records, i)?;
                 PutRecordsRequestEntry::builder()
-                    .data(Blob::new(records[i].data.clone()))
-                    .partition_key(&records[i].partition_key)
+                    .data(Blob::new(record.data.clone()))
+                    .partition_key(&record.partition_key)
                     .build()
+                    .map_err(|e| {
+                        StreamError::Unexpected(
+                            anyhow::Error::new(e).context("failed to build PutRecords entries"),
+                        )
+                    })
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                StreamError::Unexpected(
-                    anyhow::Error::new(e).context("failed to build PutRecords entries"),
-                )
-            })?;
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .client
             .put_records()
@@ -134,7 +135,8 @@ fn validate(records: &[OutboundRecord]) -> Result<(), StreamError> {
                 ),
             });
         }
-        let size = r.data.len() + r.partition_key.len();
+        // A saturated size is over the limit, which is what it means.
+        let size = r.data.len().saturating_add(r.partition_key.len());
         if size > MAX_BYTES_PER_RECORD {
             return Err(StreamError::Rejected {
                 message: format!(
@@ -156,7 +158,8 @@ pub(crate) fn into_report(
     let mut all_retryable = true;
     let mut first_error = None;
     for o in outcomes {
-        report.accepted += o.accepted;
+        // At most one per record published, all of them in memory: never saturates.
+        report.accepted = report.accepted.saturating_add(o.accepted);
         for (i, e) in o.failed {
             all_retryable &= e.is_retryable();
             report.failed.push((i, e.reason()));
@@ -199,7 +202,7 @@ impl ClickstreamPublisher for KinesisClickstream {
         let mut outcomes = Vec::new();
         let mut stop = false;
         for batch in plan_batches(records, MAX_RECORDS_PER_PUT, MAX_BYTES_PER_PUT, |r| {
-            r.data.len() + r.partition_key.len()
+            r.data.len().saturating_add(r.partition_key.len())
         }) {
             if stop {
                 // An earlier call failed for good: later records stay unsent, so that records of

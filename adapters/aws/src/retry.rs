@@ -91,15 +91,20 @@ impl Backoff {
     #[must_use]
     pub fn delay(&self, retry: u32) -> Duration {
         let exp = retry.saturating_sub(1).min(20);
-        let ceiling = self.base.saturating_mul(1 << exp).min(self.cap);
+        // `exp` is at most 20, so the shift stays inside `u32`.
+        let factor = 1u32.checked_shl(exp).unwrap_or(u32::MAX);
+        let ceiling = self.base.saturating_mul(factor).min(self.cap);
+        // The divisor is a non-zero constant.
+        #[allow(clippy::arithmetic_side_effects)]
         let half = ceiling / 2;
         let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        let jitter = if nanos == 0 {
-            0
-        } else {
-            random_u64() % (nanos + 1)
+        // Uniform in `0..=nanos`; when that is every `u64`, any number will do.
+        let jitter = match nanos.checked_add(1) {
+            Some(span) => random_u64().checked_rem(span).unwrap_or(0),
+            None => random_u64(),
         };
-        half + Duration::from_nanos(jitter)
+        // A delay that would overflow `Duration` waits as long as one can.
+        half.saturating_add(Duration::from_nanos(jitter))
     }
 
     /// Sleeps for [`Backoff::delay`] of `retry`.

@@ -69,16 +69,22 @@ pub(super) fn int4(field: Option<&[u8]>, name: &str) -> Result<i32, PurchaseStor
         .map_err(|_| bad_copy(format!("{name} has {} bytes, not 4", b.len())))
 }
 
-/// A non-null `timestamptz`.
+/// A non-null `timestamptz`. PostgreSQL's `infinity` and `-infinity` (and instants beyond the
+/// years chrono represents) become the latest and earliest instants, so that the row reaches the
+/// cleaner, which quarantines it as outside the day, instead of failing the whole extraction.
 pub(super) fn timestamptz(
     field: Option<&[u8]>,
     name: &str,
 ) -> Result<DateTime<Utc>, PurchaseStoreError> {
     let micros = int8(field, name)?;
-    micros
+    Ok(micros
         .checked_add(PG_EPOCH_MICROS)
         .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(|| bad_copy(format!("{name} {micros} is out of range")))
+        .unwrap_or(if micros < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        }))
 }
 
 /// A non-null `text`.

@@ -118,6 +118,44 @@ async fn orders_at_23_59_59_and_00_00_store_time_land_on_their_store_days() {
     );
 }
 
+/// Issue 14: a row with an `infinity` timestamp is quarantined and the day still publishes
+/// (it used to fail the whole extraction).
+#[tokio::test]
+async fn an_infinite_timestamp_is_quarantined_and_the_day_publishes() {
+    // Arrange: order 2 was recorded during the day but its order time is `infinity`.
+    let db = support::fresh_store().await;
+    let lake = InMemoryLake::new();
+    let d25 = StoreDay::new(date(2026, 11, 25), hcm());
+    db.put_customers(&[customer(1)]).await.expect("customers");
+    db.put_products(&[product(1)]).await.expect("products");
+    let at = d25.start + Duration::hours(3);
+    db.put_orders(&[order(1, 1, at, 1), order(2, 1, at, 1)])
+        .await
+        .expect("orders");
+    sqlx::query("UPDATE orders SET ordered_at = 'infinity' WHERE order_id = 2")
+        .execute(db.pool())
+        .await
+        .expect("update");
+
+    // Act
+    let report = run_day(&db, &lake, d25).await;
+
+    // Assert
+    assert!(report.is_balanced(), "{report:#?}");
+    assert_eq!(
+        order_ids(&rows(&lake, tables::ORDERS, d25.date).await),
+        vec![1]
+    );
+    assert_eq!(
+        report
+            .quarantined
+            .get(&QuarantineRule::TimestampOutsideDay)
+            .map(|c| c.orders),
+        Some(1),
+        "{report:#?}"
+    );
+}
+
 /// Which dirty kind the generator applied, from the clean and the dirty version of an order.
 fn dirty_kind(clean: &StoredOrder, dirty: &StoredOrder) -> Option<DirtyOrder> {
     let (c, d) = (&clean.order, &dirty.order);

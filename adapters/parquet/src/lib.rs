@@ -2,6 +2,27 @@
 //! all of them write byte-compatible files: the same Arrow schema for a [`TableDef`], money as
 //! `decimal(18,2)`, instants as UTC microsecond timestamps, zstd compression.
 
+// No panic reachable from input: these are denied outside tests (each allowed exception sits on
+// the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
+// use plain arithmetic. Integration tests, benches and examples are crates of their own.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 use std::io::Write;
 use std::sync::Arc;
 

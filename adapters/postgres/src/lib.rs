@@ -19,6 +19,27 @@
 //! and `SET TRANSACTION SNAPSHOT` cannot take as a parameter; it is checked to be hexadecimal
 //! digits and dashes before use.
 
+// No panic reachable from input: these are denied outside tests (each allowed exception sits on
+// the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
+// use plain arithmetic. Integration tests, benches and examples are crates of their own.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 mod copy;
 mod tls;
 

@@ -29,7 +29,8 @@ impl ManualClock {
 
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Duration) {
-        *lock(&self.now) += d;
+        let mut now = lock(&self.now);
+        *now = now.checked_add_signed(d).unwrap_or(*now);
     }
 }
 

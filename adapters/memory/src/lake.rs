@@ -321,7 +321,7 @@ fn parse(sql: &str, params: &[QueryParam]) -> Result<Parsed, LakeError> {
     if !kw(0, "select") || !kw(2, "from") {
         return Err(unsupported(sql));
     }
-    let count = match toks[1] {
+    let count = match toks.get(1).copied().unwrap_or_default() {
         "*" => false,
         t if t.eq_ignore_ascii_case("count(*)") => true,
         _ => return Err(unsupported(sql)),
@@ -330,7 +330,11 @@ fn parse(sql: &str, params: &[QueryParam]) -> Result<Parsed, LakeError> {
     let mut i = 4;
     let mut filter = None;
     if kw(i, "where") {
-        let (col, eq, val) = match (toks.get(i + 1), toks.get(i + 2), toks.get(i + 3)) {
+        let (col, eq, val) = match (
+            toks.get(i.saturating_add(1)),
+            toks.get(i.saturating_add(2)),
+            toks.get(i.saturating_add(3)),
+        ) {
             (Some(c), Some(e), Some(v)) => (*c, *e, *v),
             _ => return Err(unsupported(sql)),
         };
@@ -357,16 +361,16 @@ fn parse(sql: &str, params: &[QueryParam]) -> Result<Parsed, LakeError> {
                 .map_err(|_| unsupported(sql))?
         };
         filter = Some((col.to_owned(), value));
-        i += 4;
+        i = i.saturating_add(4);
     }
     let mut limit = None;
     if kw(i, "limit") {
         limit = Some(
-            toks.get(i + 1)
+            toks.get(i.saturating_add(1))
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(|| unsupported(sql))?,
         );
-        i += 2;
+        i = i.saturating_add(2);
     }
     if i != toks.len() {
         return Err(unsupported(sql));
@@ -412,7 +416,7 @@ impl QueryEngine for InMemoryQueryEngine {
                 for mut r in row_values(b) {
                     r.extend(key.values().into_iter().map(Value::String));
                     let keep = match (&q.filter, filter_idx) {
-                        (Some((_, v)), Some(i)) => loose_eq(&r[i], v),
+                        (Some((_, v)), Some(i)) => r.get(i).is_some_and(|x| loose_eq(x, v)),
                         _ => true,
                     };
                     if keep {

@@ -85,7 +85,7 @@ impl UserActivityStore for InMemoryUserActivityStore {
             });
         }
         let mut next = activity.clone();
-        next.version += 1;
+        next.version = next.version.saturating_add(1);
         items.insert(activity.customer_id, next);
         Ok(())
     }

@@ -64,7 +64,7 @@ impl ClickstreamPublisher for InMemoryStream {
         for r in records {
             let i = shard_for_key(&r.partition_key, self.shards.len());
             let mut shard = lock(&self.shards[i]);
-            let seq = shard.len() as u64 + 1;
+            let seq = (shard.len() as u64).saturating_add(1);
             shard.push(StreamRecord {
                 shard_id: Self::shard_id(i),
                 sequence_number: SequenceNumber::from_u64(seq),

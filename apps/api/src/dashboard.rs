@@ -61,7 +61,7 @@ fn line_chart(series: &[Series], y_label: &str) -> Result<String, String> {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(45)
-            .build_cartesian_2d(0f64..(n - 1) as f64, 0f64..max * 1.15)?;
+            .build_cartesian_2d(0f64..n.saturating_sub(1) as f64, 0f64..max * 1.15)?;
         chart
             .configure_mesh()
             .x_labels(n.min(8))
@@ -73,7 +73,11 @@ fn line_chart(series: &[Series], y_label: &str) -> Result<String, String> {
             .y_desc(y_label)
             .draw()?;
         for (i, s) in series.iter().enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
+            let colour = i
+                .checked_rem(PALETTE.len())
+                .and_then(|c| PALETTE.get(c))
+                .copied()
+                .unwrap_or(BLACK);
             chart
                 .draw_series(LineSeries::new(
                     s.points.iter().enumerate().map(|(x, p)| (x as f64, p.1)),
@@ -81,7 +85,10 @@ fn line_chart(series: &[Series], y_label: &str) -> Result<String, String> {
                 ))?
                 .label(s.key.clone())
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                    PathElement::new(
+                        vec![(x, y), (x.saturating_add(16), y)],
+                        colour.stroke_width(2),
+                    )
                 });
         }
         chart

@@ -156,7 +156,7 @@ async fn collect(
     }
 
     let accepted = records.len();
-    let rejected = results.len() - accepted;
+    let rejected = results.len().saturating_sub(accepted);
     state.metrics.accepted(accepted as u64);
     for r in results.iter().filter(|r| r.status == REJECTED) {
         state
@@ -262,7 +262,7 @@ fn content_encoding_is_gzip(headers: &HeaderMap) -> Result<bool, ApiError> {
 fn gunzip(raw: &[u8]) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(raw)
-        .take(MAX_BODY_BYTES as u64 + 1)
+        .take((MAX_BODY_BYTES as u64).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| ApiError::BadRequest(format!("the gzip body cannot be decompressed: {e}")))?;
     if out.len() > MAX_BODY_BYTES {

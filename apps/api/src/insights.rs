@@ -385,11 +385,13 @@ fn daily_share(
         if day > last {
             continue;
         }
-        *totals.entry(day).or_default() += 1;
+        let total = totals.entry(day).or_default();
+        *total = total.saturating_add(1);
         if let Some(k) = of.get(&e.product)
             && let Some(key) = keys.iter().find(|x| *x == k)
         {
-            *counts.entry((key.as_str(), day)).or_default() += 1;
+            let count = counts.entry((key.as_str(), day)).or_default();
+            *count = count.saturating_add(1);
         }
     }
     keys.iter()
@@ -463,7 +465,7 @@ async fn build_dashboard(ports: &ApiPorts, tz: Tz, days: u32) -> Result<Dashboar
     };
     let mut names: HashMap<i64, String> = HashMap::new();
     if let Some(last) = last {
-        let first = minus_days(last, u64::from(days.max(8)) - 1);
+        let first = minus_days(last, u64::from(days.max(8)).saturating_sub(1));
         let window = load_window(ports, tz, first, last).await?;
         names = window
             .products
@@ -563,7 +565,8 @@ async fn build_dashboard(ports: &ApiPorts, tz: Tz, days: u32) -> Result<Dashboar
         Ok(letters) => {
             let mut by: BTreeMap<String, u64> = BTreeMap::new();
             for l in &letters {
-                *by.entry(format!("{} / {}", l.source, l.code)).or_default() += 1;
+                let n = by.entry(format!("{} / {}", l.source, l.code)).or_default();
+                *n = n.saturating_add(1);
             }
             let mut by: Vec<_> = by.into_iter().collect();
             by.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -162,7 +162,7 @@ pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> impl Into
             Ok(gauges) => {
                 // The encoder ends the exposition with `# EOF`; the probe's gauges go before it.
                 if out.ends_with("# EOF\n") {
-                    out.truncate(out.len() - "# EOF\n".len());
+                    out.truncate(out.len().saturating_sub("# EOF\n".len()));
                 }
                 let mut described = std::collections::HashSet::new();
                 for g in &gauges {

@@ -63,13 +63,13 @@ impl LocalLake {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(0);
         };
-        let mut n = 0;
+        let mut n = 0_usize;
         for e in entries {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
             if writer_is_gone(&name, &e.path()) {
                 std::fs::remove_dir_all(e.path())?;
-                n += 1;
+                n = n.saturating_add(1);
             }
         }
         Ok(n)
@@ -120,17 +120,19 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Counts the Parquet files of a partition directory, their rows (from the footers) and bytes.
 fn dir_stats(dir: &Path) -> std::io::Result<(u64, u64, u64)> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let (mut files, mut rows, mut bytes) = (0, 0, 0);
+    let (mut files, mut rows, mut bytes) = (0_u64, 0_u64, 0_u64);
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let name = e.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(".parquet") && !name.starts_with('.') {
-            files += 1;
-            bytes += e.metadata()?.len();
+            files = files.saturating_add(1);
+            bytes = bytes.saturating_add(e.metadata()?.len());
             let reader =
                 SerializedFileReader::new(File::open(e.path())?).map_err(std::io::Error::other)?;
-            rows += u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+            rows = rows.saturating_add(
+                u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0),
+            );
         }
     }
     Ok((files, rows, bytes))

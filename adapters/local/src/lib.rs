@@ -4,6 +4,27 @@
 //! `fashion-postgres` crate); the lake is Parquet files under Hive-style directories, queried
 //! with DataFusion.
 
+// No panic reachable from input: these are denied outside tests (each allowed exception sits on
+// the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
+// use plain arithmetic. Integration tests, benches and examples are crates of their own.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 mod error;
 mod lake;
 mod models;

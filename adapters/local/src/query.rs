@@ -234,12 +234,13 @@ impl QueryEngine for DataFusionEngine {
 
 /// The dates a `[from, to)` window touches, as `dt` partition values (for pruning).
 fn dt_bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) {
-    let lo = if from <= DateTime::<Utc>::MIN_UTC + chrono::Duration::days(1) {
+    let day = chrono::Duration::days(1);
+    let lo = if from.checked_sub_signed(day).is_none() {
         "0000-01-01".to_owned()
     } else {
         from.format("%Y-%m-%d").to_string()
     };
-    let hi = if to >= DateTime::<Utc>::MAX_UTC - chrono::Duration::days(1) {
+    let hi = if to.checked_add_signed(day).is_none() {
         "9999-12-31".to_owned()
     } else {
         to.format("%Y-%m-%d").to_string()

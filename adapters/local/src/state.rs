@@ -273,7 +273,8 @@ impl UserActivityStore for SqliteUserActivityStore {
 
     async fn put(&self, activity: &UserActivity) -> Result<(), StoreError> {
         let body = encode(activity, "user activity")?;
-        let next = i64::try_from(activity.version + 1).unwrap_or(i64::MAX);
+        let current = i64::try_from(activity.version).unwrap_or(i64::MAX);
+        let next = current.saturating_add(1);
         let result = if activity.version == 0 {
             sqlx::query("INSERT INTO user_activity (customer_id, version, body) VALUES (?, 1, ?) ON CONFLICT(customer_id) DO NOTHING")
                 .bind(activity.customer_id.as_i64())
@@ -285,7 +286,7 @@ impl UserActivityStore for SqliteUserActivityStore {
                 .bind(next)
                 .bind(body)
                 .bind(activity.customer_id.as_i64())
-                .bind(next - 1)
+                .bind(current)
                 .execute(&self.pool)
                 .await
         }
@@ -330,12 +331,16 @@ impl DeadLetterSink for SqliteDeadLetterSink {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut qb: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO dead_letters (key, seq, at, body) ");
-            let offset = base + 1 + (i * ROWS_PER_STATEMENT) as i64;
+            // Sequence numbers of one process's letters: far from i64::MAX; saturating keeps
+            // the insert from wrapping into an earlier one.
+            let offset = base
+                .saturating_add(1)
+                .saturating_add(i.saturating_mul(ROWS_PER_STATEMENT) as i64);
             qb.push_values(
                 chunk.iter().zip(bodies).enumerate(),
                 |mut b, (j, (l, body))| {
                     b.push_bind(l.key())
-                        .push_bind(offset + j as i64)
+                        .push_bind(offset.saturating_add(j as i64))
                         .push_bind(l.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
                         .push_bind(body);
                 },

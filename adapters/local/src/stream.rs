@@ -103,7 +103,9 @@ impl SqliteStreamLog {
             .into_iter()
             .map(|(shard, next)| {
                 // Positions start at 1: `next_seq` 1 means nothing was ever written.
-                let head = u64::try_from(next - 1).ok().filter(|h| *h > 0);
+                let head = u64::try_from(next.saturating_sub(1))
+                    .ok()
+                    .filter(|h| *h > 0);
                 (
                     Self::shard_id(usize::try_from(shard).unwrap_or(0)),
                     head.map(SequenceNumber::from_u64),
@@ -189,14 +191,24 @@ impl ClickstreamPublisher for SqliteStreamLog {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| stream_err(e, "read shard position"))?;
+            let exhausted = || {
+                StreamError::Unexpected(anyhow::anyhow!(
+                    "shard {shard}: sequence numbers exhausted"
+                ))
+            };
+            let after = i64::try_from(recs.len())
+                .ok()
+                .and_then(|n| next.checked_add(n))
+                .ok_or_else(exhausted)?;
             for (c, chunk) in recs.chunks(ROWS_PER_STATEMENT).enumerate() {
-                let base = next + (c * ROWS_PER_STATEMENT) as i64;
+                // Below `after`, which did not overflow.
+                let base = next.saturating_add(c.saturating_mul(ROWS_PER_STATEMENT) as i64);
                 let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                     "INSERT INTO records (shard, seq, partition_key, data, arrived_at) ",
                 );
                 qb.push_values(chunk.iter().enumerate(), |mut b, (i, r)| {
                     b.push_bind(shard as i64)
-                        .push_bind(base + i as i64)
+                        .push_bind(base.saturating_add(i as i64))
                         .push_bind(r.partition_key.as_str())
                         .push_bind(r.data.as_slice())
                         .push_bind(arrived);
@@ -207,7 +219,7 @@ impl ClickstreamPublisher for SqliteStreamLog {
                     .map_err(|e| stream_err(e, "append records"))?;
             }
             sqlx::query("UPDATE shards SET next_seq = ? WHERE shard = ?")
-                .bind(next + recs.len() as i64)
+                .bind(after)
                 .bind(shard as i64)
                 .execute(&mut *tx)
                 .await

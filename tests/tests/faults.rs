@@ -84,10 +84,7 @@ impl Stack {
                 clock.set(chunk.last().unwrap().occurred_at);
                 let records: Vec<OutboundRecord> = chunk
                     .iter()
-                    .map(|e| OutboundRecord {
-                        partition_key: e.partition_key.clone(),
-                        data: e.data.clone(),
-                    })
+                    .map(fashion_datagen::GeneratedEvent::outbound)
                     .collect();
                 stream.publish(&records).await.unwrap();
             }

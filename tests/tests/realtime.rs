@@ -355,10 +355,7 @@ async fn generate_consume_train_and_evaluate_in_memory_beats_popularity_and_find
             clock.set(chunk.last().unwrap().occurred_at);
             let records: Vec<OutboundRecord> = chunk
                 .iter()
-                .map(|e| OutboundRecord {
-                    partition_key: e.partition_key.clone(),
-                    data: e.data.clone(),
-                })
+                .map(fashion_datagen::GeneratedEvent::outbound)
                 .collect();
             stream.publish(&records).await.unwrap();
         }

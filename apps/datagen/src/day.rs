@@ -37,6 +37,17 @@ pub struct GeneratedEvent {
     pub product_id: Option<ProductId>,
 }
 
+impl GeneratedEvent {
+    /// The record as the website publishes it to the stream.
+    #[must_use]
+    pub fn outbound(&self) -> fashion_domain::stream::OutboundRecord {
+        fashion_domain::stream::OutboundRecord {
+            partition_key: self.partition_key.clone(),
+            data: self.data.clone(),
+        }
+    }
+}
+
 struct ProductInfo {
     id: ProductId,
     gender: String,

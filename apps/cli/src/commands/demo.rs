@@ -439,10 +439,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
             clock.set(t.max(clock.now()));
             let records: Vec<OutboundRecord> = chunk
                 .iter()
-                .map(|e| OutboundRecord {
-                    partition_key: e.partition_key.clone(),
-                    data: e.data.clone(),
-                })
+                .map(fashion_datagen::GeneratedEvent::outbound)
                 .collect();
             let report = sim
                 .stack

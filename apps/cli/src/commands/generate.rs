@@ -66,10 +66,7 @@ pub async fn publish_day(
         }
         let records: Vec<OutboundRecord> = chunk
             .iter()
-            .map(|e| OutboundRecord {
-                partition_key: e.partition_key.clone(),
-                data: e.data.clone(),
-            })
+            .map(fashion_datagen::GeneratedEvent::outbound)
             .collect();
         let report = publisher
             .publish(&records)

@@ -226,30 +226,49 @@ fn parse_row(line: &str, has_price: bool) -> Result<Product, String> {
 }
 
 /// Writes products in exactly the `styles.csv` layout (unquoted name, with a `price` column),
-/// so that the loader treats generated and real files alike.
+/// so that the loader treats generated and real files alike. A value the loader would split or
+/// unquote is written double-quoted (quotes doubled): an attribute with a comma or a leading
+/// quote, a name with a part that starts with a quote (the name's own commas need no quotes).
+/// Whatever [`parse_styles`] accepts, written here, loads back as the same products.
 #[must_use]
 pub fn write_styles(products: &[Product]) -> String {
     let mut out = String::with_capacity(products.len().saturating_mul(96));
     out.push_str(STYLES_HEADER);
     out.push_str(",price\n");
     for p in products {
+        let optional = |v: &Option<String>| attribute(v.as_deref().unwrap_or("")).into_owned();
+        let name = &p.product_display_name;
         let _ = writeln!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{}",
             p.id,
-            p.gender,
-            p.master_category,
-            p.sub_category,
-            p.article_type,
-            p.base_colour.as_deref().unwrap_or(""),
-            p.season.as_deref().unwrap_or(""),
+            attribute(&p.gender),
+            attribute(&p.master_category),
+            attribute(&p.sub_category),
+            attribute(&p.article_type),
+            optional(&p.base_colour),
+            optional(&p.season),
             p.year.map(|y| y.to_string()).unwrap_or_default(),
-            p.usage.as_deref().unwrap_or(""),
-            p.product_display_name,
+            optional(&p.usage),
+            csv_field(name, name.split(',').any(|part| part.starts_with('"'))),
             p.price.map(|c| c.to_string()).unwrap_or_default(),
         );
     }
     out
+}
+
+/// An attribute: quoted when it has a comma or starts with a quote.
+fn attribute(v: &str) -> std::borrow::Cow<'_, str> {
+    csv_field(v, v.contains(',') || v.starts_with('"'))
+}
+
+/// `v` as is, or double-quoted with its quotes doubled.
+fn csv_field(v: &str, quote: bool) -> std::borrow::Cow<'_, str> {
+    if quote {
+        std::borrow::Cow::Owned(format!("\"{}\"", v.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
 }
 
 #[cfg(test)]
@@ -354,6 +373,26 @@ x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
         let parsed = parse_styles(REAL_ROWS).unwrap();
         let again = parse_styles(&write_styles(&parsed.products)).unwrap();
         assert!(again.rejected.is_empty());
+        assert_eq!(again.products, parsed.products);
+    }
+
+    /// Found by the `styles_csv` fuzz target: values with commas or leading quotes were written
+    /// bare, so the written file split or unquoted them differently.
+    #[test]
+    fn values_with_commas_and_quotes_are_written_so_that_they_read_back() {
+        let text = format!(
+            "{STYLES_HEADER},price\n\
+             1,\"Men, Boys\",Apparel,Topwear,\"\"\"Shirts\"\"\",,,,,\"\"\"Grey\"\" T-shirt\"\"\",9.50\n\
+             2,Men,Apparel,Topwear,Shirts,,,,,\"a,\"\"b\",\n"
+        );
+        let parsed = parse_styles(&text).unwrap();
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        assert_eq!(parsed.products[0].gender, "Men, Boys");
+        assert_eq!(parsed.products[0].article_type, "\"Shirts\"");
+        assert_eq!(parsed.products[0].product_display_name, "\"Grey\" T-shirt\"");
+        assert_eq!(parsed.products[1].product_display_name, "a,\"b");
+        let again = parse_styles(&write_styles(&parsed.products)).unwrap();
+        assert!(again.rejected.is_empty(), "{:?}", again.rejected);
         assert_eq!(again.products, parsed.products);
     }
 

@@ -5,79 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use fashion_aws::{AwsConfig, GlueTableCatalog, S3LakeWriter};
-use fashion_domain::calendar::StoreDay;
-use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
-use fashion_domain::services::daily_job::{DailyJob, DailyJobError, DailyJobReport};
+use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
 use fashion_postgres::{PostgresPurchaseStore, ServerTls, connect_options};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+pub use crate::events::{DailyJobFunctionError, day_of};
 use crate::settings::DailyJobSettings;
-
-/// Why an invocation could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum DailyJobFunctionError {
-    /// The event names a date that is not `YYYY-MM-DD`, or a time that is not RFC 3339.
-    #[error("bad event: {0}")]
-    BadEvent(String),
-    /// The job failed; retryable when its cause is.
-    #[error(transparent)]
-    Job(#[from] DailyJobError),
-}
 
 /// The function: the database pool and AWS clients live as long as the execution environment.
 pub struct DailyJobFunction {
     job: DailyJob<PostgresPurchaseStore, S3LakeWriter, GlueTableCatalog>,
     time_zone: Tz,
-}
-
-/// The store day an event asks for: `date` (top level, or in an EventBridge event's `detail`)
-/// for a backfill; otherwise the day before the schedule's firing time (`scheduled_time`, which
-/// provisioning's Scheduler input carries, or an EventBridge event's `time`; so a late retry
-/// still runs the same day) in the store's time zone, or before `now` without one.
-///
-/// # Errors
-/// [`DailyJobFunctionError::BadEvent`] for a malformed date or time.
-pub fn day_of(
-    event: &Value,
-    now: DateTime<Utc>,
-    tz: Tz,
-) -> Result<StoreDay, DailyJobFunctionError> {
-    let bad = DailyJobFunctionError::BadEvent;
-    let today = StoreDay::yesterday(now, tz)
-        .date
-        .succ_opt()
-        .unwrap_or(NaiveDate::MAX);
-    if let Some((field, d)) = crate::text_field(event, &["/date", "/detail/date"]).map_err(bad)? {
-        let date = NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .ok()
-            .filter(|_| d.len() == 10)
-            .ok_or_else(|| bad(format!("{field} {d:?} is not a date like 2026-11-25")))?;
-        if date > today {
-            return Err(bad(format!(
-                "{field} {d} is after today ({today}): there is nothing to run yet"
-            )));
-        }
-        return Ok(StoreDay::new(date, tz));
-    }
-    let at = match crate::text_field(event, &["/scheduled_time", "/time"]).map_err(bad)? {
-        Some((field, t)) => parse_timestamp(t)
-            .map_err(|e| bad(format!("{field}: {e}")))?
-            .with_timezone(&Utc),
-        None => now,
-    };
-    if now
-        .checked_add_signed(MAX_FUTURE_SKEW)
-        .is_some_and(|latest| at > latest)
-    {
-        return Err(bad(format!(
-            "the schedule's time {at} is in the future (now {now})"
-        )));
-    }
-    Ok(StoreDay::yesterday(at, tz))
 }
 
 /// The variable naming the PEM bundle the database's server certificate is verified against
@@ -175,6 +117,7 @@ impl DailyJobFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, NaiveDate};
     use fashion_postgres::verifies_server;
 
     fn tz() -> Tz {

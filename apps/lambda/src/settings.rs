@@ -113,9 +113,12 @@ impl Reader<'_> {
 }
 
 /// The activity time-to-live may be 1 day to 10 years.
-const MAX_TTL_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+pub const MAX_TTL_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
 /// The model may be re-checked every second to once a day.
-const REFRESH_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
+pub const REFRESH_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+/// The trainer may read 1 day to 10 years of history.
+pub const LOOKBACK_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
 
 /// `n` days (bounded by the ranges above, so the product cannot overflow).
 fn days(n: u64) -> Duration {
@@ -272,11 +275,7 @@ impl TrainerSettings {
             lookup,
             problems: Vec::new(),
         };
-        let lookback_days = r.parsed(TRAINER_LOOKBACK_DAYS, 90_u32);
-        if lookback_days == 0 {
-            r.problems
-                .push(format!("{TRAINER_LOOKBACK_DAYS} must be at least 1"));
-        }
+        let lookback_days = r.bounded(TRAINER_LOOKBACK_DAYS, 90, LOOKBACK_DAYS);
         let settings = Self {
             catalog_table: r.required(CATALOG_TABLE),
             models_bucket: r.required(MODELS_BUCKET),
@@ -284,7 +283,8 @@ impl TrainerSettings {
             glue_database: r.required(GLUE_DATABASE),
             lake_bucket: r.required(LAKE_BUCKET),
             lake_prefix: r.or(LAKE_PREFIX, "lake"),
-            lookback_days,
+            // Within LOOKBACK_DAYS, so it fits.
+            lookback_days: u32::try_from(lookback_days).unwrap_or(90),
         };
         r.finish(settings)
     }

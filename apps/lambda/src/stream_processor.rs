@@ -4,8 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::encodings::SecondTimestamp;
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use fashion_aws::{
@@ -16,8 +15,9 @@ use fashion_domain::ports::StoreError;
 use fashion_domain::services::stream_processor::{
     BatchReport, ModelHandle, ProcessorConfig, StreamProcessor,
 };
-use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
+use fashion_domain::stream::StreamRecord;
 
+pub use crate::events::{records_done, response, to_kinesis_event, to_stream_record};
 use crate::settings::StreamProcessorSettings;
 
 /// The processor over the AWS adapters.
@@ -130,85 +130,6 @@ impl StreamProcessorFunction {
         );
         (response(&event.records, &report), report)
     }
-}
-
-/// A record of the event as the stream port describes it. The shard is the part of `eventID`
-/// before the colon (`shardId-000000000000:4956...`).
-#[must_use]
-pub fn to_stream_record(r: &KinesisEventRecord) -> StreamRecord {
-    let shard = r
-        .event_id
-        .as_deref()
-        .and_then(|id| id.split_once(':'))
-        .map_or("", |(shard, _)| shard);
-    StreamRecord {
-        shard_id: ShardId(shard.to_owned()),
-        sequence_number: SequenceNumber(r.kinesis.sequence_number.clone()),
-        partition_key: r.kinesis.partition_key.clone(),
-        data: r.kinesis.data.0.clone(),
-        arrived_at: r.kinesis.approximate_arrival_timestamp.0,
-    }
-}
-
-/// A Kinesis event as Lambda's event-source mapping delivers it, for a local poller that reads
-/// the stream itself: one record per stream record, `eventID` = `<shard>:<sequence number>`.
-#[must_use]
-pub fn to_kinesis_event(records: &[StreamRecord], stream_arn: &str, region: &str) -> KinesisEvent {
-    let mut event = KinesisEvent::default();
-    event.records = records
-        .iter()
-        .map(|r| {
-            let mut e = KinesisEventRecord::default();
-            e.aws_region = Some(region.to_owned());
-            e.event_id = Some(format!("{}:{}", r.shard_id.0, r.sequence_number.0));
-            e.event_name = Some("aws:kinesis:record".to_owned());
-            e.event_source = Some("aws:kinesis".to_owned());
-            e.event_source_arn = Some(stream_arn.to_owned());
-            e.event_version = Some("1.0".to_owned());
-            e.kinesis.approximate_arrival_timestamp = SecondTimestamp(r.arrived_at);
-            e.kinesis.data.0.clone_from(&r.data);
-            e.kinesis.partition_key.clone_from(&r.partition_key);
-            e.kinesis.sequence_number.clone_from(&r.sequence_number.0);
-            e.kinesis.kinesis_schema_version = Some("1.0".to_owned());
-            e
-        })
-        .collect();
-    event
-}
-
-/// How many leading records of a batch a partial batch response lets the event-source mapping
-/// check off: those before the first record it names (Lambda retries from the lowest failed
-/// sequence number). A named identifier that is not in the batch fails the whole batch, as
-/// Lambda treats an unknown or empty `itemIdentifier`.
-#[must_use]
-pub fn records_done(records: &[KinesisEventRecord], response: &KinesisEventResponse) -> usize {
-    let mut done = records.len();
-    for failure in &response.batch_item_failures {
-        let position = failure.item_identifier.as_deref().and_then(|id| {
-            records
-                .iter()
-                .position(|r| !id.is_empty() && r.kinesis.sequence_number == id)
-        });
-        done = done.min(position.unwrap_or(0));
-    }
-    done
-}
-
-/// The partial batch response: the sequence numbers of the records the processor reported
-/// failed. Lambda then retries from the lowest of them; processed records are skipped on the
-/// retry by their event ids.
-#[must_use]
-pub fn response(records: &[KinesisEventRecord], report: &BatchReport) -> KinesisEventResponse {
-    let mut out = KinesisEventResponse::default();
-    let mut failed = report.failed.clone();
-    failed.sort_unstable();
-    failed.dedup();
-    for i in failed {
-        if let Some(r) = records.get(i) {
-            out.add_failure(r.kinesis.sequence_number.clone());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

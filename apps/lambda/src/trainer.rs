@@ -3,77 +3,20 @@
 //! the DynamoDB product catalog and the S3 model store, and returns the training report. The
 //! stream processor picks the new model up on its next refresh.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use fashion_aws::{AwsConfig, DynamoDbProductCatalog, S3HistorySource, S3ModelStore};
-use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
-use fashion_domain::services::trainer::{TrainError, TrainReport, Trainer, TrainerParams};
+use fashion_domain::services::trainer::{TrainReport, Trainer, TrainerParams};
 use serde_json::Value;
 
+pub use crate::events::{TrainerFunctionError, training_time};
 use crate::settings::TrainerSettings;
 
 /// The trainer over the AWS adapters.
 pub type AwsTrainer = Trainer<S3HistorySource, DynamoDbProductCatalog, S3ModelStore>;
 
-/// Why an invocation could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainerFunctionError {
-    /// The event names a time that is not RFC 3339.
-    #[error("bad event: {0}")]
-    BadEvent(String),
-    /// Training failed; retryable when its cause is.
-    #[error(transparent)]
-    Train(#[from] TrainError),
-}
-
-impl TrainerFunctionError {
-    /// True when invoking again later may succeed.
-    #[must_use]
-    pub const fn is_retryable(&self) -> bool {
-        match self {
-            Self::BadEvent(_) => false,
-            Self::Train(e) => e.is_retryable(),
-        }
-    }
-}
-
 /// The function: its clients live as long as the execution environment.
 pub struct TrainerFunction {
     trainer: AwsTrainer,
-}
-
-/// Fields that may carry the instant to train up to, in order of precedence: `until` (top
-/// level, or in an EventBridge event's `detail`) retrains as of a past instant; the schedule's
-/// `scheduled_time` (the Scheduler's `<aws.scheduler.scheduled-time>`, which provisioning puts in
-/// the input) and an EventBridge event's `time` keep a late retry training on the same history.
-const TIME_FIELDS: [&str; 4] = ["/until", "/detail/until", "/scheduled_time", "/time"];
-
-/// The instant an event asks to train up to; `now` when it names none.
-///
-/// # Errors
-/// [`TrainerFunctionError::BadEvent`] for a time that is not RFC 3339.
-pub fn training_time(
-    event: &Value,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, TrainerFunctionError> {
-    let bad = TrainerFunctionError::BadEvent;
-    let Some((field, text)) = crate::text_field(event, &TIME_FIELDS).map_err(bad)? else {
-        return Ok(now);
-    };
-    let until = parse_timestamp(text)
-        .map_err(|e| bad(format!("{field}: {e}")))?
-        .with_timezone(&Utc);
-    // A model's version is its training time: one from the future would sort after every later
-    // model and stay the latest for good.
-    if now
-        .checked_add_signed(MAX_FUTURE_SKEW)
-        .is_some_and(|latest| until > latest)
-    {
-        return Err(bad(format!(
-            "{field} {text} is in the future (now {now}): a model trained as of then would stay \
-             the latest until that time"
-        )));
-    }
-    Ok(until)
 }
 
 impl TrainerFunction {
@@ -125,6 +68,7 @@ impl TrainerFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -1,0 +1,52 @@
+//! The Lambda payloads on arbitrary JSON: a Kinesis batch as the event-source mapping delivers it
+//! (records decoded, their data parsed as clicks, the partial batch response mapped back), and the
+//! schedules' events the daily job and the trainer read their day and instant from. Nothing
+//! panics; a day or instant that is accepted is never after the invocation's now (plus the
+//! allowed skew).
+#![no_main]
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use chrono::{DateTime, Utc};
+use fashion_domain::event::{ClickEvent, MAX_FUTURE_SKEW};
+use fashion_domain::services::stream_processor::BatchReport;
+use fashion_lambda::events::{day_of, records_done, response, to_stream_record, training_time};
+use libfuzzer_sys::fuzz_target;
+
+const ZONES: [chrono_tz::Tz; 4] = [
+    chrono_tz::UTC,
+    chrono_tz::Asia::Ho_Chi_Minh,
+    chrono_tz::Pacific::Kiritimati,
+    chrono_tz::Pacific::Pago_Pago,
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, json)) = data.split_first() else {
+        return;
+    };
+    let now = DateTime::<Utc>::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+
+    if let Ok(batch) = serde_json::from_slice::<KinesisEvent>(json) {
+        let records: Vec<_> = batch.records.iter().map(to_stream_record).collect();
+        let mut report = BatchReport::default();
+        for (i, r) in records.iter().enumerate() {
+            if ClickEvent::parse(&r.data, r.arrived_at).is_err()
+                && i % 2 == usize::from(selector & 1)
+            {
+                report.failed.push(i);
+            }
+        }
+        let answer = response(&batch.records, &report);
+        assert!(records_done(&batch.records, &answer) <= batch.records.len());
+    }
+
+    if let Ok(event) = serde_json::from_slice::<serde_json::Value>(json) {
+        let tz = ZONES[usize::from(selector) % ZONES.len()];
+        if let Ok(day) = day_of(&event, now, tz) {
+            let today = now.with_timezone(&tz).date_naive();
+            assert!(day.date <= today, "{} after {today}", day.date);
+        }
+        if let Ok(until) = training_time(&event, now) {
+            assert!(until <= now + MAX_FUTURE_SKEW, "{until}");
+        }
+    }
+});

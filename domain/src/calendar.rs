@@ -34,10 +34,10 @@ fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     // Skipped by a DST jump (or a whole skipped day, as Samoa's 30 December 2011): try the next
     // minutes, at most a day and a half of them.
     for m in 0..(36 * 60) {
-        if let Some(dt) = tz
-            .from_local_datetime(&(start + chrono::Duration::minutes(m)))
-            .earliest()
-        {
+        let Some(local) = start.checked_add_signed(chrono::Duration::minutes(m)) else {
+            break;
+        };
+        if let Some(dt) = tz.from_local_datetime(&local).earliest() {
             return dt.with_timezone(&Utc);
         }
     }

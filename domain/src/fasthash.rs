@@ -32,7 +32,10 @@ impl Hasher for FxHasher {
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
+            // `remainder()` of 8-byte chunks is shorter than 8.
+            for (slot, b) in w.iter_mut().zip(rest) {
+                *slot = *b;
+            }
             self.add(u64::from_le_bytes(w));
         }
     }

@@ -67,7 +67,7 @@ pub fn shard_for_key(key: &str, shards: usize) -> usize {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    usize::try_from(h % shards.max(1) as u64).unwrap_or(0)
+    usize::try_from(h.checked_rem(shards as u64).unwrap_or(0)).unwrap_or(0)
 }
 
 /// A record to put on the stream.

@@ -71,19 +71,18 @@ impl<S: ClickstreamSource, K: CheckpointStore> StreamConsumer<S, K> {
                     break;
                 }
                 let n = batch.len();
-                report.batches += 1;
-                report.records_read += n as u64;
+                report.batches = report.batches.saturating_add(1);
+                report.records_read = report.records_read.saturating_add(n as u64);
                 let last_seq: Vec<_> = batch.iter().map(|r| r.sequence_number.clone()).collect();
                 let handled = handle(batch).await;
                 let done = handled.done.min(n);
-                if done > 0 {
-                    let seq = &last_seq[done - 1];
+                if let Some(seq) = done.checked_sub(1).and_then(|last| last_seq.get(last)) {
                     self.checkpoints.commit(&self.name, &shard, seq).await?;
                     position = Some(seq.clone());
-                    report.records_committed += done as u64;
+                    report.records_committed = report.records_committed.saturating_add(done as u64);
                 }
                 if done < n {
-                    report.shards_retrying += 1;
+                    report.shards_retrying = report.shards_retrying.saturating_add(1);
                     break;
                 }
             }

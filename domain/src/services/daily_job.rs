@@ -69,15 +69,16 @@ impl Add for RowCounts {
     type Output = Self;
     fn add(self, rhs: Self) -> Self {
         Self {
-            orders: self.orders + rhs.orders,
-            lines: self.lines + rhs.lines,
+            // Row counts: saturating, as no day has 2^64 rows.
+            orders: self.orders.saturating_add(rhs.orders),
+            lines: self.lines.saturating_add(rhs.lines),
         }
     }
 }
 
 impl AddAssign for RowCounts {
     fn add_assign(&mut self, rhs: Self) {
-        *self = *self + rhs;
+        *self = self.add(rhs);
     }
 }
 
@@ -118,7 +119,7 @@ impl DailyJobReport {
     pub fn quarantined_total(&self) -> RowCounts {
         self.quarantined
             .values()
-            .fold(RowCounts::default(), |a, c| a + *c)
+            .fold(RowCounts::default(), |a, c| a.add(*c))
     }
 
     /// True when every extracted row is accounted for: published, quarantined, or (lines only)
@@ -126,10 +127,15 @@ impl DailyJobReport {
     #[must_use]
     pub fn is_balanced(&self) -> bool {
         let q = self.quarantined_total();
-        self.extracted.orders == self.written_to(tables::ORDERS) + q.orders
-            && self.extracted.lines
-                == self.written_to(tables::ORDER_ITEMS) + q.lines + self.duplicate_lines_dropped
-            && self.written_to(tables::QUARANTINE) == q.orders + q.lines
+        let sum = |counts: &[u64]| counts.iter().try_fold(0_u64, |a, c| a.checked_add(*c));
+        sum(&[self.extracted.orders]) == sum(&[self.written_to(tables::ORDERS), q.orders])
+            && sum(&[self.extracted.lines])
+                == sum(&[
+                    self.written_to(tables::ORDER_ITEMS),
+                    q.lines,
+                    self.duplicate_lines_dropped,
+                ])
+            && sum(&[self.written_to(tables::QUARANTINE)]) == sum(&[q.orders, q.lines])
     }
 }
 
@@ -265,7 +271,7 @@ impl Partitions {
             writer,
             rows: 0,
         });
-        Ok(self.open.len() - 1)
+        Ok(self.open.len().saturating_sub(1))
     }
 
     async fn write(&mut self, slot: usize, rows: TableRows) -> Result<(), DailyJobError> {
@@ -284,7 +290,7 @@ impl Partitions {
                 partition: p.key.path(),
                 source,
             })?;
-        p.rows += n;
+        p.rows = p.rows.saturating_add(n);
         Ok(())
     }
 
@@ -389,7 +395,8 @@ where
         let mut written: BTreeMap<String, u64> = BTreeMap::new();
         let mut partitions = Vec::with_capacity(committed.len());
         for (info, table, rows) in committed {
-            *written.entry(table.to_owned()).or_default() += rows;
+            let count = written.entry(table.to_owned()).or_default();
+            *count = count.saturating_add(rows);
             self.catalog
                 .put_partition(&info)
                 .await
@@ -410,7 +417,8 @@ where
             quarantined: tally.quarantined,
             partitions,
             started_at,
-            duration_ms: u64::try_from((finished - started_at).num_milliseconds()).unwrap_or(0),
+            duration_ms: u64::try_from(finished.signed_duration_since(started_at).num_milliseconds())
+                .unwrap_or(0),
         };
         let q = report.quarantined_total();
         info!(

@@ -120,8 +120,10 @@ pub fn evaluate(
             top_trends: Vec::new(),
         };
     };
-    let end = end + Duration::seconds(1);
-    let cutoff = end - params.holdout;
+    let end = end.checked_add_signed(Duration::seconds(1)).unwrap_or(end);
+    let cutoff = end
+        .checked_sub_signed(params.holdout)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let train: Vec<TrainingEvent> = events.iter().filter(|e| e.at < cutoff).copied().collect();
     let model = build_model(products, &train, purchases, cutoff, &params.trainer);
     let index = ModelIndex::new(&model);
@@ -169,9 +171,12 @@ pub fn evaluate(
         let (ph, pg) = gain(&popular, t);
         let mut random = HashSet::new();
         while random.len() < params.k.min(all_ids.len()) {
-            random.insert(all_ids[(rng.next() % all_ids.len() as u64) as usize]);
+            let pick = rng.next().checked_rem(all_ids.len() as u64).unwrap_or(0);
+            if let Some(&id) = usize::try_from(pick).ok().and_then(|i| all_ids.get(i)) {
+                random.insert(id);
+            }
         }
-        n += 1;
+        n = n.saturating_add(1);
         hr += h;
         ndcg += g;
         phr += ph;

@@ -179,7 +179,11 @@ impl ModelIndex {
         cfg: &RecommenderConfig,
     ) -> Vec<RecommendedItem> {
         let mut cand: FastMap<ProductId, (f32, Reason)> = FastMap::with_capacity_and_hasher(
-            recent.len().min(cfg.max_seeds) * (cfg.neighbours_per_seed + 1) + cfg.top_n * 3,
+            recent
+                .len()
+                .min(cfg.max_seeds)
+                .saturating_mul(cfg.neighbours_per_seed.saturating_add(1))
+                .saturating_add(cfg.top_n.saturating_mul(3)),
             Default::default(),
         );
         let bump =
@@ -191,7 +195,7 @@ impl ModelIndex {
         let mut seeds: FastMap<ProductId, f32> =
             FastMap::with_capacity_and_hasher(recent.len(), Default::default());
         for it in recent {
-            let age_h = (now - it.at).num_seconds().max(0) as f64 / 3600.0;
+            let age_h = now.signed_duration_since(it.at).num_seconds().max(0) as f64 / 3600.0;
             let decay = 0.5f64.powf(age_h / cfg.recency_half_life_hours) as f32;
             *seeds.entry(it.product_id).or_default() += event_weight(it.event_type) * decay;
         }
@@ -248,9 +252,11 @@ impl ModelIndex {
         let by_score = |a: &(ProductId, f32, Reason), b: &(ProductId, f32, Reason)| {
             b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
         };
-        let keep_n = cfg.top_n * 3;
+        let keep_n = cfg.top_n.saturating_mul(3);
         if ranked.len() > keep_n {
-            ranked.select_nth_unstable_by(keep_n - 1, by_score);
+            if let Some(last) = keep_n.checked_sub(1) {
+                ranked.select_nth_unstable_by(last, by_score);
+            }
             ranked.truncate(keep_n);
         }
         ranked.sort_by(by_score);
@@ -265,7 +271,7 @@ impl ModelIndex {
         ] {
             let items = list.get(segment).or_else(|| list.get(ALL_SEGMENTS));
             for (i, p) in items.into_iter().flatten().enumerate() {
-                if ranked.len() >= cfg.top_n * 3 {
+                if ranked.len() >= keep_n {
                     break;
                 }
                 if keep(p) && seen.insert(*p) {
@@ -336,7 +342,7 @@ impl ModelIndex {
                 .map_or("", |m| m.article_type.as_str());
             let n = per_type.entry(ty).or_default();
             if *n < cfg.max_per_article_type {
-                *n += 1;
+                *n = n.saturating_add(1);
                 out.push(RecommendedItem {
                     product_id: p,
                     score: s,

@@ -66,7 +66,7 @@ impl Schedule {
             if let Some(x) = self.time_zone.from_local_datetime(&t).earliest() {
                 return Some(x.with_timezone(&Utc));
             }
-            t += Duration::minutes(1);
+            t = t.checked_add_signed(Duration::minutes(1))?;
         }
         None
     }
@@ -90,16 +90,22 @@ impl Schedule {
                     at,
                 });
             }
-            d = d.succ_opt().unwrap_or(last + Duration::days(1));
+            let Some(next) = d.succ_opt() else {
+                break;
+            };
+            d = next;
         }
         let period = self.trainer_period.num_seconds().max(60);
-        let mut k = after.timestamp().div_euclid(period) + 1;
-        while let Some(at) = DateTime::from_timestamp(k * period, 0) {
+        let mut k = after.timestamp().div_euclid(period).checked_add(1);
+        while let Some(at) = k
+            .and_then(|k| k.checked_mul(period))
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+        {
             if at > until {
                 break;
             }
             out.push(Due::Train { at });
-            k += 1;
+            k = k.and_then(|k| k.checked_add(1));
         }
         out.sort_by_key(|j| (j.at(), matches!(j, Due::Train { .. })));
         out

@@ -111,7 +111,9 @@ impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
     /// [`TrainError`] when the history, catalog or model store fails.
     #[tracing::instrument(skip_all, fields(now = %now), err)]
     pub async fn train(&self, now: DateTime<Utc>) -> Result<(RecModel, TrainReport), TrainError> {
-        let from = now - self.params.lookback;
+        let from = now
+            .checked_sub_signed(self.params.lookback)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let events: Vec<TrainingEvent> = self.history.interactions(from, now).try_concat().await?;
         let purchases: Vec<PurchaseRecord> = self.history.purchases(from, now).try_concat().await?;
         let products = self.catalog.list().await?;
@@ -135,7 +137,7 @@ impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
 }
 
 fn decay(now: DateTime<Utc>, at: DateTime<Utc>, half_life_days: f64) -> f32 {
-    let age_days = (now - at).num_seconds().max(0) as f64 / 86_400.0;
+    let age_days = now.signed_duration_since(at).num_seconds().max(0) as f64 / 86_400.0;
     0.5f64.powf(age_days / half_life_days) as f32
 }
 
@@ -152,7 +154,7 @@ fn add_pairs(
     items.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     items.truncate(max_items);
     for (i, &(a, wa)) in items.iter().enumerate() {
-        for &(b, wb) in &items[i + 1..] {
+        for &(b, wb) in items.iter().skip(i.saturating_add(1)) {
             let w = d * (wa * wb).sqrt();
             *co.entry((a, b)).or_default() += w;
             *co.entry((b, a)).or_default() += w;

@@ -71,15 +71,16 @@ pub fn last_full_day(events: &[TrainingEvent], tz: chrono_tz::Tz) -> Option<chro
     let mut per_day: std::collections::BTreeMap<chrono::NaiveDate, usize> =
         std::collections::BTreeMap::new();
     for e in events {
-        *per_day
+        let n = per_day
             .entry(crate::calendar::StoreDay::containing(e.at, tz).date)
-            .or_default() += 1;
+            .or_default();
+        *n = n.saturating_add(1);
     }
-    let mean = events.len() / per_day.len().max(1);
+    let mean = events.len().checked_div(per_day.len()).unwrap_or(0);
     per_day
         .iter()
         .rev()
-        .find(|(_, n)| **n * 2 >= mean)
+        .find(|(_, n)| n.saturating_mul(2) >= mean)
         .map(|(d, _)| *d)
 }
 
@@ -134,8 +135,12 @@ pub fn compute_trends<'a>(
     now: DateTime<Utc>,
     params: TrendParams,
 ) -> Vec<TrendSignal> {
-    let recent_start = now - params.recent;
-    let baseline_start = recent_start - params.baseline;
+    let recent_start = now
+        .checked_sub_signed(params.recent)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let baseline_start = recent_start
+        .checked_sub_signed(params.baseline)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut counts = Counts::default();
     let mut add = |product: ProductId, at: DateTime<Utc>, w: f64| {
         if w <= 0.0 || at >= now || at < baseline_start {

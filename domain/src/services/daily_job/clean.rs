@@ -57,7 +57,7 @@ impl ReferenceData {
         for c in &customers {
             let pos = *city_pos.entry(c.city.as_str()).or_insert_with(|| {
                 cities.push(c.city.clone());
-                u32::try_from(cities.len() - 1).unwrap_or(u32::MAX)
+                u32::try_from(cities.len().saturating_sub(1)).unwrap_or(u32::MAX)
             });
             customer_city.push(pos);
         }
@@ -236,16 +236,19 @@ impl<'a> Cleaner<'a> {
         tally: &mut Tally,
     ) -> Verdict {
         let row = &stored.order;
-        tally.extracted.orders += 1;
-        tally.extracted.lines += stored.items.len() as u64;
+        // Row counts: saturating, as no day has 2^64 rows.
+        tally.extracted.orders = tally.extracted.orders.saturating_add(1);
+        tally.extracted.lines = tally.extracted.lines.saturating_add(stored.items.len() as u64);
 
         self.keep_distinct_lines(&stored.items);
-        tally.duplicates += (stored.items.len() - self.kept.len()) as u64;
+        let dropped = stored.items.len().saturating_sub(self.kept.len()) as u64;
+        tally.duplicates = tally.duplicates.saturating_add(dropped);
+        // `kept` holds positions in `stored.items` (see `keep_distinct_lines`), so the `get`s
+        // below always succeed and `checks` lines up with `kept`.
 
         self.checks.clear();
         let mut sum: Option<i64> = Some(0);
-        for &i in &self.kept {
-            let line = &stored.items[i];
+        for line in self.kept.iter().filter_map(|&i| stored.items.get(i)) {
             sum = sum.and_then(|s| {
                 i64::from(line.quantity)
                     .checked_mul(line.unit_price_cents)
@@ -260,7 +263,7 @@ impl<'a> Cleaner<'a> {
             .kept
             .iter()
             .zip(&self.checks)
-            .find_map(|(&i, c)| c.as_ref().err().map(|v| (&stored.items[i], v)));
+            .find_map(|(&i, c)| Some((stored.items.get(i)?, c.as_ref().err()?)));
         let order_violations = match (order_check, first_bad_line) {
             (Ok(good), None) => return self.accept(stored.order, good, batch),
             (Ok(_), Some(_)) => Vec::new(),
@@ -272,10 +275,13 @@ impl<'a> Cleaner<'a> {
             (Some(v), _) => (v.rule, describe(&order_violations)),
             (None, Some((line, vs))) => (
                 QuarantineRule::RejectedLine,
-                format!(
-                    "held back: line {} broke {} ({})",
-                    line.line_no, vs[0].rule, vs[0].detail
-                ),
+                match vs.first() {
+                    Some(v) => format!(
+                        "held back: line {} broke {} ({})",
+                        line.line_no, v.rule, v.detail
+                    ),
+                    None => format!("held back: line {}", line.line_no),
+                },
             ),
             // Not reached: a clean order with clean lines returned above.
             (None, None) => (QuarantineRule::RejectedLine, String::from("held back")),
@@ -287,11 +293,14 @@ impl<'a> Cleaner<'a> {
             detail: order_detail,
             record: json(row),
         });
-        tally.quarantined.entry(order_rule).or_default().orders += 1;
+        let counts = tally.quarantined.entry(order_rule).or_default();
+        counts.orders = counts.orders.saturating_add(1);
         for (&i, check) in self.kept.iter().zip(&self.checks) {
-            let line = &stored.items[i];
+            let Some(line) = stored.items.get(i) else {
+                continue;
+            };
             let (rule, detail) = match check {
-                Err(vs) => (vs[0].rule, describe(vs)),
+                Err(vs) => (vs.first().map_or(order_rule, |v| v.rule), describe(vs)),
                 Ok(_) => (
                     order_rule,
                     format!("held back with order {} ({order_rule})", row.order_id),
@@ -304,7 +313,8 @@ impl<'a> Cleaner<'a> {
                 detail,
                 record: json(line),
             });
-            tally.quarantined.entry(rule).or_default().lines += 1;
+            let counts = tally.quarantined.entry(rule).or_default();
+            counts.lines = counts.lines.saturating_add(1);
         }
         Verdict::Quarantined
     }
@@ -315,7 +325,7 @@ impl<'a> Cleaner<'a> {
         self.kept.clear();
         if items.len() <= SCAN_LIMIT {
             for (i, line) in items.iter().enumerate() {
-                if !self.kept.iter().any(|&k| items[k] == *line) {
+                if !self.kept.iter().any(|&k| items.get(k) == Some(line)) {
                     self.kept.push(i);
                 }
             }
@@ -548,7 +558,7 @@ impl<'a> Cleaner<'a> {
         } = good;
         let mut units = 0i64;
         for line in self.checks.iter().flatten() {
-            units += i64::from(line.quantity);
+            units = units.saturating_add(i64::from(line.quantity));
             batch.lines.push(OrderLine {
                 order_id,
                 line_no: line.line_no,

@@ -24,7 +24,9 @@ impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            for (slot, b) in word.iter_mut().zip(chunk) {
+                *slot = *b;
+            }
             self.add(u64::from_le_bytes(word));
         }
     }
@@ -76,15 +78,21 @@ pub(crate) enum IdIndex {
 impl IdIndex {
     /// Indexes `ids` by position; a repeated id maps to its last position.
     pub(crate) fn new(ids: &[i64]) -> Self {
-        let dense_limit = ids.len().saturating_mul(DENSE_FACTOR) + DENSE_MARGIN;
+        let dense_limit = ids
+            .len()
+            .saturating_mul(DENSE_FACTOR)
+            .saturating_add(DENSE_MARGIN);
         let max = ids.iter().copied().max().unwrap_or(0);
         let all_positive = ids.iter().all(|&id| id > 0);
         match usize::try_from(max) {
             Ok(max) if all_positive && max < dense_limit => {
-                let mut slots = vec![0u32; max + 1];
+                // `max < dense_limit`, a small multiple of the id count: no overflow.
+                let mut slots = vec![0u32; max.saturating_add(1)];
                 for (pos, &id) in ids.iter().enumerate() {
-                    if let (Ok(i), Ok(p)) = (usize::try_from(id), u32::try_from(pos + 1)) {
-                        slots[i] = p;
+                    let p = u32::try_from(pos.saturating_add(1));
+                    let slot = usize::try_from(id).ok().and_then(|i| slots.get_mut(i));
+                    if let (Some(slot), Ok(p)) = (slot, p) {
+                        *slot = p;
                     }
                 }
                 Self::Dense(slots)

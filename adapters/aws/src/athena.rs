@@ -150,7 +150,7 @@ impl AthenaQueryEngine {
                 });
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.poll.max);
+            delay = delay.saturating_mul(2).min(self.poll.max);
         }
     }
 
@@ -188,7 +188,7 @@ impl AthenaQueryEngine {
                 && rows.first().is_some_and(|r| is_header(r, &result.columns))
             {
                 // For SELECT statements, Athena's first row repeats the column names.
-                rows = &rows[1..];
+                rows = rows.get(1..).unwrap_or_default();
             }
             for row in rows {
                 let values = row
@@ -261,43 +261,35 @@ fn literal(p: &QueryParam) -> Result<String, LakeError> {
 /// Rewrites `$1`, `$2`, ... into Athena's positional `?` and lists the parameters in the order the
 /// placeholders appear. Placeholders inside quotes and comments are left alone.
 fn bind(sql: &str, params: &[QueryParam]) -> Result<(String, Vec<String>), LakeError> {
-    let chars: Vec<char> = sql.chars().collect();
     let mut out = String::with_capacity(sql.len());
     let mut bound = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '\'' | '"' => {
-                let end = (i + 1..chars.len())
-                    .find(|&j| chars[j] == c)
-                    .unwrap_or(chars.len() - 1);
-                out.extend(&chars[i..=end]);
-                i = end + 1;
+                out.push(c);
+                copy_through(&mut chars, &mut out, |d| d == c);
             }
-            '-' if chars.get(i + 1) == Some(&'-') => {
-                let end = (i..chars.len())
-                    .find(|&j| chars[j] == '\n')
-                    .unwrap_or(chars.len() - 1);
-                out.extend(&chars[i..=end]);
-                i = end + 1;
+            '-' if chars.peek() == Some(&'-') => {
+                out.push(c);
+                copy_through(&mut chars, &mut out, |d| d == '\n');
             }
-            '/' if chars.get(i + 1) == Some(&'*') => {
-                let end = (i + 2..chars.len().saturating_sub(1))
-                    .find(|&j| chars[j] == '*' && chars[j + 1] == '/')
-                    .map_or(chars.len() - 1, |j| j + 1);
-                out.extend(&chars[i..=end]);
-                i = end + 1;
+            '/' if chars.peek() == Some(&'*') => {
+                out.push(c);
+                out.extend(chars.next());
+                let mut star = false;
+                copy_through(&mut chars, &mut out, |d| {
+                    let closes = star && d == '/';
+                    star = d == '*';
+                    closes
+                });
             }
-            '$' if chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                let end = (i + 1..chars.len())
-                    .find(|&j| !chars[j].is_ascii_digit())
-                    .unwrap_or(chars.len());
-                let n: usize = chars[i + 1..end]
-                    .iter()
-                    .collect::<String>()
-                    .parse()
-                    .unwrap_or(0);
+            '$' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut digits = String::new();
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    digits.push(d);
+                }
+                let n: usize = digits.parse().unwrap_or(0);
                 let p = n
                     .checked_sub(1)
                     .and_then(|k| params.get(k))
@@ -306,15 +298,25 @@ fn bind(sql: &str, params: &[QueryParam]) -> Result<(String, Vec<String>), LakeE
                     })?;
                 bound.push(literal(p)?);
                 out.push('?');
-                i = end;
             }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+            _ => out.push(c),
         }
     }
     Ok((out, bound))
+}
+
+/// Copies characters up to and including the first for which `end` holds (or to the end).
+fn copy_through(
+    chars: &mut impl Iterator<Item = char>,
+    out: &mut String,
+    mut end: impl FnMut(char) -> bool,
+) {
+    for d in chars {
+        out.push(d);
+        if end(d) {
+            break;
+        }
+    }
 }
 
 #[async_trait]

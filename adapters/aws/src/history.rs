@@ -201,7 +201,9 @@ fn partition_span(key: &PartitionKey, margin: Duration) -> Option<(DateTime<Utc>
     let start = date.and_time(NaiveTime::MIN).and_utc();
     Some((
         start.checked_sub_signed(margin)?,
-        start.checked_add_signed(Duration::days(1) + margin)?,
+        start
+            .checked_add_signed(Duration::days(1))?
+            .checked_add_signed(margin)?,
     ))
 }
 
@@ -427,7 +429,7 @@ fn decode_clicks(
     );
     let ats = ats.as_primitive::<TimestampMicrosecondType>();
     let mut out = Vec::with_capacity(batch.num_rows());
-    let mut skipped = 0;
+    let mut skipped: usize = 0;
     for r in 0..batch.num_rows() {
         // Page views name no product: not an interaction.
         if kinds.is_valid(r) && kinds.value(r) == EventType::PageView.as_str() {
@@ -459,7 +461,7 @@ fn decode_clicks(
         );
         let (Some(id), Some(kind), Some(customer), Some(session), Some(product), Some(at)) = parsed
         else {
-            skipped += 1;
+            skipped = skipped.saturating_add(1);
             continue;
         };
         out.push((
@@ -495,7 +497,7 @@ fn decode_items(
     );
     let ats = ats.as_primitive::<TimestampMicrosecondType>();
     let mut out = Vec::with_capacity(batch.num_rows());
-    let mut skipped = 0;
+    let mut skipped: usize = 0;
     for r in 0..batch.num_rows() {
         let at = ats
             .is_valid(r)
@@ -520,7 +522,7 @@ fn decode_items(
             at,
         );
         let (Some(order), Some(customer), Some(product), Some(at)) = parsed else {
-            skipped += 1;
+            skipped = skipped.saturating_add(1);
             continue;
         };
         out.push(PurchaseRecord {

@@ -20,6 +20,27 @@
 //! at the boundary into the ports' errors; whole calls are retried by the SDK's standard retry
 //! strategy, and the parts of a batch a service did not process by the adapters (see [`retry`]).
 
+// No panic reachable from input: these are denied outside tests (each allowed exception sits on
+// the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
+// use plain arithmetic. Integration tests are crates of their own.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod athena;
 mod batch;
 pub mod config;

@@ -75,7 +75,7 @@ pub(crate) async fn batch_write(
                 "Re-sending unprocessed DynamoDB items."
             );
             backoff.wait(attempt).await;
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             pending = unprocessed;
         }
     }
@@ -139,7 +139,7 @@ pub(crate) async fn batch_get(
                 });
             }
             backoff.wait(attempt).await;
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             pending = unprocessed;
         }
     }
@@ -161,7 +161,7 @@ pub(crate) async fn scan_count(client: &Client, table: &str) -> Result<u64, Stor
             .send()
             .await
             .map_err(|e| store_err(&e, &format!("count items of DynamoDB table {table}")))?;
-        total += u64::try_from(out.count()).unwrap_or(0);
+        total = total.saturating_add(u64::try_from(out.count()).unwrap_or(0));
         match out.last_evaluated_key() {
             Some(k) if !k.is_empty() => start = Some(k.clone()),
             _ => return Ok(total),

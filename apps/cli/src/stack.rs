@@ -172,9 +172,11 @@ impl LocalStack {
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<u64> {
         use fashion_domain::ports::{CheckpointStore, ClickstreamSource};
-        let cutoff = now - chrono::Duration::hours(i64::from(s.stream.retention_hours));
+        let cutoff = now
+            .checked_sub_signed(chrono::Duration::hours(i64::from(s.stream.retention_hours)))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let checkpoints = self.state.checkpoints();
-        let mut trimmed = 0;
+        let mut trimmed: u64 = 0;
         for shard in self.stream.shards().await? {
             let a = checkpoints.load(PROCESSOR, &shard).await?;
             let b = checkpoints
@@ -182,7 +184,8 @@ impl LocalStack {
                 .await?;
             if let (Some(a), Some(b)) = (a, b) {
                 let upto = if a < b { a } else { b };
-                trimmed += self.stream.trim_consumed(&shard, &upto, cutoff).await?;
+                let n = self.stream.trim_consumed(&shard, &upto, cutoff).await?;
+                trimmed = trimmed.saturating_add(n);
             }
         }
         Ok(trimmed)

@@ -242,6 +242,9 @@ mod tests {
         let err = day_of(&event, now, chrono_tz::UTC).unwrap_err().to_string();
         assert!(err.contains("/date must be a string"), "{err}");
         let err = training_time(&serde_json::json!({ "until": 12 }), now).unwrap_err();
-        assert!(err.to_string().contains("/until must be a string, got 12"), "{err}");
+        assert!(
+            err.to_string().contains("/until must be a string, got 12"),
+            "{err}"
+        );
     }
 }

@@ -37,4 +37,3 @@ pub mod settings;
 pub mod stream_processor;
 #[cfg(feature = "functions")]
 pub mod trainer;
-

@@ -277,18 +277,24 @@ impl Sim<'_> {
                         .run(StoreDay::new(day, self.settings.tz()))
                         .await
                         .with_context(|| format!("the daily job for {day} failed"))?;
-                    self.etl.runs += 1;
-                    self.etl.orders_written +=
-                        report.written_to(fashion_domain::lake::tables::ORDERS);
-                    self.etl.lines_written +=
-                        report.written_to(fashion_domain::lake::tables::ORDER_ITEMS);
-                    self.etl.duplicate_lines_dropped += report.duplicate_lines_dropped;
+                    // Counts of rows: saturating, as no demo has 2^64 of them.
+                    let etl = &mut self.etl;
+                    etl.runs = etl.runs.saturating_add(1);
+                    etl.orders_written = etl
+                        .orders_written
+                        .saturating_add(report.written_to(fashion_domain::lake::tables::ORDERS));
+                    etl.lines_written = etl.lines_written.saturating_add(
+                        report.written_to(fashion_domain::lake::tables::ORDER_ITEMS),
+                    );
+                    etl.duplicate_lines_dropped = etl
+                        .duplicate_lines_dropped
+                        .saturating_add(report.duplicate_lines_dropped);
                     for (rule, n) in &report.quarantined {
-                        *self
-                            .etl
+                        let count = etl
                             .quarantined_by_rule
                             .entry(rule.as_str().to_owned())
-                            .or_default() += n.orders + n.lines;
+                            .or_default();
+                        *count = count.saturating_add(n.orders.saturating_add(n.lines));
                     }
                     self.etl_balanced &= report.is_balanced();
                 }
@@ -305,7 +311,7 @@ impl Sim<'_> {
                         .await
                         .context("training failed")?;
                     self.stack.processor.reload_model().await?;
-                    self.models += 1;
+                    self.models = self.models.saturating_add(1);
                 }
             }
         }
@@ -328,9 +334,9 @@ async fn lake_tables(stack: &DemoStack) -> anyhow::Result<BTreeMap<String, LakeT
         let entry: &mut LakeTable = out.entry(t.name.clone()).or_default();
         entry.partitions = parts.len();
         for p in parts {
-            entry.files += p.files;
-            entry.rows += p.rows;
-            entry.bytes += p.bytes;
+            entry.files = entry.files.saturating_add(p.files);
+            entry.rows = entry.rows.saturating_add(p.rows);
+            entry.bytes = entry.bytes.saturating_add(p.bytes);
         }
     }
     Ok(out)
@@ -418,7 +424,9 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
             ..Schedule::new(tz)
         },
         // Scheduling starts after the first 00:01: the day before the simulation has no data.
-        last_check: day0 + Duration::minutes(2),
+        last_check: day0
+            .checked_add_signed(Duration::minutes(2))
+            .unwrap_or(day0),
         totals: ProcessorTotals::default(),
         etl: EtlTotals::default(),
         etl_balanced: true,
@@ -431,7 +439,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         truth.add_day(&day);
         let mut orders = day.orders.clone();
         orders.sort_by_key(|o| o.order.recorded_at);
-        let mut next_order = 0;
+        let mut pending: &[_] = &orders;
         for chunk in day.events.chunks(STEP_EVENTS) {
             let Some(t) = chunk.last().map(|e| e.occurred_at) else {
                 continue;
@@ -452,30 +460,36 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
                 "{} clicks could not be published",
                 report.failed.len()
             );
-            let upto = orders[next_order..]
+            let upto = pending
                 .iter()
                 .take_while(|o| o.order.recorded_at <= t)
                 .count();
+            let (recorded, rest) = pending.split_at_checked(upto).unwrap_or((pending, &[]));
             sim.stack
                 .purchases
-                .put_orders(&orders[next_order..next_order + upto])
+                .put_orders(recorded)
                 .await
                 .context("failed to record orders")?;
-            next_order += upto;
+            pending = rest;
             sim.advance(t).await?;
         }
         sim.stack
             .purchases
-            .put_orders(&orders[next_order..])
+            .put_orders(pending)
             .await
             .context("failed to record orders")?;
         // Past 00:01 of the next day: the daily job runs for this day.
         let next_day = config
             .start
-            .checked_add_days(Days::new(u64::from(d) + 1))
+            .checked_add_days(Days::new(u64::from(d).saturating_add(1)))
             .unwrap_or(config.start);
-        sim.advance(StoreDay::new(next_day, tz).start + Duration::minutes(2))
-            .await?;
+        let start = StoreDay::new(next_day, tz).start;
+        sim.advance(
+            start
+                .checked_add_signed(Duration::minutes(2))
+                .unwrap_or(start),
+        )
+        .await?;
         pb.inc(1);
     }
     let now = clock.now();
@@ -492,7 +506,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         .train(now)
         .await
         .context("training failed")?;
-    models_trained += 1;
+    models_trained = models_trained.saturating_add(1);
     pb.finish_and_clear();
 
     // Evaluate and summarise.
@@ -545,8 +559,8 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         events_dead_lettered: totals.dead_lettered,
         events_valid_expected: expected_valid,
         checks: Checks {
-            every_event_accounted_for: totals.processed + totals.dead_lettered
-                == truth.events_sent - truth.event_duplicates,
+            every_event_accounted_for: totals.processed.checked_add(totals.dead_lettered)
+                == truth.events_sent.checked_sub(truth.event_duplicates),
             lake_clickstream_equals_valid_events: lake_rows
                 .get("clickstream")
                 .copied()

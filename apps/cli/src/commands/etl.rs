@@ -63,10 +63,11 @@ pub async fn run(settings: &Settings, date: Option<NaiveDate>, json: bool) -> an
     );
     let stack = LocalStack::open(settings, clock).await?;
     let reports = run_days(&stack, &[day]).await?;
+    let report = reports.first().context("the daily job ran no day")?;
     if json {
-        return print_json(&reports[0]);
+        return print_json(report);
     }
-    print_report(&reports[0]);
+    print_report(report);
     Ok(())
 }
 

@@ -79,7 +79,7 @@ pub async fn publish_day(
                 report.failed.first()
             );
         }
-        sent += report.accepted as u64;
+        sent = sent.saturating_add(report.accepted as u64);
     }
     Ok(sent)
 }

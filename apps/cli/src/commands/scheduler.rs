@@ -127,7 +127,10 @@ pub async fn run(
             let ok = r.ok;
             runs.push(r);
             if !ok {
-                checked = job.at() - Duration::seconds(1);
+                checked = job
+                    .at()
+                    .checked_sub_signed(Duration::seconds(1))
+                    .unwrap_or(checked);
                 failed = true;
                 break;
             }
@@ -138,16 +141,25 @@ pub async fn run(
             break;
         }
         let wait = if failed {
-            retry_wait = (retry_wait * 2).min(StdDuration::from_secs(15 * 60));
-            retry_wait / 2
+            retry_wait = retry_wait
+                .saturating_mul(2)
+                .min(StdDuration::from_secs(15 * 60));
+            retry_wait.checked_div(2).unwrap_or_default()
         } else {
             retry_wait = StdDuration::from_secs(30);
             let next = schedule
-                .due(now, now + Duration::days(2))
+                .due(
+                    now,
+                    now.checked_add_signed(Duration::days(2))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                )
                 .first()
                 .map(Due::at);
             next.map_or(MAX_SLEEP, |t| {
-                (t - now).to_std().unwrap_or_default().min(MAX_SLEEP)
+                t.signed_duration_since(now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(MAX_SLEEP)
             })
         };
         tokio::time::sleep(wait.max(StdDuration::from_millis(200))).await;

@@ -479,8 +479,8 @@ impl Engine {
             failures,
             skipped,
             calls: CallCounts {
-                reads: after.reads - before.reads,
-                writes: after.writes - before.writes,
+                reads: after.reads.saturating_sub(before.reads),
+                writes: after.writes.saturating_sub(before.writes),
             },
             write_calls: self
                 .cx

@@ -8,6 +8,26 @@
 //! embedded stack's directories and databases). The AWS stacks need the `aws` feature (on by
 //! default); `--no-default-features` builds the local stack without compiling the AWS SDK.
 
+// No panic reachable from input (the stack's configuration, the cloud's answers): these are
+// denied outside tests; unit tests may unwrap, index and use plain arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )
+)]
+
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;

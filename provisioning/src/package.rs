@@ -31,7 +31,7 @@ pub fn bootstrap_zip(content: &[u8]) -> anyhow::Result<Vec<u8>> {
     let crc = crc32(content);
     let size = u32::try_from(content.len())
         .map_err(|_| anyhow::anyhow!("a package of {} bytes is too large", content.len()))?;
-    let mut z = Vec::with_capacity(content.len() + 128);
+    let mut z = Vec::with_capacity(content.len().saturating_add(128));
     let u16le = |z: &mut Vec<u8>, v: u16| z.extend_from_slice(&v.to_le_bytes());
     let u32le = |z: &mut Vec<u8>, v: u32| z.extend_from_slice(&v.to_le_bytes());
     // Local file header.
@@ -61,7 +61,9 @@ pub fn bootstrap_zip(content: &[u8]) -> anyhow::Result<Vec<u8>> {
     u32le(&mut z, 0o100_755 << 16); // a regular, executable file
     u32le(&mut z, 0);
     z.extend_from_slice(NAME);
-    let cd_size = u32::try_from(z.len())? - cd_offset;
+    let cd_size = u32::try_from(z.len())?
+        .checked_sub(cd_offset)
+        .ok_or_else(|| anyhow::anyhow!("the central directory starts after its end"))?;
     // End of central directory.
     u32le(&mut z, 0x0605_4b50);
     for v in [0, 0, 1, 1] {

@@ -165,7 +165,12 @@ pub fn levels(specs: &[ResourceSpec]) -> Result<Vec<Vec<&ResourceSpec>>, OrderEr
                 .collect();
             return Err(OrderError::Cycle(stuck));
         }
-        out.push(ready.iter().map(|id| by_id[id]).collect());
+        out.push(
+            ready
+                .iter()
+                .filter_map(|id| by_id.get(id).copied())
+                .collect(),
+        );
         done.extend(ready);
     }
     Ok(out)

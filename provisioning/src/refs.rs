@@ -33,13 +33,14 @@ pub fn account_id() -> String {
 fn refs_in(s: &str) -> Vec<(&str, &str)> {
     let mut out = Vec::new();
     let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        if let Some((id, key)) = after[..end].rsplit_once('.') {
+    while let Some((_, after)) = rest.split_once("${") {
+        let Some((inner, tail)) = after.split_once('}') else {
+            break;
+        };
+        if let Some((id, key)) = inner.rsplit_once('.') {
             out.push((id, key));
         }
-        rest = &after[end + 1..];
+        rest = tail;
     }
     out
 }
@@ -98,15 +99,18 @@ fn resolve_str(
 ) -> Result<String, UnresolvedRef> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        let Some((id, key)) = after[..end].rsplit_once('.') else {
-            out.push_str(&rest[..start + 2 + end + 1]);
-            rest = &after[end + 1..];
+    while let Some((before, after)) = rest.split_once("${") {
+        let Some((inner, tail)) = after.split_once('}') else {
+            break;
+        };
+        out.push_str(before);
+        let Some((id, key)) = inner.rsplit_once('.') else {
+            out.push_str("${");
+            out.push_str(inner);
+            out.push('}');
+            rest = tail;
             continue;
         };
-        out.push_str(&rest[..start]);
         match lookup(id, key) {
             Some(Lookup::Known(v)) => out.push_str(&v),
             Some(Lookup::Unknown) => {
@@ -122,7 +126,7 @@ fn resolve_str(
                 });
             }
         }
-        rest = &after[end + 1..];
+        rest = tail;
     }
     out.push_str(rest);
     Ok(out)

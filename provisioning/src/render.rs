@@ -44,7 +44,7 @@ pub fn report(r: &Report) -> String {
     let width = r
         .steps
         .iter()
-        .map(|s| s.label.len() + s.name.len() + 3)
+        .map(|s| s.label.len().saturating_add(s.name.len()).saturating_add(3))
         .max()
         .unwrap_or(0);
     for s in &r.steps {

@@ -114,7 +114,9 @@ impl UrlPermission {
     fn from_statement(st: &serde_json::Value, sids: &[&str]) -> Option<Self> {
         let text = |v: Option<&serde_json::Value>| match v {
             Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Array(a)) if a.len() == 1 => a[0].as_str().map(str::to_owned),
+            Some(serde_json::Value::Array(a)) if a.len() == 1 => {
+                a.first().and_then(|v| v.as_str()).map(str::to_owned)
+            }
             Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
             _ => None,
         };

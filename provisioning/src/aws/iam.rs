@@ -36,8 +36,8 @@ pub fn trust_policy(service: &str, condition: Option<serde_json::Value>) -> serd
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     });
-    if let Some(c) = condition {
-        statement["Condition"] = c;
+    if let (Some(c), Some(fields)) = (condition, statement.as_object_mut()) {
+        fields.insert("Condition".to_owned(), c);
     }
     serde_json::json!({"Version": "2012-10-17", "Statement": [statement]})
 }

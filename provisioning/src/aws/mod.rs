@@ -293,8 +293,8 @@ where
                 after: waited,
             });
         }
-        tokio::time::sleep(delay.min(timeout - waited)).await;
-        delay = (delay * 2).min(POLL_MAX);
+        tokio::time::sleep(delay.min(timeout.saturating_sub(waited))).await;
+        delay = delay.saturating_mul(2).min(POLL_MAX);
     }
 }
 
@@ -320,7 +320,7 @@ where
             Err(e) if transient(&e) && start.elapsed() < timeout => {
                 tracing::debug!(error.message = %e, "Transient refusal, retrying.");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(POLL_MAX);
+                delay = delay.saturating_mul(2).min(POLL_MAX);
             }
             Err(e) => return Err(e),
         }
@@ -436,20 +436,25 @@ pub fn parse_policy(doc: &str) -> serde_json::Value {
 }
 
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let escaped = tail
+            .get(..2)
+            .filter(|_| b == b'%')
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(v) => {
+                out.push(v);
+                rest = tail.get(2..).unwrap_or_default();
+            }
+            None => {
                 out.push(b);
-                i += 3;
-                continue;
+                rest = tail;
             }
         }
-        out.push(bytes[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -233,7 +233,6 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         },
         &[],
     );
-    let mut table_ids = BTreeMap::new();
     for def in all_tables() {
         let location = format!("s3://{bucket}/{lake_prefix}{}/", def.name);
         let extra = if def.name == tables::CLICKSTREAM {
@@ -241,14 +240,13 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         } else {
             BTreeMap::new()
         };
-        let id = b.add(
+        b.add(
             glue::TABLE_KIND,
             &def.name,
             def.name.clone(),
             &glue::TableProps::parquet(&def, &database, location, extra),
             std::slice::from_ref(&database_id),
         );
-        table_ids.insert(def.name.clone(), id);
     }
     let glue_arn = |what: &str| arn(cfg, "glue", what);
     let catalog = glue_arn("catalog");
@@ -795,7 +793,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
         },
         &[
             b.id(lambda::FUNCTION_KIND, names::STREAM_PROCESSOR),
-            policy_ids[names::STREAM_PROCESSOR].clone(),
+            b.id(iam::POLICY_KIND, names::STREAM_PROCESSOR),
         ],
     );
 
@@ -837,8 +835,8 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
             tags: tags.clone(),
         },
         &[
-            table_ids[tables::CLICKSTREAM].clone(),
-            policy_ids[names::FIREHOSE].clone(),
+            b.id(glue::TABLE_KIND, tables::CLICKSTREAM),
+            b.id(iam::POLICY_KIND, names::FIREHOSE),
         ],
     );
 
@@ -884,7 +882,7 @@ pub(crate) fn aws_stack(b: &mut Builder<'_>) {
                 max_event_age_secs: 3600,
                 state: "ENABLED".into(),
             },
-            &[group_id.clone(), policy_ids[names::SCHEDULER].clone()],
+            &[group_id.clone(), b.id(iam::POLICY_KIND, names::SCHEDULER)],
         );
     }
 

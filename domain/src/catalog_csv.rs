@@ -389,7 +389,10 @@ x,Men,Apparel,Topwear,Shirts,Blue,Fall,2011,Casual,Bad Id,19.99
         assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
         assert_eq!(parsed.products[0].gender, "Men, Boys");
         assert_eq!(parsed.products[0].article_type, "\"Shirts\"");
-        assert_eq!(parsed.products[0].product_display_name, "\"Grey\" T-shirt\"");
+        assert_eq!(
+            parsed.products[0].product_display_name,
+            "\"Grey\" T-shirt\""
+        );
         assert_eq!(parsed.products[1].product_display_name, "a,\"b");
         let again = parse_styles(&write_styles(&parsed.products)).unwrap();
         assert!(again.rejected.is_empty(), "{:?}", again.rejected);

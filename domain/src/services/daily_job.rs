@@ -417,8 +417,12 @@ where
             quarantined: tally.quarantined,
             partitions,
             started_at,
-            duration_ms: u64::try_from(finished.signed_duration_since(started_at).num_milliseconds())
-                .unwrap_or(0),
+            duration_ms: u64::try_from(
+                finished
+                    .signed_duration_since(started_at)
+                    .num_milliseconds(),
+            )
+            .unwrap_or(0),
         };
         let q = report.quarantined_total();
         info!(

@@ -116,6 +116,12 @@ impl ModelIndex {
                     .map(|g| (p.id, g.clone()))
             })
             .collect();
+        // A customer listed twice (a model is data read back from storage) keeps every purchase:
+        // collecting into the map would keep only the last list.
+        let mut purchased: FastMap<CustomerId, FastSet<ProductId>> = FastMap::default();
+        for (c, ps) in &model.purchased {
+            purchased.entry(*c).or_default().extend(ps.iter().copied());
+        }
         Self {
             version: model.version.clone(),
             products,
@@ -123,11 +129,7 @@ impl ModelIndex {
             similar,
             popular: model.popular_by_segment.iter().cloned().collect(),
             trending: model.trending_by_segment.iter().cloned().collect(),
-            purchased: model
-                .purchased
-                .iter()
-                .map(|(c, ps)| (*c, ps.iter().copied().collect()))
-                .collect(),
+            purchased,
         }
     }
 
@@ -300,15 +302,19 @@ impl ModelIndex {
         else {
             return;
         };
+        let mut listed = FastSet::default();
         let picks: Vec<ProductId> = list
             .iter()
             .filter(|p| keep(p) && self.products.get(p).is_some_and(|m| m.trend > 0.0))
+            .filter(|p| listed.insert(**p))
             .take(cfg.trending_slots)
             .copied()
             .collect();
+        // Never more picks than the list holds (`trending_slots` may exceed `top_n`).
         let picks: Vec<ProductId> = picks
             .into_iter()
             .filter(|p| !out.iter().any(|r| r.product_id == *p))
+            .take(cfg.top_n)
             .collect();
         if picks.is_empty() {
             return;
@@ -588,5 +594,145 @@ mod tests {
             &RecommenderConfig::default(),
         );
         assert!(recs.iter().all(|r| r.reason != Reason::AlsoViewed));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const GENDERS: [&str; 3] = ["Men", "Women", "Unisex"];
+        const TYPES: [&str; 4] = ["Shirts", "Jeans", "Tops", "Watches"];
+
+        fn arb_product() -> impl Strategy<Value = ModelProduct> {
+            (
+                1u32..40,
+                0usize..3,
+                0usize..4,
+                any::<bool>(),
+                0f32..1e6,
+                -1e3f32..1e3,
+            )
+                .prop_map(|(id, g, t, available, popularity, trend)| ModelProduct {
+                    id: pid(id),
+                    gender: GENDERS[g].into(),
+                    master_category: "Apparel".into(),
+                    article_type: TYPES[t].into(),
+                    colour: if id % 2 == 0 { "Red" } else { "Blue" }.into(),
+                    available,
+                    popularity,
+                    trend,
+                })
+        }
+
+        fn arb_ids() -> impl Strategy<Value = Vec<ProductId>> {
+            prop::collection::vec((1u32..45).prop_map(pid), 0..12)
+        }
+
+        fn arb_model() -> impl Strategy<Value = RecModel> {
+            let neighbours = prop::collection::vec(
+                (
+                    (1u32..45).prop_map(pid),
+                    prop::collection::vec(
+                        ((1u32..45).prop_map(pid), 0f32..1e6)
+                            .prop_map(|(product_id, score)| Neighbour { product_id, score }),
+                        0..10,
+                    ),
+                ),
+                0..20,
+            );
+            let segments = |ids| {
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["Men", "Women", ALL_SEGMENTS]),
+                        ids,
+                    )
+                        .prop_map(|(s, v): (&str, Vec<ProductId>)| (s.to_owned(), v)),
+                    0..4,
+                )
+            };
+            (
+                prop::collection::vec(arb_product(), 0..40),
+                neighbours,
+                segments(arb_ids()),
+                segments(arb_ids()),
+                prop::collection::vec((1u64..5, arb_ids()), 0..4),
+            )
+                .prop_map(|(products, neighbours, popular, trending, purchased)| {
+                    RecModel {
+                        version: "prop".into(),
+                        trained_at: now(),
+                        trained_on_events: 0,
+                        products,
+                        neighbours,
+                        popular_by_segment: popular,
+                        trending_by_segment: trending,
+                        purchased: purchased
+                            .into_iter()
+                            .map(|(c, ps)| (CustomerId::new(c).unwrap(), ps))
+                            .collect(),
+                        trends: vec![],
+                    }
+                })
+        }
+
+        fn arb_recent() -> impl Strategy<Value = Vec<Interaction>> {
+            prop::collection::vec(
+                (1u32..45, 0usize..5, -3_000i64..3_000_000).prop_map(|(p, k, secs_ago)| {
+                    Interaction {
+                        product_id: pid(p),
+                        event_type: EventType::ALL[k],
+                        at: now() - chrono::Duration::seconds(secs_ago),
+                    }
+                }),
+                0..60,
+            )
+        }
+
+        fn arb_config() -> impl Strategy<Value = RecommenderConfig> {
+            (0usize..30, 0usize..5, 0usize..5, 0f32..10.0).prop_map(
+                |(top_n, max_per_article_type, trending_slots, trend_boost)| RecommenderConfig {
+                    top_n,
+                    max_per_article_type,
+                    trending_slots,
+                    trend_boost,
+                    ..RecommenderConfig::default()
+                },
+            )
+        }
+
+        proptest! {
+            /// Issue 14: whatever a trained model and a customer's history hold, the list has
+            /// finite scores, no item twice, nothing the customer bought, nothing unavailable, and
+            /// at most `top_n` items.
+            #[test]
+            fn lists_are_finite_distinct_unbought_available_and_bounded(
+                model in arb_model(),
+                customer in 1u64..6,
+                recent in arb_recent(),
+                cfg in arb_config(),
+            ) {
+                let index = ModelIndex::new(&model);
+                let customer = CustomerId::new(customer).unwrap();
+                let list = index.recommend(customer, &recent, now(), &cfg);
+                let bought: Vec<ProductId> = model
+                    .purchased
+                    .iter()
+                    .filter(|(c, _)| *c == customer)
+                    .flat_map(|(_, ps)| ps.iter().copied())
+                    .collect();
+                prop_assert!(list.len() <= cfg.top_n, "{} > {}", list.len(), cfg.top_n);
+                let mut seen = std::collections::HashSet::new();
+                for item in &list {
+                    prop_assert!(item.score.is_finite(), "{item:?}");
+                    prop_assert!(seen.insert(item.product_id), "{:?} twice", item.product_id);
+                    prop_assert!(!bought.contains(&item.product_id), "{:?} was bought", item.product_id);
+                    prop_assert!(
+                        index.product(item.product_id).is_some_and(|p| p.available),
+                        "{:?} is not available", item.product_id
+                    );
+                }
+            }
+        }
     }
 }

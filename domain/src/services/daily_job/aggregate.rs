@@ -523,4 +523,143 @@ mod tests {
         }
         assert_eq!(forward.finish(&refs), backward.finish(&refs));
     }
+
+    mod properties {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Per product × city: units, revenue, order ids and customer ids.
+        type Expected = (i128, i128, BTreeSet<u64>, BTreeSet<i64>);
+
+        const STATUSES: [OrderStatus; 5] = [
+            OrderStatus::Paid,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::Cancelled,
+            OrderStatus::Returned,
+        ];
+
+        /// A line: product, quantity and unit price; now and then a price near `Cents::MAX`
+        /// (quantity 1, so that the line itself stays within decimal(18,2), as the cleaner
+        /// guarantees).
+        fn arb_line() -> impl Strategy<Value = (u32, u32, i64)> {
+            prop_oneof![
+                8 => (1u32..=3, 1u32..1_000, 0i64..100_000),
+                1 => (1u32..=3, Just(1u32), (Cents::MAX.get() / 4)..=Cents::MAX.get()),
+            ]
+        }
+
+        fn arb_orders() -> impl Strategy<Value = Vec<(Order, Vec<OrderLine>)>> {
+            prop::collection::vec(
+                (
+                    10u64..=12,
+                    0usize..5,
+                    prop::collection::vec(arb_line(), 1..5),
+                ),
+                0..40,
+            )
+            .prop_map(|orders| {
+                orders
+                    .into_iter()
+                    .zip(1u64..)
+                    // Clean orders only: the cleaner quarantines a total beyond decimal(18,2).
+                    .filter(|((_, _, lines), _)| {
+                        let total: i128 = lines
+                            .iter()
+                            .map(|&(_, q, c)| i128::from(q) * i128::from(c))
+                            .sum();
+                        total <= i128::from(Cents::MAX.get())
+                    })
+                    .map(|((c, st, lines), id)| order(id, c, STATUSES[st], &lines))
+                    .collect()
+            })
+        }
+
+        proptest! {
+            /// Issue 14: the aggregates are exactly the sums of the sales they took in (units,
+            /// revenue, orders, distinct customers, per product × city and per customer); an
+            /// order is refused only when taking it would leave decimal(18,2), and a refused
+            /// order adds nothing.
+            #[test]
+            fn aggregates_equal_the_sums_of_their_inputs_and_never_overflow(
+                orders in arb_orders()
+            ) {
+                let refs = refs();
+                let mut agg = SalesAggregator::new(&refs);
+                let max = i128::from(Cents::MAX.get());
+                let city = |c: CustomerId| if c.as_i64() == 12 { "Hue" } else { "Hanoi" };
+                // Revenue taken so far per customer and per product × city.
+                let mut by_customer: BTreeMap<CustomerId, i128> = BTreeMap::new();
+                let mut by_cell: BTreeMap<(ProductId, &str), i128> = BTreeMap::new();
+                let mut taken = Vec::new();
+                for (o, lines) in &orders {
+                    let customer_after =
+                        by_customer.get(&o.customer_id).copied().unwrap_or(0) + i128::from(o.total.get());
+                    let mut cells_after = by_cell.clone();
+                    for l in lines {
+                        *cells_after.entry((l.product_id, city(o.customer_id))).or_default() +=
+                            i128::from(l.line_total.get());
+                    }
+                    let would_overflow = customer_after > max || cells_after.values().any(|v| *v > max);
+                    match agg.add(&refs, o, lines) {
+                        Ok(()) => {
+                            prop_assert!(!o.status.is_sale() || !would_overflow, "order {} overflowed", o.order_id);
+                            if o.status.is_sale() {
+                                by_customer.insert(o.customer_id, customer_after);
+                                by_cell = cells_after;
+                            }
+                            taken.push((o, lines));
+                        }
+                        Err(detail) => {
+                            prop_assert!(o.status.is_sale() && would_overflow, "refused: {detail}");
+                            prop_assert!(detail.contains("beyond its column's range"), "{detail}");
+                        }
+                    }
+                }
+                let (sales, customers) = agg.finish(&refs);
+
+                // Expected, summed independently in i128 (which cannot overflow here).
+                let mut want: BTreeMap<(ProductId, &str), Expected> = BTreeMap::new();
+                let mut want_customers: BTreeMap<CustomerId, (i128, i128, i128)> = BTreeMap::new();
+                for (o, lines) in taken.iter().filter(|(o, _)| o.status.is_sale()) {
+                    let c = want_customers.entry(o.customer_id).or_default();
+                    c.0 += 1;
+                    c.1 += i128::from(o.units);
+                    c.2 += i128::from(o.total.get());
+                    for l in lines.iter() {
+                        let e = want.entry((l.product_id, city(o.customer_id))).or_default();
+                        e.0 += i128::from(l.quantity);
+                        e.1 += i128::from(l.line_total.get());
+                        e.2.insert(o.order_id.get());
+                        e.3.insert(o.customer_id.as_i64());
+                    }
+                }
+                prop_assert_eq!(sales.len(), want.len());
+                for s in &sales {
+                    let w = &want[&(s.product_id, s.city.as_str())];
+                    prop_assert_eq!(i128::from(s.units), w.0);
+                    prop_assert_eq!(i128::from(s.revenue.get()), w.1);
+                    prop_assert!(s.revenue <= Cents::MAX);
+                    prop_assert_eq!(s.orders as usize, w.2.len());
+                    prop_assert_eq!(s.distinct_customers as usize, w.3.len());
+                }
+                prop_assert_eq!(customers.len(), want_customers.len());
+                for c in &customers {
+                    let w = want_customers[&c.customer_id];
+                    prop_assert_eq!((i128::from(c.orders), i128::from(c.units), i128::from(c.revenue.get())), w);
+                    prop_assert!(c.revenue <= Cents::MAX);
+                }
+                // With only small prices nothing is refused.
+                let small = orders
+                    .iter()
+                    .all(|(_, ls)| ls.iter().all(|l| l.unit_price.get() < 100_000));
+                if small {
+                    prop_assert_eq!(taken.len(), orders.len());
+                }
+            }
+        }
+    }
 }

@@ -238,7 +238,10 @@ impl<'a> Cleaner<'a> {
         let row = &stored.order;
         // Row counts: saturating, as no day has 2^64 rows.
         tally.extracted.orders = tally.extracted.orders.saturating_add(1);
-        tally.extracted.lines = tally.extracted.lines.saturating_add(stored.items.len() as u64);
+        tally.extracted.lines = tally
+            .extracted
+            .lines
+            .saturating_add(stored.items.len() as u64);
 
         self.keep_distinct_lines(&stored.items);
         let dropped = stored.items.len().saturating_sub(self.kept.len()) as u64;
@@ -928,7 +931,11 @@ mod tests {
         (
             prop::option::weighted(0.9, -1i64..8),
             -1i32..4,
-            -50i64..2_000,
+            prop_oneof![
+                8 => -50i64..2_000,
+                1 => (i64::MAX / 4)..=i64::MAX,
+                1 => i64::MIN..=(i64::MIN / 4),
+            ],
             0i32..4,
         )
     }
@@ -954,7 +961,11 @@ mod tests {
                     items.push(l);
                 }
             }
-            let total: i64 = items.iter().map(|i| i64::from(i.quantity) * i.unit_price_cents).sum();
+            // Wrapping: with the extreme prices the stored total is whatever a broken source says.
+            let total: i64 = items
+                .iter()
+                .map(|i| i64::from(i.quantity).wrapping_mul(i.unit_price_cents))
+                .fold(0, i64::wrapping_add);
             StoredOrder {
                 order: OrderRow {
                     order_id: id,
@@ -975,6 +986,50 @@ mod tests {
     }
 
     proptest! {
+        /// Issue 14: every input order is published or quarantined exactly once, and so is each
+        /// of its distinct lines (an exact copy of an earlier line is dropped, not counted twice).
+        #[test]
+        fn every_input_row_lands_exactly_once(orders in arb_orders()) {
+            let (batch, _) = run(&orders);
+            for o in &orders {
+                let id = o.order.order_id;
+                let published = batch
+                    .orders
+                    .iter()
+                    .filter(|p| i64::try_from(p.order_id.get()).ok() == Some(id))
+                    .count();
+                let quarantined = batch
+                    .quarantined_orders
+                    .iter()
+                    .filter(|q| q.record_key == order_key(id))
+                    .count();
+                prop_assert_eq!(published + quarantined, 1, "order {}", id);
+
+                let mut distinct: Vec<&OrderItemRow> = Vec::new();
+                for line in &o.items {
+                    if !distinct.contains(&line) {
+                        distinct.push(line);
+                    }
+                }
+                let prefix = format!("order {id} line ");
+                let lines_out = batch
+                    .lines
+                    .iter()
+                    .filter(|l| i64::try_from(l.order_id.get()).ok() == Some(id))
+                    .count()
+                    + batch
+                        .quarantined_lines
+                        .iter()
+                        .filter(|q| q.record_key.starts_with(&prefix))
+                        .count();
+                prop_assert_eq!(lines_out, distinct.len(), "lines of order {}", id);
+                // A published order's lines are all published: orders are never split.
+                if published == 1 {
+                    prop_assert!(batch.quarantined_lines.iter().all(|q| !q.record_key.starts_with(&prefix)));
+                }
+            }
+        }
+
         #[test]
         fn every_extracted_row_is_published_quarantined_or_dropped_as_a_duplicate(
             orders in arb_orders()

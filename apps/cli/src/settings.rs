@@ -280,4 +280,60 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        /// Issue 14: whatever numbers and zone a configuration file holds, loading it either
+        /// refuses it (naming the problem) or gives settings within their documented bounds, so
+        /// that no duration, size or date range built from them can overflow.
+        #[test]
+        fn any_configuration_is_loaded_within_bounds_or_refused(
+            shards in proptest::prelude::any::<i64>(),
+            retention_hours in proptest::prelude::any::<i64>(),
+            max_age_secs in proptest::prelude::any::<i64>(),
+            max_bytes in proptest::prelude::any::<i64>(),
+            days in proptest::prelude::any::<i64>(),
+            users in proptest::prelude::any::<i64>(),
+            products in proptest::prelude::any::<i64>(),
+            dirty_rate in proptest::prelude::any::<f64>(),
+            start_offset in -1_000_000i64..1_000_000,
+            zone in proptest::sample::select(vec!["UTC", "Asia/Ho_Chi_Minh", "Mars/Base", "", "utc"]),
+        ) {
+            // Small values most of the time, so that some files load.
+            let small = |v: i64| if v % 3 == 0 { v } else { v.rem_euclid(100) };
+            let start = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
+                + chrono::Duration::days(start_offset);
+            let text = format!(
+                "time_zone = {zone:?}\n\
+                 [stream]\nshards = {}\nretention_hours = {}\n\
+                 [sink]\nmax_age_secs = {}\nmax_bytes = {}\n\
+                 [generator]\nstart = \"{start}\"\ndays = {}\nusers = {}\nproducts = {}\ndirty_rate = {dirty_rate:?}\n",
+                small(shards), small(retention_hours), small(max_age_secs),
+                if max_bytes % 3 == 0 { max_bytes } else { 1 << 20 },
+                small(days), small(users), small(products),
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("fashion.toml");
+            std::fs::write(&file, &text).unwrap();
+            let cli = Cli::parse_from(["fashion", "--config", file.to_str().unwrap(), "generate"]);
+            match Settings::load(&cli) {
+                Ok(s) => {
+                    proptest::prop_assert!((1..=64).contains(&s.stream.shards), "{text}");
+                    proptest::prop_assert!((1..=8_760).contains(&s.stream.retention_hours));
+                    proptest::prop_assert!((1..=86_400).contains(&s.sink.max_age_secs));
+                    proptest::prop_assert!((1024..=(1 << 30)).contains(&s.sink.max_bytes));
+                    proptest::prop_assert!((1..=3_650).contains(&s.generator.days));
+                    proptest::prop_assert!((0.0..=1.0).contains(&s.generator.dirty_rate));
+                    proptest::prop_assert!(
+                        s.generator
+                            .start
+                            .checked_add_days(chrono::Days::new(u64::from(s.generator.days) + 1))
+                            .is_some(),
+                        "{text}"
+                    );
+                    proptest::prop_assert!(fashion_domain::calendar::parse_time_zone(&s.time_zone).is_ok());
+                }
+                Err(e) => proptest::prop_assert!(e.to_string().contains("invalid configuration"), "{e}"),
+            }
+        }
+    }
 }

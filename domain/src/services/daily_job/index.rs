@@ -2,65 +2,11 @@
 //! that is a plain array when ids are dense (they are, for catalogs and customer tables).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// The multiplicative hash of rustc (`FxHasher`): a few cycles per integer key where SipHash takes
-/// tens. Keys here are ids from the store's own database, not attacker-chosen input, so SipHash's
-/// flooding resistance buys nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FxHasher {
-    hash: u64,
-}
-
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            for (slot, b) in word.iter_mut().zip(chunk) {
-                *slot = *b;
-            }
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_i64(&mut self, i: i64) {
-        self.add(i.cast_unsigned());
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply mixes every input bit into the high bits only, while hash tables pick
-        // buckets by the low bits: rotate the mixed bits down (as rustc-hash 2 does), or keys
-        // that differ only in their high half (a product id above a city) would share buckets.
-        self.hash.rotate_left(26)
-    }
-}
-
-/// Builds [`FxHasher`]s for `HashMap`/`HashSet`.
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+/// Builds Fx hashers (rustc's multiplicative hash, see [`crate::fasthash`]) for
+/// `HashMap`/`HashSet`: a few cycles per integer key where SipHash takes tens. Keys here are ids
+/// from the store's own database, not attacker-chosen input.
+pub(crate) type FxBuild = crate::fasthash::FxBuildHasher;
 
 /// Ids at most this many times the number of entries (plus a margin) get a dense array.
 const DENSE_FACTOR: usize = 4;

@@ -430,33 +430,11 @@ pub fn parse_policy(doc: &str) -> serde_json::Value {
     let decoded = if doc.trim_start().starts_with('{') {
         doc.to_owned()
     } else {
-        percent_decode(doc)
+        percent_encoding::percent_decode_str(doc)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     serde_json::from_str(&decoded).unwrap_or(serde_json::Value::String(decoded))
-}
-
-fn percent_decode(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let mut rest = s.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        let escaped = tail
-            .get(..2)
-            .filter(|_| b == b'%')
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match escaped {
-            Some(v) => {
-                out.push(v);
-                rest = tail.get(2..).unwrap_or_default();
-            }
-            None => {
-                out.push(b);
-                rest = tail;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -23,44 +23,19 @@ use crate::output::print_json;
 use crate::settings::Settings;
 use crate::stack::LocalStack;
 
-/// Prints rows as an aligned text table.
-fn print_table(res: &QueryResult) {
+/// Rows as an aligned text table (long values cut at 60 characters), then the row count.
+fn table(res: &QueryResult) -> String {
     let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::String(s) => s.chars().take(60).collect(),
         serde_json::Value::Null => "NULL".to_owned(),
         other => other.to_string(),
     };
-    let mut widths: Vec<usize> = res.columns.iter().map(String::len).collect();
-    let cells: Vec<Vec<String>> = res
-        .rows
-        .iter()
-        .map(|r| r.iter().map(text).collect())
-        .collect();
-    for r in &cells {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count().min(60));
-        }
-    }
-    let line = |vals: &[String]| {
-        vals.iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{:<w$}", v.chars().take(60).collect::<String>(), w = *w))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
-    println!("{}", line(&res.columns));
-    println!(
-        "{}",
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .join("-+-")
-    );
-    for r in &cells {
-        println!("{}", line(r));
-    }
-    println!("({} rows)", res.rows.len());
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::ASCII_MARKDOWN)
+        .set_header(&res.columns)
+        .add_rows(res.rows.iter().map(|r| r.iter().map(text)));
+    format!("{table}\n({} rows)", res.rows.len())
 }
 
 pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow::Result<()> {
@@ -92,7 +67,7 @@ pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow:
     if json {
         return print_json(&res);
     }
-    print_table(&res);
+    println!("{}", table(&res));
     Ok(())
 }
 
@@ -205,4 +180,30 @@ pub async fn trends(settings: &Settings, args: &TrendsArgs, json: bool) -> anyho
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_print_as_an_aligned_table_with_nulls_and_long_values_cut() {
+        let res = QueryResult {
+            columns: vec!["article_type".into(), "units".into()],
+            rows: vec![
+                vec![serde_json::json!("Tshirts"), serde_json::json!(12)],
+                vec![serde_json::json!("x".repeat(80)), serde_json::Value::Null],
+            ],
+        };
+        let text = table(&res);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].contains("article_type") && lines[0].contains("units"));
+        assert!(lines[2].contains("Tshirts") && lines[2].contains("12"));
+        assert!(lines[3].contains(&"x".repeat(60)) && !lines[3].contains(&"x".repeat(61)));
+        assert!(lines[3].contains("NULL"));
+        assert_eq!(lines[4], "(2 rows)");
+        let width = lines[0].chars().count();
+        assert!(lines[1..4].iter().all(|l| l.chars().count() == width), "{text}");
+    }
 }

@@ -15,21 +15,11 @@ use crate::ids::CustomerId;
 /// - [`StoreError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait UserActivityStore: Send + Sync {
     /// The stored records of the given customers; customers without one are left out.
     async fn get_many(&self, customers: &[CustomerId]) -> Result<Vec<UserActivity>, StoreError>;
 
     /// Stores `activity` if the stored version still equals `activity.version`.
     async fn put(&self, activity: &UserActivity) -> Result<(), StoreError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: UserActivityStore + ?Sized> UserActivityStore for std::sync::Arc<T> {
-    async fn get_many(&self, customers: &[CustomerId]) -> Result<Vec<UserActivity>, StoreError> {
-        (**self).get_many(customers).await
-    }
-    async fn put(&self, activity: &UserActivity) -> Result<(), StoreError> {
-        (**self).put(activity).await
-    }
 }

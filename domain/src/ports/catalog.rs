@@ -13,6 +13,7 @@ use crate::product::Product;
 /// - [`StoreError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait ProductCatalog: Send + Sync {
     /// Inserts or replaces products; returns how many were written.
     async fn upsert_many(&self, products: &[Product]) -> Result<u64, StoreError>;
@@ -22,18 +23,4 @@ pub trait ProductCatalog: Send + Sync {
 
     /// Every product, ordered by id.
     async fn list(&self) -> Result<Vec<Product>, StoreError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: ProductCatalog + ?Sized> ProductCatalog for std::sync::Arc<T> {
-    async fn upsert_many(&self, products: &[Product]) -> Result<u64, StoreError> {
-        (**self).upsert_many(products).await
-    }
-    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
-        (**self).get_many(ids).await
-    }
-    async fn list(&self) -> Result<Vec<Product>, StoreError> {
-        (**self).list().await
-    }
 }

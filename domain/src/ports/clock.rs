@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 /// A source of "now".
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[auto_impl::auto_impl(Arc)]
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
@@ -16,12 +17,5 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// Shared clocks are clocks.
-impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
-    fn now(&self) -> DateTime<Utc> {
-        (**self).now()
     }
 }

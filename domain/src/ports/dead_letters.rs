@@ -13,6 +13,7 @@ use crate::dead_letter::DeadLetter;
 ///   records until a retry succeeds, or they would be lost.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait DeadLetterSink: Send + Sync {
     /// Stores dead letters.
     async fn put_many(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
@@ -23,18 +24,4 @@ pub trait DeadLetterSink: Send + Sync {
     /// Up to `limit` stored dead letters, oldest first (by `at`; ties in any order). Stores with
     /// eventually consistent indexes (DynamoDB) may omit letters written a moment ago.
     async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: DeadLetterSink + ?Sized> DeadLetterSink for std::sync::Arc<T> {
-    async fn put_many(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        (**self).put_many(letters).await
-    }
-    async fn count(&self) -> Result<u64, StoreError> {
-        (**self).count().await
-    }
-    async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        (**self).list(limit).await
-    }
 }

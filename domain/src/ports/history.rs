@@ -13,6 +13,7 @@ use crate::history::{PurchaseRecord, TrainingEvent};
 /// # Errors
 /// - [`LakeError::Unavailable`] when the lake cannot be read right now.
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait HistorySource: Send + Sync {
     /// Product interactions (page views excluded) with event time in `[from, to)`, in chunks,
     /// deduplicated by `event_id`, in no particular order.
@@ -28,23 +29,4 @@ pub trait HistorySource: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: HistorySource + ?Sized> HistorySource for std::sync::Arc<T> {
-    fn interactions(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
-        (**self).interactions(from, to)
-    }
-    fn purchases(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
-        (**self).purchases(from, to)
-    }
 }

@@ -88,6 +88,7 @@ pub fn check_open(
 /// - [`LakeError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait LakeWriter: Send + Sync {
     /// Opens a write to one partition of `table`. `write_id` is made of letters, digits, `-` and
     /// `_`.
@@ -112,6 +113,7 @@ pub trait LakeWriter: Send + Sync {
 /// - [`LakeError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait TableCatalog: Send + Sync {
     /// Creates the table, or updates its schema to `table`; idempotent.
     async fn ensure_table(&self, table: &TableDef) -> Result<(), LakeError>;
@@ -153,44 +155,8 @@ pub struct QueryResult {
 /// - [`LakeError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait QueryEngine: Send + Sync {
     /// Runs one statement with its parameters and returns all rows.
     async fn query(&self, sql: &str, params: &[QueryParam]) -> Result<QueryResult, LakeError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: LakeWriter + ?Sized> LakeWriter for std::sync::Arc<T> {
-    async fn open(
-        &self,
-        table: &TableDef,
-        partition: &PartitionKey,
-        mode: WriteMode,
-        write_id: &str,
-    ) -> Result<Box<dyn PartitionWriter>, LakeError> {
-        (**self).open(table, partition, mode, write_id).await
-    }
-}
-
-#[async_trait]
-impl<T: TableCatalog + ?Sized> TableCatalog for std::sync::Arc<T> {
-    async fn ensure_table(&self, table: &TableDef) -> Result<(), LakeError> {
-        (**self).ensure_table(table).await
-    }
-    async fn table(&self, name: &str) -> Result<Option<TableDef>, LakeError> {
-        (**self).table(name).await
-    }
-    async fn put_partition(&self, partition: &PartitionInfo) -> Result<(), LakeError> {
-        (**self).put_partition(partition).await
-    }
-    async fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>, LakeError> {
-        (**self).partitions(table).await
-    }
-}
-
-#[async_trait]
-impl<T: QueryEngine + ?Sized> QueryEngine for std::sync::Arc<T> {
-    async fn query(&self, sql: &str, params: &[QueryParam]) -> Result<QueryResult, LakeError> {
-        (**self).query(sql, params).await
-    }
 }

@@ -1,4 +1,6 @@
 //! Ports: the traits the services depend on, implemented by the memory, local and AWS adapters.
+//! Each is also implemented for `Arc<T>` (`#[auto_impl(Arc)]`): a shared adapter
+//! (`Arc<dyn Port>`) is a port too, so services can take it by value.
 
 mod activity;
 mod catalog;

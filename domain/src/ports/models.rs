@@ -13,6 +13,7 @@ use crate::model::RecModel;
 /// - [`StoreError::Unavailable`] on throttling or timeout.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait ModelStore: Send + Sync {
     /// Stores a model and makes it the latest if its version sorts last.
     async fn put(&self, model: &RecModel) -> Result<(), StoreError>;
@@ -33,22 +34,5 @@ pub trait ModelStore: Send + Sync {
             Some(v) => self.get(&v).await,
             None => Ok(None),
         }
-    }
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: ModelStore + ?Sized> ModelStore for std::sync::Arc<T> {
-    async fn put(&self, model: &RecModel) -> Result<(), StoreError> {
-        (**self).put(model).await
-    }
-    async fn latest_version(&self) -> Result<Option<String>, StoreError> {
-        (**self).latest_version().await
-    }
-    async fn get(&self, version: &str) -> Result<Option<RecModel>, StoreError> {
-        (**self).get(version).await
-    }
-    async fn versions(&self) -> Result<Vec<String>, StoreError> {
-        (**self).versions().await
     }
 }

@@ -17,6 +17,7 @@ use crate::product::Product;
 /// - [`PurchaseStoreError::Unavailable`] when the database cannot be reached.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait PurchaseStore: Send + Sync {
     /// Inserts or replaces customers by id.
     async fn put_customers(&self, customers: &[Customer]) -> Result<u64, PurchaseStoreError>;
@@ -35,6 +36,7 @@ pub trait PurchaseStore: Send + Sync {
 /// - [`PurchaseStoreError::Unavailable`] when the database cannot be reached.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait PurchaseSource: Send + Sync {
     /// Streams, in chunks, every order whose `ordered_at` or `recorded_at` falls in `day`, each
     /// with all its stored lines (duplicates included), ordered by order id. Implementations MUST
@@ -49,34 +51,4 @@ pub trait PurchaseSource: Send + Sync {
 
     /// Every product, as of now.
     async fn products(&self) -> Result<Vec<Product>, PurchaseStoreError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: PurchaseStore + ?Sized> PurchaseStore for std::sync::Arc<T> {
-    async fn put_customers(&self, customers: &[Customer]) -> Result<u64, PurchaseStoreError> {
-        (**self).put_customers(customers).await
-    }
-    async fn put_products(&self, products: &[Product]) -> Result<u64, PurchaseStoreError> {
-        (**self).put_products(products).await
-    }
-    async fn put_orders(&self, orders: &[StoredOrder]) -> Result<u64, PurchaseStoreError> {
-        (**self).put_orders(orders).await
-    }
-}
-
-#[async_trait]
-impl<T: PurchaseSource + ?Sized> PurchaseSource for std::sync::Arc<T> {
-    fn extract_day(
-        &self,
-        day: StoreDay,
-    ) -> BoxStream<'static, Result<Vec<StoredOrder>, PurchaseStoreError>> {
-        (**self).extract_day(day)
-    }
-    async fn customers(&self) -> Result<Vec<Customer>, PurchaseStoreError> {
-        (**self).customers().await
-    }
-    async fn products(&self) -> Result<Vec<Product>, PurchaseStoreError> {
-        (**self).products().await
-    }
 }

@@ -14,6 +14,7 @@ use crate::recommendation::Recommendations;
 ///   unprocessed items; callers may retry the whole call, which is idempotent.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait RecommendationStore: Send + Sync {
     /// Stores the recommendations of several customers.
     async fn put_many(&self, recs: &[Recommendations]) -> Result<(), StoreError>;
@@ -23,18 +24,4 @@ pub trait RecommendationStore: Send + Sync {
 
     /// How many customers have recommendations.
     async fn count(&self) -> Result<u64, StoreError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: RecommendationStore + ?Sized> RecommendationStore for std::sync::Arc<T> {
-    async fn put_many(&self, recs: &[Recommendations]) -> Result<(), StoreError> {
-        (**self).put_many(recs).await
-    }
-    async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError> {
-        (**self).get(customer).await
-    }
-    async fn count(&self) -> Result<u64, StoreError> {
-        (**self).count().await
-    }
 }

@@ -30,6 +30,7 @@ pub struct PublishReport {
 ///   limit).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait ClickstreamPublisher: Send + Sync {
     /// Publishes a batch of records of any size (the adapter splits it as its service requires).
     async fn publish(&self, records: &[OutboundRecord]) -> Result<PublishReport, StreamError>;
@@ -42,6 +43,7 @@ pub trait ClickstreamPublisher: Send + Sync {
 /// - [`StreamError::Unavailable`] when the read can be retried.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait ClickstreamSource: Send + Sync {
     /// The shards to read, in a stable order.
     async fn shards(&self) -> Result<Vec<ShardId>, StreamError>;
@@ -65,6 +67,7 @@ pub trait ClickstreamSource: Send + Sync {
 /// - [`StreamError::Unavailable`] when the store cannot be reached; callers retry.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
+#[auto_impl::auto_impl(Arc)]
 pub trait CheckpointStore: Send + Sync {
     /// The last committed position, `None` if the consumer never committed on this shard.
     async fn load(
@@ -81,46 +84,4 @@ pub trait CheckpointStore: Send + Sync {
         shard: &ShardId,
         position: &SequenceNumber,
     ) -> Result<(), StreamError>;
-}
-
-/// Shared adapters (`Arc<dyn Port>`) are ports too, so services can take them by value.
-#[async_trait]
-impl<T: ClickstreamPublisher + ?Sized> ClickstreamPublisher for std::sync::Arc<T> {
-    async fn publish(&self, records: &[OutboundRecord]) -> Result<PublishReport, StreamError> {
-        (**self).publish(records).await
-    }
-}
-
-#[async_trait]
-impl<T: ClickstreamSource + ?Sized> ClickstreamSource for std::sync::Arc<T> {
-    async fn shards(&self) -> Result<Vec<ShardId>, StreamError> {
-        (**self).shards().await
-    }
-    async fn read(
-        &self,
-        shard: &ShardId,
-        after: Option<SequenceNumber>,
-        limit: usize,
-    ) -> Result<Vec<StreamRecord>, StreamError> {
-        (**self).read(shard, after, limit).await
-    }
-}
-
-#[async_trait]
-impl<T: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<T> {
-    async fn load(
-        &self,
-        consumer: &str,
-        shard: &ShardId,
-    ) -> Result<Option<SequenceNumber>, StreamError> {
-        (**self).load(consumer, shard).await
-    }
-    async fn commit(
-        &self,
-        consumer: &str,
-        shard: &ShardId,
-        position: &SequenceNumber,
-    ) -> Result<(), StreamError> {
-        (**self).commit(consumer, shard, position).await
-    }
 }

@@ -204,6 +204,9 @@ mod tests {
         assert!(lines[3].contains("NULL"));
         assert_eq!(lines[4], "(2 rows)");
         let width = lines[0].chars().count();
-        assert!(lines[1..4].iter().all(|l| l.chars().count() == width), "{text}");
+        assert!(
+            lines[1..4].iter().all(|l| l.chars().count() == width),
+            "{text}"
+        );
     }
 }

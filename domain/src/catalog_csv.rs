@@ -236,7 +236,6 @@ pub fn write_styles(products: &[Product]) -> String {
     out.push_str(STYLES_HEADER);
     out.push_str(",price\n");
     for p in products {
-        let optional = |v: &Option<String>| attribute(v.as_deref().unwrap_or("")).into_owned();
         let name = &p.product_display_name;
         let _ = writeln!(
             out,
@@ -246,10 +245,10 @@ pub fn write_styles(products: &[Product]) -> String {
             attribute(&p.master_category),
             attribute(&p.sub_category),
             attribute(&p.article_type),
-            optional(&p.base_colour),
-            optional(&p.season),
+            attribute(p.base_colour.as_deref().unwrap_or("")),
+            attribute(p.season.as_deref().unwrap_or("")),
             p.year.map(|y| y.to_string()).unwrap_or_default(),
-            optional(&p.usage),
+            attribute(p.usage.as_deref().unwrap_or("")),
             csv_field(name, name.split(',').any(|part| part.starts_with('"'))),
             p.price.map(|c| c.to_string()).unwrap_or_default(),
         );

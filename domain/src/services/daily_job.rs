@@ -127,15 +127,14 @@ impl DailyJobReport {
     #[must_use]
     pub fn is_balanced(&self) -> bool {
         let q = self.quarantined_total();
-        let sum = |counts: &[u64]| counts.iter().try_fold(0_u64, |a, c| a.checked_add(*c));
-        sum(&[self.extracted.orders]) == sum(&[self.written_to(tables::ORDERS), q.orders])
-            && sum(&[self.extracted.lines])
-                == sum(&[
-                    self.written_to(tables::ORDER_ITEMS),
-                    q.lines,
-                    self.duplicate_lines_dropped,
-                ])
-            && sum(&[self.written_to(tables::QUARANTINE)]) == sum(&[q.orders, q.lines])
+        // Checked sums: an overflowing one is unbalanced, never wrapped into a match.
+        let lines = self
+            .written_to(tables::ORDER_ITEMS)
+            .checked_add(q.lines)
+            .and_then(|n| n.checked_add(self.duplicate_lines_dropped));
+        Some(self.extracted.orders) == self.written_to(tables::ORDERS).checked_add(q.orders)
+            && Some(self.extracted.lines) == lines
+            && Some(self.written_to(tables::QUARANTINE)) == q.orders.checked_add(q.lines)
     }
 }
 

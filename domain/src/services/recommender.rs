@@ -302,14 +302,17 @@ impl ModelIndex {
         else {
             return;
         };
-        let mut listed = FastSet::default();
-        let picks: Vec<ProductId> = list
-            .iter()
-            .filter(|p| keep(p) && self.products.get(p).is_some_and(|m| m.trend > 0.0))
-            .filter(|p| listed.insert(**p))
-            .take(cfg.trending_slots)
-            .copied()
-            .collect();
+        // At most `trending_slots` picks, each once (a model's list may repeat an item).
+        let mut picks: Vec<ProductId> = Vec::with_capacity(cfg.trending_slots);
+        for p in list {
+            if picks.len() >= cfg.trending_slots {
+                break;
+            }
+            if keep(p) && self.products.get(p).is_some_and(|m| m.trend > 0.0) && !picks.contains(p)
+            {
+                picks.push(*p);
+            }
+        }
         // Never more picks than the list holds (`trending_slots` may exceed `top_n`).
         let picks: Vec<ProductId> = picks
             .into_iter()

@@ -7,10 +7,8 @@
 //! customer, and one per distinct (product, customer) pair, so that distinct-customer counts are
 //! exact; never the orders themselves.
 
-use std::collections::{HashMap, HashSet};
-
 use super::clean::ReferenceData;
-use super::index::FxBuild;
+use crate::fasthash::{FastMap, FastSet};
 use crate::money::Cents;
 use crate::order::{Order, OrderLine};
 use crate::sales::{CustomerDay, DailySales};
@@ -39,7 +37,7 @@ enum SalesTable {
     /// `cells[product * cities + city]`.
     Dense { cells: Vec<SalesAcc>, cities: usize },
     /// Keyed by `product << 32 | city`.
-    Sparse(HashMap<u64, SalesAcc, FxBuild>),
+    Sparse(FastMap<u64, SalesAcc>),
 }
 
 impl SalesTable {
@@ -50,7 +48,7 @@ impl SalesTable {
                 cells: vec![SalesAcc::default(); cells],
                 cities,
             },
-            _ => Self::Sparse(HashMap::default()),
+            _ => Self::Sparse(FastMap::default()),
         }
     }
 
@@ -130,7 +128,7 @@ pub(crate) struct SalesAggregator {
     sales: SalesTable,
     /// `product << 32 | customer` (positions) of every product bought by a customer today, for
     /// exact distinct-customer counts.
-    buyers: HashSet<u64, FxBuild>,
+    buyers: FastSet<u64>,
     /// Totals by customer position; grown on demand (positions are dense).
     customers: Vec<CustomerAcc>,
     /// Products already counted for the current order.
@@ -142,7 +140,7 @@ impl SalesAggregator {
     pub(crate) fn new(refs: &ReferenceData) -> Self {
         Self {
             sales: SalesTable::new(refs.product_count(), refs.city_count()),
-            buyers: HashSet::default(),
+            buyers: FastSet::default(),
             customers: Vec::new(),
             in_order: Vec::new(),
         }

@@ -1,12 +1,7 @@
 //! Lookup structures of the daily job's hot loop: a fast hasher for integer keys and an id index
 //! that is a plain array when ids are dense (they are, for catalogs and customer tables).
 
-use std::collections::HashMap;
-
-/// Builds Fx hashers (rustc's multiplicative hash, see [`crate::fasthash`]) for
-/// `HashMap`/`HashSet`: a few cycles per integer key where SipHash takes tens. Keys here are ids
-/// from the store's own database, not attacker-chosen input.
-pub(crate) type FxBuild = crate::fasthash::FxBuildHasher;
+use crate::fasthash::FastMap;
 
 /// Ids at most this many times the number of entries (plus a margin) get a dense array.
 const DENSE_FACTOR: usize = 4;
@@ -18,7 +13,7 @@ pub(crate) enum IdIndex {
     /// `slots[id]` is the position plus one; 0 means absent.
     Dense(Vec<u32>),
     /// Any ids.
-    Sparse(HashMap<i64, u32, FxBuild>),
+    Sparse(FastMap<i64, u32>),
 }
 
 impl IdIndex {
@@ -89,7 +84,7 @@ mod tests {
     #[test]
     fn keys_that_differ_only_in_their_high_half_spread_over_buckets() {
         use std::hash::BuildHasher;
-        let build = FxBuild::default();
+        let build = crate::fasthash::FxBuildHasher;
         let mut low_bits: Vec<u64> = (0u64..64)
             .map(|product| build.hash_one(product << 32 | 7) & 0xff)
             .collect();

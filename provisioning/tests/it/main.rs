@@ -5,4 +5,5 @@
 mod cli;
 mod emulator;
 mod local;
+mod plan;
 mod support;

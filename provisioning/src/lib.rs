@@ -1,12 +1,15 @@
-//! Infrastructure as Rust code for the fashion-store pipeline, Pulumi style: the desired state of
-//! a stack is plain data computed from its configuration ([`desired`]); each resource kind reads,
-//! diffs, creates, updates and deletes one kind of resource ([`resource::ResourceKind`]); the
-//! [`engine`] runs `preview`, `up` and `destroy` over them in dependency order and saves the
-//! outputs the apps read to `.state/<stack>.json` ([`state`]).
+//! Infrastructure as Rust code for the fashion-store pipeline, Pulumi style, in two parts:
 //!
-//! Stacks: `aws` (real AWS), `emulator` (the same code against an AWS emulator) and `local` (the
-//! embedded stack's directories and databases). The AWS stacks need the `aws` feature (on by
-//! default); `--no-default-features` builds the local stack without compiling the AWS SDK.
+//! - the [`engine`], which knows no provider: the desired state of a stack as plain data
+//!   ([`engine::desired`]), the contract every resource kind implements
+//!   ([`engine::resource::ResourceKind`]) and every provider ([`engine::provider::Provider`]),
+//!   `preview`, `up` and `destroy` in dependency order, and the outputs the apps read from
+//!   `.state/<stack>.json` ([`engine::state`]);
+//! - the [`providers`]: `local` (the embedded stack's directories and databases) and `aws` (the
+//!   `aws` and `emulator` stacks), each registering its kinds and declaring its resources.
+//!
+//! The AWS provider needs the `aws` feature (on by default); `--no-default-features` builds the
+//! local stack without compiling the AWS SDK (or DataFusion).
 
 // No panic reachable from input (the stack's configuration, the cloud's answers): these are
 // denied outside tests; unit tests may unwrap, index and use plain arithmetic.
@@ -28,15 +31,8 @@
     )
 )]
 
-#[cfg(feature = "aws")]
-pub mod aws;
 pub mod config;
-pub mod desired;
 pub mod engine;
-pub mod local;
+pub mod layout;
 pub mod package;
-pub mod plan;
-pub mod refs;
-pub mod render;
-pub mod resource;
-pub mod state;
+pub mod providers;

@@ -28,9 +28,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use provisioning::config::{StackConfig, StackName};
+use provisioning::engine::render;
+use provisioning::engine::state::StackState;
 use provisioning::engine::{Engine, Report};
-use provisioning::render;
-use provisioning::state::StackState;
 
 /// Infrastructure as Rust code for the fashion-store pipeline.
 #[derive(Debug, Parser)]
@@ -148,7 +148,7 @@ fn outputs(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn engine(args: &Args) -> anyhow::Result<Engine> {
-    Engine::connect(StackConfig::load(args.stack)?).await
+    provisioning::providers::connect(StackConfig::load(args.stack)?).await
 }
 
 async fn run(verb: Verb) -> anyhow::Result<ExitCode> {

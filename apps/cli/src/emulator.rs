@@ -41,10 +41,10 @@ use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
 use fashion_lambda::settings::StreamProcessorSettings;
 use fashion_lambda::stream_processor::{StreamProcessorFunction, records_done, to_kinesis_event};
 use fashion_memory::ManualClock;
-use provisioning::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
+use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
 use provisioning::config::{FunctionConfig, StackConfig, StackName};
-use provisioning::desired::{StackOutputs, names, prefixes};
-use provisioning::engine::Engine;
+use provisioning::engine::desired::StackOutputs;
+use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
 
 use crate::commands::pipeline::ProcessorTotals;
@@ -239,7 +239,7 @@ pub async fn open(
             cfg.name_prefix
         );
     }
-    let engine = Engine::connect(cfg.clone())
+    let engine = provisioning::providers::connect(cfg.clone())
         .await
         .context("failed to reach the emulator")?
         .with_progress(Arc::new(|line: &str| tracing::info!("{line}")));

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+use provisioning::engine::render;
 use provisioning::engine::{Op, Report};
-use provisioning::render;
 
 use crate::support::{emulator_config, engine, other_sdk};
 
@@ -275,9 +275,10 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
             .unwrap();
         assert_eq!(s.op, Op::Update, "{text}");
         assert!(
-            s.changes
-                .iter()
-                .all(|c| c.to.to_string().contains(provisioning::refs::UNKNOWN)),
+            s.changes.iter().all(|c| c
+                .to
+                .to_string()
+                .contains(provisioning::engine::refs::UNKNOWN)),
             "{text}"
         );
     }

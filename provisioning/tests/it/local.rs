@@ -5,7 +5,7 @@
 use fashion_local::StateDb;
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::Op;
-use provisioning::render;
+use provisioning::engine::render;
 
 use crate::support::engine;
 

@@ -81,7 +81,7 @@ pub fn emulator_config(tag: &str, dir: &Path) -> StackConfig {
 /// An engine whose progress lines go nowhere (set `TEST_LOG` to see them).
 pub async fn engine(cfg: StackConfig) -> Engine {
     let quiet = std::env::var_os("TEST_LOG").is_none();
-    Engine::connect(cfg)
+    provisioning::providers::connect(cfg)
         .await
         .unwrap()
         .with_progress(Arc::new(move |line: &str| {

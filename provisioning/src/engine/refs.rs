@@ -1,32 +1,21 @@
 //! References between resources: a string field may embed `${<logical id>.<output>}`, replaced by
 //! that resource's output before the diff (Pulumi's `Output<T>`). A spec depends on every resource
-//! it references. `${aws:caller.account_id}` names the account the credentials belong to.
+//! it references. An id without `::` names a provider's pseudo resource, known before any
+//! resource exists (the AWS provider's `${aws:caller.account_id}`), which is no dependency.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::plan::ResourceSpec;
+use crate::engine::plan::ResourceSpec;
 
 /// What an unresolved reference shows in a preview: its resource is yet to be created.
 pub const UNKNOWN: &str = "(known after apply)";
-
-/// The pseudo resource holding facts about the caller's account.
-pub const CALLER: &str = "aws:caller";
-
-/// The caller's account id output.
-pub const ACCOUNT_ID: &str = "account_id";
 
 /// `${id.key}`: a reference to an output of another resource.
 #[must_use]
 pub fn output_ref(id: &str, key: &str) -> String {
     format!("${{{id}.{key}}}")
-}
-
-/// `${aws:caller.account_id}`.
-#[must_use]
-pub fn account_id() -> String {
-    output_ref(CALLER, ACCOUNT_ID)
 }
 
 /// Every `(id, key)` referenced in a string.
@@ -54,14 +43,14 @@ fn walk<'a>(v: &'a Value, f: &mut impl FnMut(&'a str)) {
     }
 }
 
-/// The logical ids a spec's fields reference (without the caller pseudo resource).
+/// The logical ids a spec's fields reference (without providers' pseudo resources).
 #[must_use]
 pub fn referenced_ids(fields: &BTreeMap<String, Value>) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for v in fields.values() {
         walk(v, &mut |s| {
             for (id, _) in refs_in(s) {
-                if id != CALLER {
+                if id.contains("::") {
                     ids.insert(id.to_owned());
                 }
             }
@@ -201,7 +190,7 @@ mod tests {
         // Arrange
         let s = spec(json!({
             "role": output_ref("s::iam::r", "arn"),
-            "policy": {"Resource": [format!("{}/*", output_ref("s::s3::b", "arn")), account_id()]},
+            "policy": {"Resource": [format!("{}/*", output_ref("s::s3::b", "arn")), output_ref("aws:caller", "account_id")]},
             "plain": "no refs here",
         }));
         // Act

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::desired::StackOutputs;
+use crate::engine::desired::StackOutputs;
 use crate::engine::{Op, Report};
 
 /// Longest rendering of a changed value before it is cut.
@@ -166,8 +166,8 @@ mod tests {
     use super::*;
     use crate::config::StackName;
     use crate::engine::Step;
-    use crate::plan::FieldChange;
-    use crate::resource::CallCounts;
+    use crate::engine::plan::FieldChange;
+    use crate::engine::resource::CallCounts;
     use serde_json::json;
 
     fn step(op: Op, name: &str) -> Step {

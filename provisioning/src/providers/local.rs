@@ -1,4 +1,4 @@
-//! Resource kinds of the embedded stack: directories under the data directory
+//! The local provider: the embedded stack's directories under the data directory
 //! (`local:directory`) and its SQLite databases (`local:sqlite`), created and migrated through
 //! `fashion-local`'s public API exactly as the apps open them.
 
@@ -6,14 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use fashion_domain::lake::all_tables;
 use fashion_domain::ports::SystemClock;
 use fashion_local::{SqlitePurchaseStore, SqliteStreamLog, StateDb};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::config::StackConfig;
+use crate::engine::desired::Builder;
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::provider::{OutputsByKind, Provider};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
+use crate::layout::{files, names};
 
 /// The directory kind id.
 pub const DIRECTORY_KIND: &str = "local:directory";
@@ -23,6 +28,84 @@ pub const DATABASE_KIND: &str = "local:sqlite";
 pub const OUT_PATH: &str = "path";
 /// Output key: a `file://` or `sqlite://` URL.
 pub const OUT_URL: &str = "url";
+
+/// The embedded stack's provider.
+pub struct LocalProvider;
+
+impl Provider for LocalProvider {
+    fn kinds(&self) -> Vec<Box<dyn ResourceKind>> {
+        vec![Box::new(LocalDirectory), Box::new(LocalDatabase)]
+    }
+
+    fn declare(&self, b: &mut Builder<'_>) {
+        local_stack(b);
+    }
+
+    fn lake_url(&self, _cfg: &StackConfig, resources: &OutputsByKind) -> Option<String> {
+        resources
+            .get(DIRECTORY_KIND)
+            .and_then(|d| d.get(names::LAKE))
+            .and_then(|o| o.get(OUT_URL))
+            .map(|u| format!("{u}/"))
+    }
+}
+
+/// The data directory, the lake's table directories, and the three databases.
+fn local_stack(b: &mut Builder<'_>) {
+    let cfg = b.cfg;
+    let dir = |p: &std::path::Path| p.display().to_string();
+    let root = cfg.local.data_dir.clone();
+    let data = b.add(
+        DIRECTORY_KIND,
+        names::DATA,
+        dir(&root),
+        &DirectoryProps::default(),
+        &[],
+    );
+    let lake = b.add(
+        DIRECTORY_KIND,
+        names::LAKE,
+        dir(&root.join("lake")),
+        &DirectoryProps::default(),
+        std::slice::from_ref(&data),
+    );
+    for t in all_tables() {
+        b.add(
+            DIRECTORY_KIND,
+            &format!("lake-{}", t.name),
+            dir(&root.join("lake").join(&t.name)),
+            &DirectoryProps::default(),
+            std::slice::from_ref(&lake),
+        );
+    }
+    for name in [names::MODELS, names::GENERATED] {
+        b.add(
+            DIRECTORY_KIND,
+            name,
+            dir(&root.join(name)),
+            &DirectoryProps::default(),
+            std::slice::from_ref(&data),
+        );
+    }
+    for (name, file, role, shards) in [
+        (names::STATE_DB, files::STATE_DB, DatabaseRole::State, None),
+        (
+            names::STREAM_DB,
+            files::STREAM_DB,
+            DatabaseRole::Stream,
+            Some(cfg.stream.shards),
+        ),
+        (names::STORE_DB, files::STORE_DB, DatabaseRole::Store, None),
+    ] {
+        b.add(
+            DATABASE_KIND,
+            name,
+            dir(&root.join(file)),
+            &DatabaseProps { role, shards },
+            std::slice::from_ref(&data),
+        );
+    }
+}
 
 /// Which embedded database a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,7 +342,7 @@ impl ResourceKind for LocalDatabase {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
 
     fn spec(p: &DatabaseProps) -> ResourceSpec {
         fixtures::declared(

@@ -13,11 +13,11 @@ use aws_sdk_scheduler::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IAM_PROPAGATION_TIMEOUT, OUT_ARN, OUT_NAME, absent_if, aws_err, comparable_tags, gone_if,
-    is_role_propagation, reread, retry_transient, seen_tags, tag_changes, wait_until,
+    IAM_PROPAGATION_TIMEOUT, OUT_ARN, OUT_NAME, absent_if, aws_err, clients, comparable_tags,
+    gone_if, is_role_propagation, reread, retry_transient, seen_tags, tag_changes, wait_until,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -77,7 +77,7 @@ impl ResourceKind for ScheduleGroup {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let s = &cx.aws()?.scheduler;
+        let s = &clients(cx)?.scheduler;
         let name = &spec.physical_name;
         let out = absent_if(
             s.get_schedule_group()
@@ -128,7 +128,7 @@ impl ResourceKind for ScheduleGroup {
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Result<Vec<_>, _>>()?;
-        cx.aws()?
+        clients(cx)?
             .scheduler
             .create_schedule_group()
             .name(name)
@@ -147,7 +147,7 @@ impl ResourceKind for ScheduleGroup {
         _change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: GroupProps = from_fields(spec)?;
-        let s = &cx.aws()?.scheduler;
+        let s = &clients(cx)?.scheduler;
         let name = &spec.physical_name;
         let arn = seen.outputs.get(OUT_ARN).cloned().unwrap_or_default();
         let (add, remove) = tag_changes(&p.tags, &seen_tags(seen));
@@ -177,7 +177,7 @@ impl ResourceKind for ScheduleGroup {
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let name = &seen.physical_name;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .scheduler
                 .delete_schedule_group()
                 .name(name)
@@ -195,7 +195,7 @@ impl ScheduleGroup {
     /// Group deletion is asynchronous (DELETING, then gone); a new group of the same name must
     /// wait for it.
     async fn wait_gone(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let s = &cx.aws()?.scheduler;
+        let s = &clients(cx)?.scheduler;
         wait_until(name, "deleted", GROUP_DELETE_TIMEOUT, || async {
             Ok(absent_if(
                 s.get_schedule_group()
@@ -218,7 +218,7 @@ pub struct Schedule;
 impl Schedule {
     async fn put(&self, cx: &Cx, spec: &ResourceSpec, create: bool) -> Result<(), ProvisionError> {
         let p: ScheduleProps = from_fields(spec)?;
-        let s = &cx.aws()?.scheduler;
+        let s = &clients(cx)?.scheduler;
         let name = &spec.physical_name;
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
@@ -285,7 +285,7 @@ impl ResourceKind for Schedule {
         let want: ScheduleProps = from_fields(spec)?;
         let name = &spec.physical_name;
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .scheduler
                 .get_schedule()
                 .group_name(&want.group)
@@ -359,7 +359,7 @@ impl ResourceKind for Schedule {
             .unwrap_or_default()
             .to_owned();
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .scheduler
                 .delete_schedule()
                 .group_name(group)
@@ -376,7 +376,7 @@ impl ResourceKind for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
 
     fn props() -> ScheduleProps {
         ScheduleProps {

@@ -10,11 +10,11 @@ use aws_sdk_rds::types::{PendingModifiedValues, Tag};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if, reread,
-    retry_transient, seen_tags, tag_changes, wait_until,
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients, comparable_tags, gone_if,
+    reread, retry_transient, seen_tags, tag_changes, wait_until,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -83,7 +83,7 @@ pub struct RdsInstance;
 
 impl RdsInstance {
     async fn wait_available(&self, cx: &Cx, id: &str) -> Result<(), ProvisionError> {
-        let r = &cx.aws()?.rds;
+        let r = &clients(cx)?.rds;
         wait_until(id, "available", RDS_AVAILABLE_TIMEOUT, || async {
             let out = r
                 .describe_db_instances()
@@ -101,7 +101,7 @@ impl RdsInstance {
     }
 
     async fn wait_gone(&self, cx: &Cx, id: &str) -> Result<(), ProvisionError> {
-        let r = &cx.aws()?.rds;
+        let r = &clients(cx)?.rds;
         wait_until(id, "deleted", RDS_DELETE_TIMEOUT, || async {
             Ok(absent_if(
                 r.describe_db_instances()
@@ -134,7 +134,7 @@ impl ResourceKind for RdsInstance {
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
         let id = &spec.physical_name;
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .rds
                 .describe_db_instances()
                 .db_instance_identifier(id)
@@ -249,7 +249,7 @@ impl ResourceKind for RdsInstance {
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
-        cx.aws()?
+        clients(cx)?
             .rds
             .create_db_instance()
             .db_instance_identifier(id)
@@ -286,7 +286,7 @@ impl ResourceKind for RdsInstance {
         change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: DbInstanceProps = from_fields(spec)?;
-        let r = &cx.aws()?.rds;
+        let r = &clients(cx)?.rds;
         let id = &spec.physical_name;
         let c = |f: &str| changes_field(change, f);
         let settings = [
@@ -402,8 +402,7 @@ impl ResourceKind for RdsInstance {
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let id = &seen.physical_name;
         let skip = cx.config.database.skip_final_snapshot;
-        let mut req = cx
-            .aws()?
+        let mut req = clients(cx)?
             .rds
             .delete_db_instance()
             .db_instance_identifier(id)
@@ -430,7 +429,7 @@ impl ResourceKind for RdsInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
 
     fn props() -> DbInstanceProps {
         DbInstanceProps {

@@ -15,11 +15,11 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if, seen_tags,
-    tag_changes, wait_until,
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients, comparable_tags, gone_if,
+    seen_tags, tag_changes, wait_until,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, observed_as, to_fields,
 };
 
@@ -79,7 +79,7 @@ pub struct DynamoDbTable;
 
 impl DynamoDbTable {
     async fn wait_active(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         wait_until(name, "ACTIVE", DYNAMODB_ACTIVE_TIMEOUT, || async {
             let out = d
                 .describe_table()
@@ -112,7 +112,7 @@ impl DynamoDbTable {
         // definitions with the list given (AWS accepts the full list as well).
         let mut all_keys = table_key.to_vec();
         all_keys.extend(want.iter().flat_map(|i| i.key.clone()));
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         for old in seen.iter().filter(|s| !want.contains(s)) {
             d.update_table()
                 .table_name(name)
@@ -154,7 +154,7 @@ impl DynamoDbTable {
     }
 
     async fn wait_gone(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         wait_until(name, "deleted", DYNAMODB_DELETE_TIMEOUT, || async {
             Ok(absent_if(
                 d.describe_table()
@@ -183,7 +183,7 @@ impl DynamoDbTable {
         want: Option<&str>,
         seen: Option<&str>,
     ) -> Result<(), ProvisionError> {
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         if let Some(old) = seen.filter(|o| Some(*o) != want) {
             d.update_time_to_live()
                 .table_name(name)
@@ -220,7 +220,7 @@ impl DynamoDbTable {
         want: &BTreeMap<String, String>,
         seen: &BTreeMap<String, String>,
     ) -> Result<(), ProvisionError> {
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         let (add, remove) = tag_changes(want, seen);
         if !remove.is_empty() {
             d.untag_resource()
@@ -322,7 +322,7 @@ impl ResourceKind for DynamoDbTable {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         let name = &spec.physical_name;
         let out = absent_if(
             d.describe_table()
@@ -411,7 +411,7 @@ impl ResourceKind for DynamoDbTable {
 
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: TableProps = from_fields(spec)?;
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         let name = &spec.physical_name;
         // A table still being deleted (after a replace) blocks its name until it is gone.
         self.wait_gone(cx, name).await?;
@@ -460,7 +460,7 @@ impl ResourceKind for DynamoDbTable {
     ) -> Result<Outputs, ProvisionError> {
         let p: TableProps = from_fields(spec)?;
         let was: TableProps = observed_as(seen)?;
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         let name = &spec.physical_name;
         if changes_field(change, "billing_mode") {
             d.update_table()
@@ -501,7 +501,7 @@ impl ResourceKind for DynamoDbTable {
     }
 
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
-        let d = &cx.aws()?.dynamodb;
+        let d = &clients(cx)?.dynamodb;
         let name = &seen.physical_name;
         gone_if(
             d.delete_table()
@@ -519,7 +519,7 @@ impl ResourceKind for DynamoDbTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
     use serde_json::json;
 
     fn props() -> TableProps {

@@ -10,10 +10,10 @@ use fashion_domain::lake::TableDef;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if, reread,
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients, comparable_tags, gone_if, reread,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -155,7 +155,7 @@ impl ResourceKind for GlueDatabase {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let g = &cx.aws()?.glue;
+        let g = &clients(cx)?.glue;
         let name = &spec.physical_name;
         let out = absent_if(
             g.get_database()
@@ -170,7 +170,7 @@ impl ResourceKind for GlueDatabase {
         };
         let catalog = match db.catalog_id() {
             Some(c) => c.to_owned(),
-            None => cx.aws()?.account_id().await?,
+            None => clients(cx)?.account_id().await?,
         };
         let arn = database_arn(cx, &catalog, name);
         let tags = g
@@ -207,7 +207,7 @@ impl ResourceKind for GlueDatabase {
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: DatabaseProps = from_fields(spec)?;
         let name = &spec.physical_name;
-        cx.aws()?
+        clients(cx)?
             .glue
             .create_database()
             .database_input(
@@ -232,7 +232,7 @@ impl ResourceKind for GlueDatabase {
         change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: DatabaseProps = from_fields(spec)?;
-        let g = &cx.aws()?.glue;
+        let g = &clients(cx)?.glue;
         let name = &spec.physical_name;
         if changes_field(change, "description") || changes_field(change, "location") {
             g.update_database()
@@ -274,7 +274,7 @@ impl ResourceKind for GlueDatabase {
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let name = &seen.physical_name;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .glue
                 .delete_database()
                 .name(name)
@@ -343,7 +343,7 @@ impl ResourceKind for GlueTable {
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
         let want: TableProps = from_fields(spec)?;
-        let g = &cx.aws()?.glue;
+        let g = &clients(cx)?.glue;
         let name = &spec.physical_name;
         let out = absent_if(
             g.get_table()
@@ -416,7 +416,7 @@ impl ResourceKind for GlueTable {
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: TableProps = from_fields(spec)?;
         let name = &spec.physical_name;
-        cx.aws()?
+        clients(cx)?
             .glue
             .create_table()
             .database_name(&p.database)
@@ -437,7 +437,7 @@ impl ResourceKind for GlueTable {
         // UpdateTable replaces the whole definition; partitions are kept.
         let p: TableProps = from_fields(spec)?;
         let name = &spec.physical_name;
-        cx.aws()?
+        clients(cx)?
             .glue
             .update_table()
             .database_name(&p.database)
@@ -457,7 +457,7 @@ impl ResourceKind for GlueTable {
             .unwrap_or_default()
             .to_owned();
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .glue
                 .delete_table()
                 .database_name(database)
@@ -474,7 +474,7 @@ impl ResourceKind for GlueTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
     use fashion_domain::lake::{TableDef, tables};
     use serde_json::json;
 

@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use super::{
-    IAM_PROPAGATION_TIMEOUT, OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags,
-    gone_if, is_role_propagation, reread, retry_transient, seen_tags, tag_changes, wait_until,
+    IAM_PROPAGATION_TIMEOUT, OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients,
+    comparable_tags, gone_if, is_role_propagation, reread, retry_transient, seen_tags, tag_changes,
+    wait_until,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -91,7 +92,7 @@ pub struct LambdaFunction;
 
 impl LambdaFunction {
     async fn wait_ready(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let l = &cx.aws()?.lambda;
+        let l = &clients(cx)?.lambda;
         wait_until(name, "Active", LAMBDA_ACTIVE_TIMEOUT, || async {
             let c = l
                 .get_function_configuration()
@@ -176,7 +177,7 @@ impl ResourceKind for LambdaFunction {
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
         let name = &spec.physical_name;
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .get_function()
                 .function_name(name)
@@ -258,7 +259,7 @@ impl ResourceKind for LambdaFunction {
 
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: FunctionProps = from_fields(spec)?;
-        let l = &cx.aws()?.lambda;
+        let l = &clients(cx)?.lambda;
         let name = &spec.physical_name;
         let zip = Self::zip(spec, &p)?;
         // A role created moments ago may not be assumable by Lambda yet.
@@ -296,7 +297,7 @@ impl ResourceKind for LambdaFunction {
         change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: FunctionProps = from_fields(spec)?;
-        let l = &cx.aws()?.lambda;
+        let l = &clients(cx)?.lambda;
         let name = &spec.physical_name;
         let config_fields = [
             "runtime",
@@ -362,7 +363,7 @@ impl ResourceKind for LambdaFunction {
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let name = &seen.physical_name;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .delete_function()
                 .function_name(name)
@@ -414,7 +415,7 @@ pub struct EventSourceMapping;
 
 impl EventSourceMapping {
     async fn wait_state(&self, cx: &Cx, uuid: &str, wanted: &str) -> Result<(), ProvisionError> {
-        let l = &cx.aws()?.lambda;
+        let l = &clients(cx)?.lambda;
         wait_until(uuid, wanted, MAPPING_STATE_TIMEOUT, || async {
             let m = absent_if(
                 l.get_event_source_mapping()
@@ -470,7 +471,7 @@ impl ResourceKind for EventSourceMapping {
         let want: MappingProps = from_fields(spec)?;
         let suffix = format!(":stream/{}", want.stream_name);
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .list_event_source_mappings()
                 .function_name(&want.function_name)
@@ -545,7 +546,7 @@ impl ResourceKind for EventSourceMapping {
 
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: MappingProps = from_fields(spec)?;
-        let l = &cx.aws()?.lambda;
+        let l = &clients(cx)?.lambda;
         // The function's role needs a moment before Lambda can read the stream with it.
         let out = retry_transient(IAM_PROPAGATION_TIMEOUT, is_role_propagation, || async {
             l.create_event_source_mapping()
@@ -582,7 +583,7 @@ impl ResourceKind for EventSourceMapping {
     ) -> Result<Outputs, ProvisionError> {
         let p: MappingProps = from_fields(spec)?;
         let uuid = seen.outputs.get(OUT_UUID).cloned().unwrap_or_default();
-        cx.aws()?
+        clients(cx)?
             .lambda
             .update_event_source_mapping()
             .uuid(&uuid)
@@ -605,7 +606,7 @@ impl ResourceKind for EventSourceMapping {
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let uuid = seen.outputs.get(OUT_UUID).cloned().unwrap_or_default();
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .delete_event_source_mapping()
                 .uuid(&uuid)
@@ -622,7 +623,7 @@ impl ResourceKind for EventSourceMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
     use serde_json::json;
 
     fn function() -> FunctionProps {

@@ -9,6 +9,7 @@ pub mod glue;
 pub mod iam;
 pub mod kinesis;
 pub mod lambda;
+pub mod provider;
 pub mod rds;
 pub mod s3;
 pub mod scheduler;
@@ -34,7 +35,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 use crate::config::{StackConfig, StackName};
-use crate::resource::{CallCounter, ProvisionError};
+use crate::engine::resource::{CallCounter, Cx, ProvisionError};
 
 /// First pause between two polls of a resource's state; doubles up to [`POLL_MAX`]. Emulators
 /// answer at once, so starting small keeps their runs fast.
@@ -47,7 +48,19 @@ pub const IAM_PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a "resource busy" refusal (an update still running) is retried.
 pub const BUSY_RETRY_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub use crate::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
+pub use crate::engine::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
+
+/// The pseudo resource holding facts about the caller's account, known before any resource.
+pub const CALLER: &str = "aws:caller";
+
+/// The caller's account id output.
+pub const ACCOUNT_ID: &str = "account_id";
+
+/// `${aws:caller.account_id}`.
+#[must_use]
+pub fn account_id() -> String {
+    crate::engine::refs::output_ref(CALLER, ACCOUNT_ID)
+}
 
 /// Output key: the resource's ARN.
 pub const OUT_ARN: &str = "arn";
@@ -225,6 +238,20 @@ impl AwsClients {
     }
 }
 
+/// The AWS clients of the run `cx` belongs to.
+///
+/// # Errors
+/// When the stack's provider is not the AWS one (no clients were opened).
+pub fn clients(cx: &Cx) -> Result<&AwsClients, ProvisionError> {
+    cx.session::<AwsClients>()
+}
+
+impl From<aws_smithy_types::error::operation::BuildError> for ProvisionError {
+    fn from(e: aws_smithy_types::error::operation::BuildError) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("failed to build an AWS request"))
+    }
+}
+
 /// Translates an SDK error into a [`ProvisionError::Aws`] naming the action and the resource.
 pub fn aws_err<E, R>(action: &str, resource: &str) -> impl FnOnce(SdkError<E, R>) -> ProvisionError
 where
@@ -391,7 +418,7 @@ pub fn tag_changes(
 
 /// Observed tags from a spec's `seen.fields["tags"]`.
 #[must_use]
-pub fn seen_tags(seen: &crate::resource::Observed) -> BTreeMap<String, String> {
+pub fn seen_tags(seen: &crate::engine::resource::Observed) -> BTreeMap<String, String> {
     seen.fields
         .get("tags")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
@@ -403,10 +430,10 @@ pub fn seen_tags(seen: &crate::resource::Observed) -> BTreeMap<String, String> {
 /// # Errors
 /// When the read fails or finds nothing.
 pub async fn reread(
-    kind: &dyn crate::resource::ResourceKind,
-    cx: &crate::resource::Cx,
-    spec: &crate::plan::ResourceSpec,
-) -> Result<crate::resource::Outputs, ProvisionError> {
+    kind: &dyn crate::engine::resource::ResourceKind,
+    cx: &crate::engine::resource::Cx,
+    spec: &crate::engine::plan::ResourceSpec,
+) -> Result<crate::engine::resource::Outputs, ProvisionError> {
     kind.read(cx, spec)
         .await?
         .map(|o| o.outputs)
@@ -415,11 +442,11 @@ pub async fn reread(
 
 /// Whether a change touches `field`.
 #[must_use]
-pub fn changes_field(change: &crate::plan::Change, field: &str) -> bool {
+pub fn changes_field(change: &crate::engine::plan::Change, field: &str) -> bool {
     match change {
-        crate::plan::Change::Update { fields } => fields.iter().any(|f| f.field == field),
-        crate::plan::Change::Create | crate::plan::Change::Replace { .. } => true,
-        crate::plan::Change::Same => false,
+        crate::engine::plan::Change::Update { fields } => fields.iter().any(|f| f.field == field),
+        crate::engine::plan::Change::Create | crate::engine::plan::Change::Replace { .. } => true,
+        crate::engine::plan::Change::Same => false,
     }
 }
 

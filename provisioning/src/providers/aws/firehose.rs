@@ -17,11 +17,12 @@ use aws_sdk_firehose::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IAM_PROPAGATION_TIMEOUT, OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags,
-    gone_if, is_role_propagation, reread, retry_transient, seen_tags, tag_changes, wait_until,
+    IAM_PROPAGATION_TIMEOUT, OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients,
+    comparable_tags, gone_if, is_role_propagation, reread, retry_transient, seen_tags, tag_changes,
+    wait_until,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -188,7 +189,7 @@ fn parts(p: &DeliveryStreamProps) -> Result<Parts, ProvisionError> {
 
 impl FirehoseDeliveryStream {
     async fn wait_active(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let f = &cx.aws()?.firehose;
+        let f = &clients(cx)?.firehose;
         wait_until(name, "ACTIVE", FIREHOSE_ACTIVE_TIMEOUT, || async {
             let out = f
                 .describe_delivery_stream()
@@ -211,7 +212,7 @@ impl FirehoseDeliveryStream {
     }
 
     async fn wait_gone(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let f = &cx.aws()?.firehose;
+        let f = &clients(cx)?.firehose;
         wait_until(name, "deleted", FIREHOSE_DELETE_TIMEOUT, || async {
             Ok(absent_if(
                 f.describe_delivery_stream()
@@ -238,7 +239,7 @@ impl ResourceKind for FirehoseDeliveryStream {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let f = &cx.aws()?.firehose;
+        let f = &clients(cx)?.firehose;
         let name = &spec.physical_name;
         let out = absent_if(
             f.describe_delivery_stream()
@@ -391,7 +392,7 @@ impl ResourceKind for FirehoseDeliveryStream {
 
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: DeliveryStreamProps = from_fields(spec)?;
-        let f = &cx.aws()?.firehose;
+        let f = &clients(cx)?.firehose;
         let name = &spec.physical_name;
         self.wait_gone(cx, name).await?;
         let tags = p
@@ -444,7 +445,7 @@ impl ResourceKind for FirehoseDeliveryStream {
         change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: DeliveryStreamProps = from_fields(spec)?;
-        let f = &cx.aws()?.firehose;
+        let f = &clients(cx)?.firehose;
         let name = &spec.physical_name;
         let destination_changed = [
             "role_arn",
@@ -524,7 +525,7 @@ impl ResourceKind for FirehoseDeliveryStream {
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let name = &seen.physical_name;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .firehose
                 .delete_delivery_stream()
                 .delivery_stream_name(name)
@@ -541,7 +542,7 @@ impl ResourceKind for FirehoseDeliveryStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
 
     fn props() -> DeliveryStreamProps {
         DeliveryStreamProps {

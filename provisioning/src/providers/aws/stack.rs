@@ -9,6 +9,7 @@ use fashion_domain::lake::{TableDef, all_tables, tables};
 use fashion_domain::services::daily_job::DAILY_JOB_TABLES;
 use serde_json::json;
 
+use super::account_id;
 use super::athena::{self, WorkgroupProps};
 use super::dynamodb::{self, GlobalIndex, KeyAttribute, PAY_PER_REQUEST, TableProps};
 use super::firehose::{self, DeliveryStreamProps, EVENT_TIME_PARTITION_QUERY, ParquetConversion};
@@ -22,8 +23,8 @@ use super::s3::{self, BucketProps, Lifecycle, PublicAccessBlock, tls_only_policy
 use super::scheduler::{self, GroupProps, ScheduleProps};
 use super::{OUT_ARN, OUT_NAME};
 use crate::config::{StackConfig, StackName, StreamMode};
-use crate::desired::{Builder, POLICY_NAME, names, prefixes, tags};
-use crate::refs::account_id;
+use crate::engine::desired::{Builder, tags};
+use crate::layout::{names, prefixes};
 
 fn arn(cfg: &StackConfig, service: &str, resource: &str) -> String {
     format!(
@@ -49,13 +50,16 @@ pub const RDS_CA_BUNDLE_PATH: &str = "/var/task/rds-global-bundle.pem";
 /// The lake tables the trainer reads (fashion-aws's `S3HistorySource`).
 const TRAINER_TABLES: [&str; 2] = [tables::CLICKSTREAM, tables::ORDER_ITEMS];
 
+/// The name of the inline policy every role carries.
+pub const POLICY_NAME: &str = "least-privilege";
+
 /// The statement id of the one `Resource: "*"` any policy may hold: the network interfaces a
 /// Lambda function in a VPC needs (EC2 cannot scope them to resources).
 pub(crate) const VPC_NETWORK_INTERFACES_SID: &str = "VpcNetworkInterfaces";
 
 #[allow(clippy::too_many_lines)]
 /// Declares every AWS resource of the stack.
-pub(crate) fn aws_stack(b: &mut Builder<'_>) {
+pub(crate) fn declare(b: &mut Builder<'_>) {
     let cfg = b.cfg;
     let tags = tags(cfg);
     let p = cfg.partition();
@@ -1057,9 +1061,14 @@ fn clickstream_projection(def: &TableDef, location: &str) -> BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{desired, logical_id};
-    use crate::plan::apply_order;
-    use crate::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
+    use crate::engine::desired::logical_id;
+    use crate::engine::plan::{ResourceSpec, apply_order};
+    use crate::providers::aws::provider::AwsProvider;
+
+    fn desired(cfg: &StackConfig) -> Vec<ResourceSpec> {
+        crate::engine::provider::desired(&AwsProvider, cfg)
+    }
+    use crate::engine::resource::{MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_STACK};
 
     fn aws() -> StackConfig {
         StackConfig::builtin(StackName::Aws).unwrap()
@@ -1385,7 +1394,7 @@ mod tests {
     /// Every (action, resource, condition) a role's policy allows, from the policy JSON.
     type Grants = std::collections::BTreeSet<(String, String, String)>;
 
-    fn policy_doc(specs: &[crate::plan::ResourceSpec], role: &str) -> serde_json::Value {
+    fn policy_doc(specs: &[crate::engine::plan::ResourceSpec], role: &str) -> serde_json::Value {
         specs
             .iter()
             .find(|s| s.id == format!("aws::aws:iam:role-policy::{role}"))

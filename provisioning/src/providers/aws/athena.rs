@@ -11,11 +11,11 @@ use aws_sdk_athena::types::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OUT_ARN, OUT_NAME, aws_err, changes_field, comparable_tags, gone_if, reread, seen_tags,
-    tag_changes,
+    OUT_ARN, OUT_NAME, aws_err, changes_field, clients, comparable_tags, gone_if, reread,
+    seen_tags, tag_changes,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -61,12 +61,12 @@ async fn workgroup_arn(cx: &Cx, name: &str) -> Result<String, ProvisionError> {
         "arn:{}:athena:{}:{}:workgroup/{name}",
         cx.config.partition(),
         cx.config.region,
-        cx.aws()?.account_id().await?
+        clients(cx)?.account_id().await?
     ))
 }
 
 async fn write_settings(cx: &Cx, name: &str, p: &WorkgroupProps) -> Result<(), ProvisionError> {
-    cx.aws()?
+    clients(cx)?
         .athena
         .update_work_group()
         .work_group(name)
@@ -106,7 +106,7 @@ impl ResourceKind for AthenaWorkgroup {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let a = &cx.aws()?.athena;
+        let a = &clients(cx)?.athena;
         let name = &spec.physical_name;
         let out = match a
             .get_work_group()
@@ -179,7 +179,7 @@ impl ResourceKind for AthenaWorkgroup {
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: WorkgroupProps = from_fields(spec)?;
         let name = &spec.physical_name;
-        cx.aws()?
+        clients(cx)?
             .athena
             .create_work_group()
             .name(name)
@@ -227,7 +227,7 @@ impl ResourceKind for AthenaWorkgroup {
         change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: WorkgroupProps = from_fields(spec)?;
-        let a = &cx.aws()?.athena;
+        let a = &clients(cx)?.athena;
         let name = &spec.physical_name;
         let settings = [
             "description",
@@ -270,8 +270,7 @@ impl ResourceKind for AthenaWorkgroup {
 
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
         let name = &seen.physical_name;
-        match cx
-            .aws()?
+        match clients(cx)?
             .athena
             .delete_work_group()
             .work_group(name)
@@ -290,7 +289,7 @@ impl ResourceKind for AthenaWorkgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
 
     fn props() -> WorkgroupProps {
         WorkgroupProps {

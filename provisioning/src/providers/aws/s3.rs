@@ -14,9 +14,11 @@ use aws_sdk_s3::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if};
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use super::{
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients, comparable_tags, gone_if,
+};
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -126,7 +128,7 @@ impl S3Bucket {
         props: &BucketProps,
         change: &Change,
     ) -> Result<(), ProvisionError> {
-        let s3 = &cx.aws()?.s3;
+        let s3 = &clients(cx)?.s3;
         let b = &spec.physical_name;
         // A new bucket has no policy, lifecycle or tags: nothing to remove.
         let creating = matches!(change, Change::Create);
@@ -295,7 +297,7 @@ impl S3Bucket {
 
     /// Deletes every object version and delete marker, so the bucket itself can go.
     async fn empty(&self, cx: &Cx, bucket: &str) -> Result<(), ProvisionError> {
-        let s3 = &cx.aws()?.s3;
+        let s3 = &clients(cx)?.s3;
         loop {
             let page = s3
                 .list_object_versions()
@@ -364,7 +366,7 @@ impl ResourceKind for S3Bucket {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let s3 = &cx.aws()?.s3;
+        let s3 = &clients(cx)?.s3;
         let b = &spec.physical_name;
         let head = s3
             .head_bucket()
@@ -510,7 +512,7 @@ impl ResourceKind for S3Bucket {
 
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let props: BucketProps = from_fields(spec)?;
-        let s3 = &cx.aws()?.s3;
+        let s3 = &clients(cx)?.s3;
         let b = &spec.physical_name;
         let mut req = s3.create_bucket().bucket(b);
         // us-east-1 is the one region that refuses an explicit location constraint.
@@ -547,7 +549,7 @@ impl ResourceKind for S3Bucket {
         let b = &seen.physical_name;
         gone_if(self.empty(cx, b).await, NOT_FOUND)?;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .s3
                 .delete_bucket()
                 .bucket(b)
@@ -563,7 +565,7 @@ impl ResourceKind for S3Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
     use serde_json::json;
 
     fn props() -> BucketProps {

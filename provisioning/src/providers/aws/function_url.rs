@@ -13,11 +13,11 @@ use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType, InvokeMode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BUSY_RETRY_TIMEOUT, OUT_ARN, absent_if, aws_err, changes_field, gone_if, parse_policy, reread,
-    retry_transient,
+    BUSY_RETRY_TIMEOUT, OUT_ARN, absent_if, aws_err, changes_field, clients, gone_if, parse_policy,
+    reread, retry_transient,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, observed_as, to_fields,
 };
 
@@ -199,7 +199,7 @@ async fn read_permissions(
     sids: &[&str],
 ) -> Result<Vec<UrlPermission>, ProvisionError> {
     let out = absent_if(
-        cx.aws()?
+        clients(cx)?
             .lambda
             .get_policy()
             .function_name(function)
@@ -231,7 +231,7 @@ async fn sync_permissions(
     want: &[UrlPermission],
     seen: &[UrlPermission],
 ) -> Result<(), ProvisionError> {
-    let l = &cx.aws()?.lambda;
+    let l = &clients(cx)?.lambda;
     for s in seen.iter().filter(|s| !want.contains(s)) {
         remove_permission(cx, function, &s.sid).await?;
     }
@@ -259,7 +259,7 @@ async fn sync_permissions(
 }
 
 async fn remove_permission(cx: &Cx, function: &str, sid: &str) -> Result<(), ProvisionError> {
-    let l = &cx.aws()?.lambda;
+    let l = &clients(cx)?.lambda;
     gone_if(
         retry_transient(BUSY_RETRY_TIMEOUT, is_busy, || async {
             l.remove_permission()
@@ -292,7 +292,7 @@ impl ResourceKind for FunctionUrl {
         let want: FunctionUrlProps = from_fields(spec)?;
         let name = &want.function_name;
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .get_function_url_config()
                 .function_name(name)
@@ -336,7 +336,7 @@ impl ResourceKind for FunctionUrl {
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: FunctionUrlProps = from_fields(spec)?;
         let name = &p.function_name;
-        cx.aws()?
+        clients(cx)?
             .lambda
             .create_function_url_config()
             .function_name(name)
@@ -366,7 +366,7 @@ impl ResourceKind for FunctionUrl {
             .iter()
             .any(|f| changes_field(change, f))
         {
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .update_function_url_config()
                 .function_name(name)
@@ -393,7 +393,7 @@ impl ResourceKind for FunctionUrl {
         let old: FunctionUrlProps = observed_as(seen)?;
         let name = &old.function_name;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .lambda
                 .delete_function_url_config()
                 .function_name(name)
@@ -413,7 +413,7 @@ impl ResourceKind for FunctionUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
     use serde_json::json;
 
     fn url() -> FunctionUrlProps {

@@ -9,11 +9,11 @@ use aws_sdk_iam::types::Tag;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if, parse_policy,
-    reread, seen_tags, tag_changes,
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients, comparable_tags, gone_if,
+    parse_policy, reread, seen_tags, tag_changes,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 
@@ -132,7 +132,7 @@ impl ResourceKind for IamRole {
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
         let name = &spec.physical_name;
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .iam
                 .get_role()
                 .role_name(name)
@@ -180,7 +180,7 @@ impl ResourceKind for IamRole {
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Result<Vec<_>, _>>()?;
-        cx.aws()?
+        clients(cx)?
             .iam
             .create_role()
             .role_name(name)
@@ -201,7 +201,7 @@ impl ResourceKind for IamRole {
         change: &Change,
     ) -> Result<Outputs, ProvisionError> {
         let p: RoleProps = from_fields(spec)?;
-        let iam = &cx.aws()?.iam;
+        let iam = &clients(cx)?.iam;
         let name = &spec.physical_name;
         if changes_field(change, "assume_role_policy") {
             iam.update_assume_role_policy()
@@ -246,7 +246,7 @@ impl ResourceKind for IamRole {
     }
 
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
-        let iam = &cx.aws()?.iam;
+        let iam = &clients(cx)?.iam;
         let name = &seen.physical_name;
         // A role goes only once nothing is attached: remove leftovers (inline policies someone
         // added, managed policies attached by hand) first.
@@ -321,7 +321,7 @@ impl ResourceKind for IamRolePolicy {
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
         let want: RolePolicyProps = from_fields(spec)?;
         let out = absent_if(
-            cx.aws()?
+            clients(cx)?
                 .iam
                 .get_role_policy()
                 .role_name(&want.role)
@@ -358,7 +358,7 @@ impl ResourceKind for IamRolePolicy {
                 "the policy allows every action on every resource",
             ));
         }
-        cx.aws()?
+        clients(cx)?
             .iam
             .put_role_policy()
             .role_name(&p.role)
@@ -382,9 +382,9 @@ impl ResourceKind for IamRolePolicy {
     }
 
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
-        let p: RolePolicyProps = crate::resource::observed_as(seen)?;
+        let p: RolePolicyProps = crate::engine::resource::observed_as(seen)?;
         gone_if(
-            cx.aws()?
+            clients(cx)?
                 .iam
                 .delete_role_policy()
                 .role_name(&p.role)
@@ -401,7 +401,7 @@ impl ResourceKind for IamRolePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::fixtures;
+    use crate::engine::resource::fixtures;
     use serde_json::json;
 
     fn policy_spec(doc: serde_json::Value) -> (ResourceSpec, RolePolicyProps) {

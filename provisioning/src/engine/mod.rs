@@ -4,85 +4,33 @@
 //! through the same code). Resources in the last applied state but no longer desired are
 //! deleted by `up` and shown as deletes by `preview`.
 
+pub mod desired;
+pub mod plan;
+pub mod provider;
+pub mod refs;
+pub mod render;
+pub mod resource;
+pub mod state;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-#[cfg(feature = "aws")]
-use anyhow::Context as _;
 use futures::future::join_all;
 use serde::Serialize;
 
-#[cfg(feature = "aws")]
-use crate::aws::{self, AwsClients};
 use crate::config::{StackConfig, StackName};
-use crate::desired::{StackOutputs, desired, stack_outputs};
-use crate::local;
-use crate::plan::{Change, FieldChange, ResourceSpec, levels};
-use crate::refs::{self, Lookup};
-#[cfg(feature = "aws")]
-use crate::refs::{ACCOUNT_ID, CALLER};
-use crate::resource::{
+use crate::engine::desired::{StackOutputs, stack_outputs};
+use crate::engine::plan::{Change, FieldChange, ResourceSpec, levels};
+use crate::engine::provider::{Provider, Registry, desired};
+use crate::engine::refs::Lookup;
+use crate::engine::resource::{
     CallCounter, CallCounts, Cx, Observed, Outputs, ProvisionError, ResourceKind,
 };
-use crate::state::{ResourceState, StackState};
+use crate::engine::state::{ResourceState, StackState};
 
 /// Where progress lines go ("creating Kinesis stream (clickstream): …").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Every resource kind by id.
-pub struct Registry {
-    kinds: BTreeMap<&'static str, Box<dyn ResourceKind>>,
-}
-
-impl Registry {
-    /// All kinds this crate implements.
-    #[must_use]
-    pub fn standard() -> Self {
-        #[cfg(feature = "aws")]
-        let aws_kinds: Vec<Box<dyn ResourceKind>> = vec![
-            Box::new(aws::s3::S3Bucket),
-            Box::new(aws::kinesis::KinesisStream),
-            Box::new(aws::dynamodb::DynamoDbTable),
-            Box::new(aws::glue::GlueDatabase),
-            Box::new(aws::glue::GlueTable),
-            Box::new(aws::firehose::FirehoseDeliveryStream),
-            Box::new(aws::iam::IamRole),
-            Box::new(aws::iam::IamRolePolicy),
-            Box::new(aws::lambda::LambdaFunction),
-            Box::new(aws::lambda::EventSourceMapping),
-            Box::new(aws::function_url::FunctionUrl),
-            Box::new(aws::scheduler::ScheduleGroup),
-            Box::new(aws::scheduler::Schedule),
-            Box::new(aws::athena::AthenaWorkgroup),
-            Box::new(aws::rds::RdsInstance),
-        ];
-        #[cfg(not(feature = "aws"))]
-        let aws_kinds: Vec<Box<dyn ResourceKind>> = Vec::new();
-        let local_kinds: Vec<Box<dyn ResourceKind>> = vec![
-            Box::new(local::LocalDirectory),
-            Box::new(local::LocalDatabase),
-        ];
-        Self {
-            kinds: aws_kinds
-                .into_iter()
-                .chain(local_kinds)
-                .map(|k| (k.kind(), k))
-                .collect(),
-        }
-    }
-
-    /// The kind of a spec.
-    ///
-    /// # Errors
-    /// [`ProvisionError::InvalidSpec`] for an unknown kind.
-    pub fn get(&self, spec: &ResourceSpec) -> Result<&dyn ResourceKind, ProvisionError> {
-        self.kinds
-            .get(spec.kind.as_str())
-            .map(AsRef::as_ref)
-            .ok_or_else(|| ProvisionError::invalid(&spec.id, format!("unknown kind {}", spec.kind)))
-    }
-}
 
 /// What happens to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -205,6 +153,7 @@ struct Observation {
 /// The engine of one stack.
 pub struct Engine {
     cx: Cx,
+    provider: Arc<dyn Provider>,
     registry: Registry,
     specs: Vec<ResourceSpec>,
     progress: Progress,
@@ -241,41 +190,23 @@ fn millis(start: Instant) -> u64 {
 }
 
 impl Engine {
-    /// An engine for a stack: its desired resources, and SDK clients for AWS stacks.
+    /// An engine for a stack served by `provider`: its desired resources, its kinds, and the
+    /// session they share (SDK clients for AWS stacks).
     ///
     /// # Errors
-    /// When the AWS configuration cannot be loaded, or an AWS stack is asked of a build without
-    /// the `aws` feature.
-    pub async fn connect(config: StackConfig) -> anyhow::Result<Self> {
+    /// When the provider cannot open its session (its configuration cannot be loaded).
+    pub async fn connect(config: StackConfig, provider: Arc<dyn Provider>) -> anyhow::Result<Self> {
         let calls = Arc::new(CallCounter::default());
-        #[cfg(not(feature = "aws"))]
-        if config.stack.is_aws() {
-            anyhow::bail!(
-                "this build has no AWS support: the {} stack needs the `aws` feature (on by \
-                 default; drop --no-default-features)",
-                config.stack
-            );
-        }
-        #[cfg(feature = "aws")]
-        let aws = if config.stack.is_aws() {
-            let sdk = aws::sdk_config(&config).await?;
-            Some(AwsClients::new(
-                &sdk,
-                calls.clone(),
-                config.stack == StackName::Emulator,
-            ))
-        } else {
-            None
-        };
-        let specs = desired(&config);
+        let session = provider.connect(&config, calls.clone()).await?;
+        let specs = desired(provider.as_ref(), &config);
         Ok(Self {
             cx: Cx {
                 config,
-                #[cfg(feature = "aws")]
-                aws,
+                session,
                 calls,
             },
-            registry: Registry::standard(),
+            registry: Registry::of(provider.as_ref()),
+            provider,
             specs,
             progress: Arc::new(|line: &str| eprintln!("{line}")),
         })
@@ -318,23 +249,16 @@ impl Engine {
         StackState::load(&self.cx.config.state_file())
     }
 
-    /// The caller's account (AWS stacks), which specs reference as `${aws:caller.account_id}`.
-    #[allow(clippy::unused_async)] // without the `aws` feature there is nothing to wait for
+    /// What the provider knows before any resource exists (the AWS caller's account, which
+    /// specs reference as `${aws:caller.account_id}`).
     async fn caller(&self) -> anyhow::Result<BTreeMap<String, Known>> {
-        #[cfg_attr(not(feature = "aws"), allow(unused_mut))]
-        let mut known = BTreeMap::new();
-        #[cfg(feature = "aws")]
-        if let Some(aws) = &self.cx.aws {
-            let account = aws
-                .account_id()
-                .await
-                .context("failed to find the AWS account of the credentials")?;
-            known.insert(
-                CALLER.to_owned(),
-                Known::Ready(Outputs::from([(ACCOUNT_ID.to_owned(), account)])),
-            );
-        }
-        Ok(known)
+        Ok(self
+            .provider
+            .known(&self.cx)
+            .await?
+            .into_iter()
+            .map(|(id, outputs)| (id, Known::Ready(outputs)))
+            .collect())
     }
 
     async fn observe(
@@ -634,7 +558,7 @@ impl Engine {
             .iter()
             .map(|r| (r.spec.id.clone(), r.outputs.clone()))
             .collect();
-        let outputs = stack_outputs(&self.cx.config, &by_id);
+        let outputs = stack_outputs(self.provider.as_ref(), &self.cx.config, &by_id);
         let path = self.cx.config.state_file();
         if resources.is_empty() {
             StackState::remove(&path)?;
@@ -826,15 +750,5 @@ mod tests {
         assert_eq!(lookup(&known, "a", "arn"), Some(Lookup::Known("x".into())));
         assert_eq!(lookup(&known, "a", "nope"), None);
         assert_eq!(lookup(&known, "b", "arn"), Some(Lookup::Unknown));
-    }
-
-    #[test]
-    fn every_kind_of_the_desired_stacks_is_registered() {
-        let registry = Registry::standard();
-        for stack in [StackName::Local, StackName::Aws] {
-            for s in desired(&StackConfig::default_for(stack)) {
-                assert!(registry.get(&s).is_ok(), "{}", s.kind);
-            }
-        }
     }
 }

@@ -10,11 +10,11 @@ use aws_sdk_kinesis::types::{EncryptionType, ScalingType, StreamModeDetails, Str
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, comparable_tags, gone_if, seen_tags,
-    tag_changes, wait_until,
+    OUT_ARN, OUT_NAME, absent_if, aws_err, changes_field, clients, comparable_tags, gone_if,
+    seen_tags, tag_changes, wait_until,
 };
-use crate::plan::{Change, ResourceSpec, diff_fields};
-use crate::resource::{
+use crate::engine::plan::{Change, ResourceSpec, diff_fields};
+use crate::engine::resource::{
     Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, observed_as, to_fields,
 };
 
@@ -54,7 +54,7 @@ pub struct KinesisStream;
 
 impl KinesisStream {
     async fn wait_active(&self, cx: &Cx, name: &str) -> Result<(), ProvisionError> {
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         wait_until(name, "ACTIVE", KINESIS_ACTIVE_TIMEOUT, || async {
             let out = k
                 .describe_stream_summary()
@@ -83,7 +83,7 @@ impl KinesisStream {
         want: &BTreeMap<String, String>,
         seen: &BTreeMap<String, String>,
     ) -> Result<(), ProvisionError> {
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         let (add, remove) = tag_changes(want, seen);
         if !remove.is_empty() {
             k.remove_tags_from_stream()
@@ -111,7 +111,7 @@ impl KinesisStream {
         want: i32,
         seen: i32,
     ) -> Result<(), ProvisionError> {
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         if want > seen {
             k.increase_stream_retention_period()
                 .stream_name(name)
@@ -131,7 +131,7 @@ impl KinesisStream {
     }
 
     async fn set_encryption(&self, cx: &Cx, name: &str, want: &str) -> Result<(), ProvisionError> {
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         if want == "KMS" {
             k.start_stream_encryption()
                 .stream_name(name)
@@ -170,7 +170,7 @@ impl ResourceKind for KinesisStream {
     }
 
     async fn read(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Option<Observed>, ProvisionError> {
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         let name = &spec.physical_name;
         let out = absent_if(
             k.describe_stream_summary()
@@ -227,7 +227,7 @@ impl ResourceKind for KinesisStream {
 
     async fn create(&self, cx: &Cx, spec: &ResourceSpec) -> Result<Outputs, ProvisionError> {
         let p: StreamProps = from_fields(spec)?;
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         let name = &spec.physical_name;
         // After a replace (or a delete someone else started) the old stream may still be going.
         wait_until(name, "deleted", KINESIS_DELETE_TIMEOUT, || async {
@@ -274,7 +274,7 @@ impl ResourceKind for KinesisStream {
     ) -> Result<Outputs, ProvisionError> {
         let p: StreamProps = from_fields(spec)?;
         let was: StreamProps = observed_as(seen)?;
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         let name = &spec.physical_name;
         if changes_field(change, "mode") {
             let arn = seen.outputs.get(OUT_ARN).cloned().unwrap_or_default();
@@ -312,7 +312,7 @@ impl ResourceKind for KinesisStream {
     }
 
     async fn delete(&self, cx: &Cx, seen: &Observed) -> Result<(), ProvisionError> {
-        let k = &cx.aws()?.kinesis;
+        let k = &clients(cx)?.kinesis;
         let name = &seen.physical_name;
         gone_if(
             k.delete_stream()
@@ -342,8 +342,8 @@ impl ResourceKind for KinesisStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::FieldChange;
-    use crate::resource::fixtures;
+    use crate::engine::plan::FieldChange;
+    use crate::engine::resource::fixtures;
     use serde_json::json;
 
     fn props() -> StreamProps {

@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::StackName;
-use crate::desired::StackOutputs;
-use crate::plan::ResourceSpec;
-use crate::resource::Outputs;
+use crate::engine::desired::StackOutputs;
+use crate::engine::plan::ResourceSpec;
+use crate::engine::resource::Outputs;
 
 /// One applied resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

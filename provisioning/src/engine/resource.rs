@@ -9,10 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "aws")]
-use crate::aws::AwsClients;
 use crate::config::StackConfig;
-use crate::plan::{Change, ResourceSpec};
+use crate::engine::plan::{Change, ResourceSpec};
 
 /// The tag every managed resource carries, with the value [`MANAGED_BY_VALUE`].
 pub const TAG_MANAGED_BY: &str = "managed-by";
@@ -140,13 +138,6 @@ pub enum ProvisionError {
     Unexpected(#[from] anyhow::Error),
 }
 
-#[cfg(feature = "aws")]
-impl From<aws_smithy_types::error::operation::BuildError> for ProvisionError {
-    fn from(e: aws_smithy_types::error::operation::BuildError) -> Self {
-        Self::Unexpected(anyhow::Error::new(e).context("failed to build an AWS request"))
-    }
-}
-
 /// Error codes that mean "try again later".
 const RETRYABLE_CODES: &[&str] = &[
     "ThrottlingException",
@@ -247,31 +238,33 @@ impl CallCounter {
     }
 }
 
-/// What every resource kind works with: the stack's configuration, the AWS clients (AWS
-/// stacks), and the call counter.
+/// What every resource kind works with: the stack's configuration, the provider's session (its
+/// SDK clients), and the call counter.
 pub struct Cx {
     /// The stack's configuration.
     pub config: StackConfig,
-    /// SDK clients; `None` on the local stack.
-    #[cfg(feature = "aws")]
-    pub aws: Option<AwsClients>,
+    /// What the provider opened for this run; `None` when its kinds need nothing.
+    pub session: Option<crate::engine::provider::Session>,
     /// Provider calls made so far.
     pub calls: std::sync::Arc<CallCounter>,
 }
 
 impl Cx {
-    /// The AWS clients.
+    /// The provider's session as its own type.
     ///
     /// # Errors
-    /// On the local stack, which has none.
-    #[cfg(feature = "aws")]
-    pub fn aws(&self) -> Result<&AwsClients, ProvisionError> {
-        self.aws.as_ref().ok_or_else(|| {
-            ProvisionError::Unexpected(anyhow::anyhow!(
-                "the {} stack has no AWS clients",
-                self.config.stack
-            ))
-        })
+    /// When the stack's provider opened no session of that type.
+    pub fn session<T: Send + Sync + 'static>(&self) -> Result<&T, ProvisionError> {
+        self.session
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<T>())
+            .ok_or_else(|| {
+                ProvisionError::Unexpected(anyhow::anyhow!(
+                    "the {} stack's provider opened no {}",
+                    self.config.stack,
+                    std::any::type_name::<T>()
+                ))
+            })
     }
 }
 
@@ -297,7 +290,7 @@ pub(crate) mod fixtures {
     use serde::Serialize;
 
     use super::{Observed, Outputs, to_fields};
-    use crate::plan::ResourceSpec;
+    use crate::engine::plan::ResourceSpec;
 
     /// The resource `id` of `kind` as declared with `props`.
     pub(crate) fn declared<T: Serialize>(

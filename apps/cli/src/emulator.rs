@@ -43,7 +43,7 @@ use fashion_lambda::stream_processor::{StreamProcessorFunction, records_done, to
 use fashion_memory::ManualClock;
 use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
 use provisioning::config::{FunctionConfig, StackConfig, StackName};
-use provisioning::engine::desired::StackOutputs;
+use provisioning::engine::state::StackOutputs;
 use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
 

@@ -20,7 +20,6 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::config::{StackConfig, StackName};
-use crate::engine::desired::{StackOutputs, stack_outputs};
 use crate::engine::plan::{Change, FieldChange, ResourceSpec, levels};
 use crate::engine::provider::{Provider, Registry, desired};
 use crate::engine::refs::Lookup;
@@ -28,6 +27,7 @@ use crate::engine::resource::{
     CallCounter, CallCounts, Cx, Observed, Outputs, ProvisionError, ResourceKind,
 };
 use crate::engine::state::{ResourceState, StackState};
+use crate::engine::state::{StackOutputs, stack_outputs};
 
 /// Where progress lines go ("creating Kinesis stream (clickstream): …").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;

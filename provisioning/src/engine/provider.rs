@@ -3,7 +3,6 @@
 //! before any resource exists. The engine knows no provider; `crate::providers` picks one per
 //! stack.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -12,14 +11,9 @@ use async_trait::async_trait;
 use crate::config::StackConfig;
 use crate::engine::desired::Builder;
 use crate::engine::plan::ResourceSpec;
-use crate::engine::resource::{CallCounter, Cx, Outputs, ProvisionError, ResourceKind};
-
-/// What a provider's kinds share during one run (its SDK clients), type-erased so the engine
-/// carries it without knowing it; each provider reads back its own type (see [`Cx::session`]).
-pub type Session = Arc<dyn Any + Send + Sync>;
-
-/// Resource outputs by logical name, grouped by kind, as a stack's outputs hold them.
-pub type OutputsByKind = BTreeMap<String, BTreeMap<String, Outputs>>;
+use crate::engine::resource::{
+    CallCounter, Cx, Outputs, OutputsByKind, ProvisionError, ResourceKind, Session,
+};
 
 /// One provider: a family of resource kinds and the desired state of the stacks it serves.
 #[async_trait]

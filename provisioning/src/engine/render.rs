@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::desired::StackOutputs;
+use crate::engine::state::StackOutputs;
 use crate::engine::{Op, Report};
 
 /// Longest rendering of a changed value before it is cut.

@@ -23,6 +23,13 @@ pub const TAG_STACK: &str = "stack";
 /// saved with the stack.
 pub type Outputs = BTreeMap<String, String>;
 
+/// Resource outputs by logical name, grouped by kind, as a stack's outputs hold them.
+pub type OutputsByKind = BTreeMap<String, BTreeMap<String, Outputs>>;
+
+/// What a provider's kinds share during one run (its SDK clients), type-erased so the engine
+/// carries it without knowing it; each provider reads back its own type (see [`Cx::session`]).
+pub type Session = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 /// What a read found: the comparable fields, in the same shape as the spec's, and the outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
@@ -244,7 +251,7 @@ pub struct Cx {
     /// The stack's configuration.
     pub config: StackConfig,
     /// What the provider opened for this run; `None` when its kinds need nothing.
-    pub session: Option<crate::engine::provider::Session>,
+    pub session: Option<Session>,
     /// Provider calls made so far.
     pub calls: std::sync::Arc<CallCounter>,
 }

@@ -1,15 +1,16 @@
 //! The per-stack state file `.state/<stack>.json`: what was last applied (each resource's
 //! resolved fields and outputs) and the stack's outputs the apps read. Written atomically.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::config::StackName;
-use crate::engine::desired::StackOutputs;
+use crate::config::{StackConfig, StackName};
 use crate::engine::plan::ResourceSpec;
-use crate::engine::resource::Outputs;
+use crate::engine::provider::Provider;
+use crate::engine::resource::{Outputs, OutputsByKind};
 
 /// One applied resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +77,64 @@ impl StackState {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// What the apps' configuration reads after `up`: names, ARNs, URLs and endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StackOutputs {
+    /// The stack.
+    pub stack: Option<StackName>,
+    /// AWS region (AWS stacks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The emulator's endpoint (emulator stack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Where the lake's tables live (`s3://bucket/lake/` or `file:///…/lake`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lake_url: Option<String>,
+    /// Every resource's outputs by logical name, grouped by kind
+    /// (`{"aws:dynamodb:table": {"recommendations": {"name": …, "arn": …}}}`).
+    pub resources: OutputsByKind,
+}
+
+impl StackOutputs {
+    /// Outputs of one resource by kind and logical name.
+    #[must_use]
+    pub fn get(&self, kind: &str, name: &str) -> Option<&Outputs> {
+        self.resources.get(kind).and_then(|k| k.get(name))
+    }
+}
+
+/// The stack's outputs from the outputs of its resources (by logical id).
+#[must_use]
+pub fn stack_outputs(
+    provider: &dyn Provider,
+    cfg: &StackConfig,
+    by_id: &BTreeMap<String, Outputs>,
+) -> StackOutputs {
+    let mut resources = OutputsByKind::new();
+    for (id, outputs) in by_id {
+        let mut parts = id.splitn(3, "::");
+        let (Some(_), Some(kind), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        resources
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(name.to_owned(), outputs.clone());
+    }
+    let lake_url = provider.lake_url(cfg, &resources);
+    StackOutputs {
+        stack: Some(cfg.stack),
+        region: cfg.stack.is_aws().then(|| cfg.region.clone()),
+        endpoint_url: cfg
+            .endpoint_url
+            .clone()
+            .filter(|_| cfg.stack == StackName::Emulator),
+        lake_url: if resources.is_empty() { None } else { lake_url },
+        resources,
     }
 }
 

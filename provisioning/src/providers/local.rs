@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::StackConfig;
 use crate::engine::desired::Builder;
 use crate::engine::plan::{Change, ResourceSpec, diff_fields};
-use crate::engine::provider::{OutputsByKind, Provider};
+use crate::engine::provider::Provider;
 use crate::engine::resource::{
-    Cx, Observed, Outputs, ProvisionError, ResourceKind, from_fields, to_fields,
+    Cx, Observed, Outputs, OutputsByKind, ProvisionError, ResourceKind, from_fields, to_fields,
 };
 use crate::layout::{files, names};
 

@@ -11,9 +11,9 @@ use super::{ACCOUNT_ID, AwsClients, CALLER, clients, s3, sdk_config};
 use super::{athena, dynamodb, firehose, function_url, glue, iam, kinesis, lambda, rds, scheduler};
 use crate::config::{StackConfig, StackName};
 use crate::engine::desired::Builder;
-use crate::engine::provider::{OutputsByKind, Provider, Session};
+use crate::engine::provider::Provider;
 
-use crate::engine::resource::{CallCounter, Cx, Outputs, ResourceKind};
+use crate::engine::resource::{CallCounter, Cx, Outputs, OutputsByKind, ResourceKind, Session};
 use crate::layout::names;
 
 /// Serves the `aws` and `emulator` stacks.

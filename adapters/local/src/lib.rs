@@ -2,7 +2,7 @@
 //! account. SQLite (WAL mode) holds the stream log, checkpoints and key-value stores; the
 //! transactional database is SQLite (PostgreSQL, for a `postgres://` URL, is the
 //! `fashion-postgres` crate); the lake is Parquet files under Hive-style directories, queried
-//! with DataFusion.
+//! with DataFusion (feature `lake`, on by default).
 
 // No panic reachable from input: these are denied outside tests (each allowed exception sits on
 // the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
@@ -26,17 +26,21 @@
 )]
 
 mod error;
+#[cfg(feature = "lake")]
 mod lake;
 mod models;
 mod purchases;
+#[cfg(feature = "lake")]
 mod query;
 mod sqlite;
 mod state;
 mod stream;
 
+#[cfg(feature = "lake")]
 pub use lake::LocalLake;
 pub use models::FileModelStore;
 pub use purchases::SqlitePurchaseStore;
+#[cfg(feature = "lake")]
 pub use query::{DataFusionEngine, to_result};
 pub use sqlite::open_sqlite;
 pub use state::{

@@ -3,7 +3,7 @@
 //! store out. Both through the handler and through the real `bootstrap` binary against the fake
 //! Lambda Runtime API.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;

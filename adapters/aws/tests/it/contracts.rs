@@ -3,7 +3,7 @@
 //! (`scripts/test-aws`). Each test creates its own uniquely named resources and, passed or failed,
 //! deletes them afterwards ([`common::cleaned_up`]).
 
-mod common;
+use crate::common;
 
 use common::{cleaned_up, create_bucket, create_stream, test_aws, unique};
 use fashion_tests::contract;

@@ -3,7 +3,6 @@
 //! creation of the resources each test needs and their deletion afterwards, and a fake HTTP layer
 //! under the real SDK clients for failure injection.
 
-#![allow(dead_code)] // Each test binary uses part of this module.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

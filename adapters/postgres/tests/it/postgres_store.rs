@@ -2,7 +2,7 @@
 //! `FASHION_TEST_DATABASE_URL`, plus what the contract cannot see: streaming in chunks, the
 //! schema's constraints, and the COPY floor.
 
-mod support;
+use crate::support;
 
 use chrono::{Duration, NaiveDate};
 use fashion_domain::calendar::{StoreDay, parse_time_zone};

@@ -6,7 +6,7 @@
 //! The lake is the in-memory one, except for the crash test, which also runs on the local
 //! Parquet lake, where a crash leaves real files behind.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -33,7 +33,7 @@ fn endpoint() -> String {
         _ => panic!(
             "{ENDPOINT_VAR} is not set: this test needs the AWS emulator the test command starts. \
              Run it with `scripts/test`, or `scripts/services cargo nextest run -p fashion \
-             --features aws --test demo_emulator`."
+             --features aws --test it -E 'test(/^demo_emulator::/)'`."
         ),
     }
 }

@@ -1,7 +1,7 @@
 //! The real stream-processor `bootstrap` binary against a fake Lambda Runtime API on loopback,
 //! with AWS's sample Kinesis event and with click events, its stores on the AWS emulator.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,7 @@ async fn the_bootstrap_answers_aws_sample_event_and_applies_click_events() {
         .await
         .expect("model");
     let mut runtime = FakeRuntime::start().await;
-    let sample: Value = serde_json::from_str(include_str!("fixtures/example-kinesis-event.json"))
+    let sample: Value = serde_json::from_str(include_str!("../fixtures/example-kinesis-event.json"))
         .expect("AWS's sample Kinesis event");
 
     // Act

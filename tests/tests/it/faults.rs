@@ -6,7 +6,6 @@
 //! every valid event counted exactly once in the customers' activity (the recommendations'
 //! inputs) and in the lake, every invalid record in the dead-letter store with its reason, every
 //! day's partitions identical. A randomized soak repeats this over many seeds.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

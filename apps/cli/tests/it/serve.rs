@@ -2,7 +2,6 @@
 //! answers from the real stores (trends from the Parquet lake, metrics from the stream), and a
 //! real headless Chromium loads a shop page that includes `/tracker.js`, clicks a product, and
 //! then opens the dashboard and looks a customer up. Screenshots are kept as test artifacts.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

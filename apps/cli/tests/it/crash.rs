@@ -1,5 +1,4 @@
 //! Killing the stream consumer or the lake sink mid-run (SIGKILL, no clean-up) and starting it
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! again loses and duplicates nothing.
 
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The daily-job function's handler on a scheduled event: PostgreSQL (the throwaway cluster of
 //! `FASHION_TEST_DATABASE_URL`) in, Parquet on the S3 emulator and partitions in its Glue out.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, NaiveDate};
 use common::{emulator, unique};
@@ -86,7 +86,7 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
     );
     // AWS's sample scheduled event, fired at 00:01 on 26 Nov store time.
     let mut event: Value =
-        serde_json::from_str(include_str!("fixtures/example-eventbridge-schedule.json"))
+        serde_json::from_str(include_str!("../fixtures/example-eventbridge-schedule.json"))
             .expect("sample event");
     event["time"] = json!("2026-11-25T17:01:00Z");
 

@@ -4,7 +4,7 @@
 //! DynamoDB dead letters, recommendations and products come from DynamoDB, the fallback from the
 //! model in S3.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -110,7 +110,7 @@ impl Resources {
 /// A function-URL event for `method path` with `body`.
 fn request(method: &str, path: &str, body: &str) -> Value {
     let mut e: Value =
-        serde_json::from_str(include_str!("fixtures/example-function-url-request.json"))
+        serde_json::from_str(include_str!("../fixtures/example-function-url-request.json"))
             .expect("fixture");
     let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
     e["rawPath"] = raw_path.into();

@@ -1,7 +1,6 @@
 //! The lake is standard Parquet: pyarrow and DuckDB read what `fashion demo` wrote, with the same
 //! row counts, schemas and exact decimals. The test command provides a Python with both
 //! (`FASHION_TEST_PYTHON`).
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::process::Command;
 

@@ -1,6 +1,5 @@
 //! The real-time path on the in-memory adapters: stream processor, lake sink, trainer and
 //! evaluation, including failure injection.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Behaviour beyond the contract suites, on the AWS emulator: Firehose delivery, TTL, Glue
 //! tables and partitions, Athena parameter binding, and missing resources reported as such.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

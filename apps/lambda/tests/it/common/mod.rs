@@ -2,7 +2,6 @@
 //! names, Kinesis events, and a fake of the Lambda Runtime API on loopback that the real
 //! `bootstrap` binaries talk to.
 
-#![allow(dead_code)] // Each test binary uses part of this module.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -22,8 +21,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 
-/// The variable the test command sets to the emulator's URL.
-pub const ENDPOINT_VAR: &str = fashion_tests::aws_backend::ENDPOINT_VAR;
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
 

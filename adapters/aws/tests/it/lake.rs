@@ -2,7 +2,7 @@
 //! contract, then the S3 objects and Glue partitions checked directly (what Athena would read),
 //! and large partitions uploaded in parts and split into files.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

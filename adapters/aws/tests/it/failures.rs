@@ -2,7 +2,7 @@
 //! sign, send and retry every request, and the fake answers with the partial failures,
 //! unprocessed items and throttling errors AWS sends, and records what the adapters sent.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! directory Glue points at (not a stale sibling, not the manifest), reports a corrupt object
 //! instead of skipping it, and reads files other engines wrote with other physical types.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,6 @@
 //! oversize, gzip and wrongly typed bodies and for a stream that refuses; recommendations for
 //! known, unknown and malformed customers; metrics, health and the OpenAPI document.
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -634,7 +633,7 @@ async fn the_openapi_document_in_the_repository_matches_the_code() {
     let kept = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         kept == served,
-        "docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p fashion-api --test api` and commit it"
+        "docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p fashion-api --test it` and commit it"
     );
     let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
     for p in [

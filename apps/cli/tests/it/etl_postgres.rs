@@ -1,7 +1,6 @@
 //! `fashion etl` against a real PostgreSQL (the test command starts a throwaway cluster and sets
 //! `FASHION_TEST_DATABASE_URL`): generated orders, dirty ones included, become identical
 //! partitions however often a day is rerun.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::collections::BTreeMap;
 use std::path::Path;

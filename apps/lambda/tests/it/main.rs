@@ -1,0 +1,7 @@
+//! The Lambda functions through the handlers AWS calls. One test binary for the crate: one link.
+
+mod api;
+mod common;
+mod daily_job;
+mod runtime_api;
+mod trainer;

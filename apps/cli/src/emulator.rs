@@ -41,11 +41,11 @@ use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
 use fashion_lambda::settings::StreamProcessorSettings;
 use fashion_lambda::stream_processor::{StreamProcessorFunction, records_done, to_kinesis_event};
 use fashion_memory::ManualClock;
-use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
 use provisioning::config::{FunctionConfig, StackConfig, StackName};
 use provisioning::engine::state::StackOutputs;
 use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
+use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
 
 use crate::commands::pipeline::ProcessorTotals;
 use crate::demo_stack::{DemoStack, StackInfo, StreamRunner};

@@ -3,7 +3,6 @@
 //! oversize, gzip and wrongly typed bodies and for a stream that refuses; recommendations for
 //! known, unknown and malformed customers; metrics, health and the OpenAPI document.
 
-
 use std::io::Write as _;
 use std::sync::Arc;
 

@@ -109,9 +109,10 @@ impl Resources {
 
 /// A function-URL event for `method path` with `body`.
 fn request(method: &str, path: &str, body: &str) -> Value {
-    let mut e: Value =
-        serde_json::from_str(include_str!("../fixtures/example-function-url-request.json"))
-            .expect("fixture");
+    let mut e: Value = serde_json::from_str(include_str!(
+        "../fixtures/example-function-url-request.json"
+    ))
+    .expect("fixture");
     let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
     e["rawPath"] = raw_path.into();
     e["rawQueryString"] = query.into();

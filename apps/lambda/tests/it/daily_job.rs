@@ -85,9 +85,10 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
         tz,
     );
     // AWS's sample scheduled event, fired at 00:01 on 26 Nov store time.
-    let mut event: Value =
-        serde_json::from_str(include_str!("../fixtures/example-eventbridge-schedule.json"))
-            .expect("sample event");
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../fixtures/example-eventbridge-schedule.json"
+    ))
+    .expect("sample event");
     event["time"] = json!("2026-11-25T17:01:00Z");
 
     // Act

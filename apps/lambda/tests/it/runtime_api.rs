@@ -85,8 +85,9 @@ async fn the_bootstrap_answers_aws_sample_event_and_applies_click_events() {
         .await
         .expect("model");
     let mut runtime = FakeRuntime::start().await;
-    let sample: Value = serde_json::from_str(include_str!("../fixtures/example-kinesis-event.json"))
-        .expect("AWS's sample Kinesis event");
+    let sample: Value =
+        serde_json::from_str(include_str!("../fixtures/example-kinesis-event.json"))
+            .expect("AWS's sample Kinesis event");
 
     // Act
     let started = Instant::now();

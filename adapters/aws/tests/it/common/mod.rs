@@ -3,7 +3,6 @@
 //! creation of the resources each test needs and their deletion afterwards, and a fake HTTP layer
 //! under the real SDK clients for failure injection.
 
-
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};

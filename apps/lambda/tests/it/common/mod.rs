@@ -2,7 +2,6 @@
 //! names, Kinesis events, and a fake of the Lambda Runtime API on loopback that the real
 //! `bootstrap` binaries talk to.
 
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -76,6 +76,7 @@ fn app() -> axum::Router {
         let clock = Arc::new(ManualClock::new(now));
         let stream = Arc::new(InMemoryStream::with_clock(2, clock.clone()));
         let lake = InMemoryLake::new();
+        let dead_letters = Arc::new(InMemoryDeadLetterSink::new());
         let ports = ApiPorts {
             publisher: stream,
             recommendations: Arc::new(InMemoryRecommendationStore::new()),
@@ -83,7 +84,8 @@ fn app() -> axum::Router {
             models: Arc::new(InMemoryModelStore::new()),
             history: Arc::new(lake.clone()),
             lake: Arc::new(lake.query_engine()),
-            dead_letters: Arc::new(InMemoryDeadLetterSink::new()),
+            dead_letters: dead_letters.clone(),
+            dead_letter_log: dead_letters,
             clock,
             probe: None,
         };

@@ -23,9 +23,9 @@ use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
 use fashion_domain::order::StoredOrder;
 use fashion_domain::ports::{
-    CheckpointStore, ClickstreamSource, DeadLetterSink, LakeError, LakeWriter, PartitionWriter,
-    ProductCatalog, PurchaseSource, PurchaseStoreError, RecommendationStore, StoreError,
-    StreamError, TableCatalog, UserActivityStore, WriteMode,
+    CheckpointStore, ClickstreamSource, DeadLetterReader, DeadLetterSink, LakeError, LakeWriter,
+    PartitionWriter, ProductCatalog, PurchaseSource, PurchaseStoreError, RecommendationReader,
+    RecommendationStore, StoreError, StreamError, TableCatalog, UserActivityStore, WriteMode,
 };
 use fashion_domain::product::Product;
 use fashion_domain::recommendation::Recommendations;
@@ -379,7 +379,10 @@ impl<P: RecommendationStore> RecommendationStore for Faulty<P> {
         )
         .await
     }
+}
 
+#[async_trait]
+impl<P: RecommendationReader> RecommendationReader for Faulty<P> {
     async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError> {
         self.inner.get(customer).await
     }
@@ -401,7 +404,10 @@ impl<P: DeadLetterSink> DeadLetterSink for Faulty<P> {
         )
         .await
     }
+}
 
+#[async_trait]
+impl<P: DeadLetterReader> DeadLetterReader for Faulty<P> {
     async fn count(&self) -> Result<u64, StoreError> {
         self.inner.count().await
     }

@@ -10,8 +10,9 @@ use fashion_domain::dead_letter::DeadLetter;
 use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::lake::{PartitionInfo, TableDef};
 use fashion_domain::ports::{
-    CheckpointStore, DeadLetterSink, LakeError, ProductCatalog, RecommendationStore, StoreError,
-    StreamError, TableCatalog, UserActivityStore,
+    CheckpointStore, DeadLetterReader, DeadLetterSink, LakeError, ProductCatalog,
+    RecommendationReader, RecommendationStore, StoreError, StreamError, TableCatalog,
+    UserActivityStore,
 };
 use fashion_domain::product::Product;
 use fashion_domain::recommendation::Recommendations;
@@ -219,7 +220,10 @@ impl RecommendationStore for SqliteRecommendationStore {
             .await
             .map_err(|e| store_err(e, "commit recommendations"))
     }
+}
 
+#[async_trait]
+impl RecommendationReader for SqliteRecommendationStore {
     async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError> {
         let row = sqlx::query("SELECT body FROM recommendations WHERE customer_id = ?")
             .bind(customer.as_i64())
@@ -355,7 +359,10 @@ impl DeadLetterSink for SqliteDeadLetterSink {
             .await
             .map_err(|e| store_err(e, "commit dead letters"))
     }
+}
 
+#[async_trait]
+impl DeadLetterReader for SqliteDeadLetterSink {
     async fn count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters")
             .fetch_one(&self.pool)

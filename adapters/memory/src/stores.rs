@@ -11,7 +11,8 @@ use fashion_domain::dead_letter::DeadLetter;
 use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::model::RecModel;
 use fashion_domain::ports::{
-    DeadLetterSink, ModelStore, ProductCatalog, RecommendationStore, StoreError, UserActivityStore,
+    DeadLetterReader, DeadLetterSink, ModelStore, ProductCatalog, RecommendationReader,
+    RecommendationStore, StoreError, UserActivityStore,
 };
 use fashion_domain::product::Product;
 use fashion_domain::recommendation::Recommendations;
@@ -41,7 +42,10 @@ impl RecommendationStore for InMemoryRecommendationStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl RecommendationReader for InMemoryRecommendationStore {
     async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError> {
         Ok(lock(&self.items).get(&customer).cloned())
     }
@@ -185,7 +189,10 @@ impl DeadLetterSink for InMemoryDeadLetterSink {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl DeadLetterReader for InMemoryDeadLetterSink {
     async fn count(&self) -> Result<u64, StoreError> {
         Ok(lock(&self.letters).0.len() as u64)
     }

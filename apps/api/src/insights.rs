@@ -561,7 +561,7 @@ async fn build_dashboard(ports: &ApiPorts, tz: Tz, days: u32) -> Result<Dashboar
     })
     .collect();
 
-    match ports.dead_letters.list(DEAD_LETTERS_READ).await {
+    match ports.dead_letter_log.list(DEAD_LETTERS_READ).await {
         Ok(letters) => {
             let mut by: BTreeMap<String, u64> = BTreeMap::new();
             for l in &letters {

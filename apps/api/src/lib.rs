@@ -45,8 +45,8 @@ use axum::http::{Method, header};
 use axum::routing::{get, post};
 use chrono_tz::Tz;
 use fashion_domain::ports::{
-    ClickstreamPublisher, Clock, DeadLetterSink, HistorySource, ModelStore, ProductCatalog,
-    QueryEngine, RecommendationStore,
+    ClickstreamPublisher, Clock, DeadLetterReader, DeadLetterSink, HistorySource, ModelStore,
+    ProductCatalog, QueryEngine, RecommendationReader,
 };
 use tower_http::cors::{Any, CorsLayer};
 
@@ -85,7 +85,7 @@ pub struct ApiPorts {
     /// Where accepted clicks go (Kinesis, the embedded log).
     pub publisher: Arc<dyn ClickstreamPublisher>,
     /// Each customer's latest recommendations.
-    pub recommendations: Arc<dyn RecommendationStore>,
+    pub recommendations: Arc<dyn RecommendationReader>,
     /// Products, for names and attributes.
     pub catalog: Arc<dyn ProductCatalog>,
     /// Trained models: the cold-start fallback and trends.
@@ -94,8 +94,10 @@ pub struct ApiPorts {
     pub history: Arc<dyn HistorySource>,
     /// SQL over the lake, for the batch job's tables.
     pub lake: Arc<dyn QueryEngine>,
-    /// Dead letters, counted by reason on the dashboard.
+    /// Where refused events are set aside.
     pub dead_letters: Arc<dyn DeadLetterSink>,
+    /// The dead letters set aside so far, counted by reason on the dashboard.
+    pub dead_letter_log: Arc<dyn DeadLetterReader>,
     /// The clock events are checked against.
     pub clock: Arc<dyn Clock>,
     /// The rest of the pipeline's health, when the stack can see it.

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fashion_domain::ports::{
     CheckpointStore, ClickstreamPublisher, ClickstreamSource, DeadLetterSink, HistorySource,
-    LakeWriter, ModelStore, ProductCatalog, RecommendationStore, TableCatalog, UserActivityStore,
+    LakeWriter, ModelStore, ProductCatalog, RecommendationReader, RecommendationStore,
+    TableCatalog, UserActivityStore,
 };
 use fashion_domain::services::lake_sink::LakeSink;
 use fashion_domain::services::stream_processor::StreamProcessor;
@@ -75,8 +76,8 @@ pub struct DemoStack {
     pub publisher: Arc<dyn ClickstreamPublisher>,
     /// The product catalog the processor enriches with.
     pub products: Arc<dyn ProductCatalog>,
-    /// Recommendations per customer.
-    pub recommendations: Arc<dyn RecommendationStore>,
+    /// Recommendations per customer, read for the summary.
+    pub recommendations: Arc<dyn RecommendationReader>,
     /// The lake's table catalog.
     pub tables: Arc<dyn TableCatalog>,
     /// The lake.

@@ -14,6 +14,7 @@ use crate::settings::ApiSettings;
 /// The router with the AWS adapters the settings name. Clients are built once per cold start;
 /// the model and the product cache are loaded on first use and refreshed in the background.
 pub fn router(settings: &ApiSettings, aws: &AwsConfig) -> axum::Router {
+    let dead_letters = Arc::new(aws.dynamodb_dead_letter_sink(&settings.dead_letters_table));
     let ports = ApiPorts {
         publisher: Arc::new(aws.kinesis_clickstream(&settings.stream)),
         recommendations: Arc::new(
@@ -31,7 +32,8 @@ pub fn router(settings: &ApiSettings, aws: &AwsConfig) -> axum::Router {
             &settings.athena_workgroup,
             None,
         )),
-        dead_letters: Arc::new(aws.dynamodb_dead_letter_sink(&settings.dead_letters_table)),
+        dead_letters: dead_letters.clone(),
+        dead_letter_log: dead_letters,
         clock: Arc::new(SystemClock),
         // Stream lag on AWS is the event-source mapping's IteratorAge metric in CloudWatch.
         probe: None,

@@ -15,7 +15,7 @@ use fashion_datagen::{GenConfig, Generator};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::history::TrainingEvent;
 use fashion_domain::ids::CustomerId;
-use fashion_domain::ports::{ProductCatalog, RecommendationStore};
+use fashion_domain::ports::{ProductCatalog, RecommendationReader};
 use fashion_domain::services::recommender::ModelIndex;
 use fashion_domain::services::stream_processor::{
     BatchReport, ModelHandle, ProcessorConfig, StreamProcessor,

@@ -1,4 +1,6 @@
-//! Port: where unusable records go, with their reason.
+//! Ports: where unusable records go, with their reason ([`DeadLetterSink`], the write side the
+//! pipeline holds), and how an operator inspects them ([`DeadLetterReader`], the read side the
+//! dashboard and the dead-letter listing hold).
 
 use async_trait::async_trait;
 
@@ -17,7 +19,16 @@ use crate::dead_letter::DeadLetter;
 pub trait DeadLetterSink: Send + Sync {
     /// Stores dead letters.
     async fn put_many(&self, letters: &[DeadLetter]) -> Result<(), StoreError>;
+}
 
+/// The stored dead letters, for inspection.
+///
+/// # Errors
+/// - [`StoreError::Unavailable`] on throttling or timeout; reading again later is safe.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+#[auto_impl::auto_impl(Arc)]
+pub trait DeadLetterReader: Send + Sync {
     /// How many dead letters are stored.
     async fn count(&self) -> Result<u64, StoreError>;
 

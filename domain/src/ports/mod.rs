@@ -17,7 +17,7 @@ mod stream;
 pub use activity::UserActivityStore;
 pub use catalog::ProductCatalog;
 pub use clock::{Clock, SystemClock};
-pub use dead_letters::DeadLetterSink;
+pub use dead_letters::{DeadLetterReader, DeadLetterSink};
 pub use errors::{LakeError, PurchaseStoreError, StoreError, StreamError};
 pub use history::HistorySource;
 pub use lake::{
@@ -26,7 +26,7 @@ pub use lake::{
 };
 pub use models::ModelStore;
 pub use purchases::{PurchaseSource, PurchaseStore};
-pub use recommendations::RecommendationStore;
+pub use recommendations::{RecommendationReader, RecommendationStore};
 pub use stream::{CheckpointStore, ClickstreamPublisher, ClickstreamSource, PublishReport};
 
 #[cfg(any(test, feature = "mocks"))]
@@ -36,7 +36,7 @@ pub use catalog::MockProductCatalog;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
-pub use dead_letters::MockDeadLetterSink;
+pub use dead_letters::{MockDeadLetterReader, MockDeadLetterSink};
 #[cfg(any(test, feature = "mocks"))]
 pub use lake::{MockLakeWriter, MockQueryEngine, MockTableCatalog};
 #[cfg(any(test, feature = "mocks"))]
@@ -44,6 +44,6 @@ pub use models::MockModelStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use purchases::{MockPurchaseSource, MockPurchaseStore};
 #[cfg(any(test, feature = "mocks"))]
-pub use recommendations::MockRecommendationStore;
+pub use recommendations::{MockRecommendationReader, MockRecommendationStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use stream::{MockCheckpointStore, MockClickstreamPublisher, MockClickstreamSource};

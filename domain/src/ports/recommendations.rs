@@ -1,4 +1,5 @@
-//! Port: where the website reads each customer's latest recommendations.
+//! Ports: where the stream processor writes each customer's latest recommendations
+//! ([`RecommendationStore`]) and where the website reads them ([`RecommendationReader`]).
 
 use async_trait::async_trait;
 
@@ -18,7 +19,16 @@ use crate::recommendation::Recommendations;
 pub trait RecommendationStore: Send + Sync {
     /// Stores the recommendations of several customers.
     async fn put_many(&self, recs: &[Recommendations]) -> Result<(), StoreError>;
+}
 
+/// The stored recommendations, read by the website and the run summaries.
+///
+/// # Errors
+/// - [`StoreError::Unavailable`] on throttling or timeout; reading again later is safe.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+#[auto_impl::auto_impl(Arc)]
+pub trait RecommendationReader: Send + Sync {
     /// The customer's recommendations, `None` if none were ever stored.
     async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError>;
 

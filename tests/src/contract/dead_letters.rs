@@ -1,7 +1,7 @@
 //! Contract of [`DeadLetterSink`].
 
 use fashion_domain::dead_letter::DeadLetter;
-use fashion_domain::ports::DeadLetterSink;
+use fashion_domain::ports::{DeadLetterReader, DeadLetterSink};
 
 use crate::fixtures::t0;
 
@@ -17,7 +17,7 @@ fn letter(n: u32) -> DeadLetter {
 }
 
 /// Dead letters are kept in order, counted, and stored once per key.
-pub async fn dead_letter_sink_contract(sink: &dyn DeadLetterSink) {
+pub async fn dead_letter_sink_contract<S: DeadLetterSink + DeadLetterReader>(sink: &S) {
     assert_eq!(sink.count().await.expect("count"), 0);
     let batch: Vec<_> = (1..=5).map(letter).collect();
     sink.put_many(&batch).await.expect("put_many");

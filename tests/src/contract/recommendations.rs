@@ -1,6 +1,6 @@
 //! Contract of [`RecommendationStore`].
 
-use fashion_domain::ports::RecommendationStore;
+use fashion_domain::ports::{RecommendationReader, RecommendationStore};
 use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
 
 use crate::fixtures::{cid, pid, t0};
@@ -25,7 +25,9 @@ fn recs(customer: u64, first_product: u32, version: &str) -> Recommendations {
 }
 
 /// Upserts by customer, replays change nothing, the last write wins, and counts are exact.
-pub async fn recommendation_store_contract(store: &dyn RecommendationStore) {
+pub async fn recommendation_store_contract<S: RecommendationStore + RecommendationReader>(
+    store: &S,
+) {
     // Arrange
     let batch: Vec<Recommendations> = (1..=30).map(|c| recs(c, 100, "v1")).collect();
 

@@ -16,7 +16,7 @@ use fashion_domain::calendar::StoreDay;
 use fashion_domain::ids::CustomerId;
 use fashion_domain::lake::tables;
 use fashion_domain::ports::{
-    CheckpointStore, ClickstreamPublisher, DeadLetterSink, ProductCatalog, PurchaseStore,
+    CheckpointStore, ClickstreamPublisher, DeadLetterReader, ProductCatalog, PurchaseStore,
     QueryEngine, UserActivityStore,
 };
 use fashion_domain::services::consumer::{Handled, StreamConsumer};

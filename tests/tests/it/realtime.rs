@@ -9,8 +9,8 @@ use fashion_datagen::{GenConfig, Generator};
 use fashion_domain::activity::UserActivity;
 use fashion_domain::ids::CustomerId;
 use fashion_domain::ports::{
-    ClickstreamPublisher, DeadLetterSink, ModelStore, ProductCatalog, RecommendationStore,
-    StoreError, UserActivityStore,
+    ClickstreamPublisher, DeadLetterReader, DeadLetterSink, ModelStore, ProductCatalog,
+    RecommendationReader, RecommendationStore, StoreError, UserActivityStore,
 };
 use fashion_domain::services::consumer::{Handled, StreamConsumer};
 use fashion_domain::services::evaluation::{EvalParams, evaluate};

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use fashion_domain::dead_letter::DeadLetter;
-use fashion_domain::ports::{DeadLetterSink, StoreError};
+use fashion_domain::ports::{DeadLetterReader, DeadLetterSink, StoreError};
 use futures::{StreamExt, TryStreamExt};
 
 use super::{Item, get_s, s, scan_count};
@@ -104,7 +104,10 @@ impl DeadLetterSink for DynamoDbDeadLetterSink {
             .await
             .map(|_| ())
     }
+}
 
+#[async_trait]
+impl DeadLetterReader for DynamoDbDeadLetterSink {
     #[tracing::instrument(skip_all, fields(table = %self.table), err)]
     async fn count(&self) -> Result<u64, StoreError> {
         scan_count(&self.client, &self.table).await

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, SecondsFormat, Utc};
 use fashion_domain::ids::{CustomerId, ProductId};
-use fashion_domain::ports::{RecommendationStore, StoreError};
+use fashion_domain::ports::{RecommendationReader, RecommendationStore, StoreError};
 use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
 
 use super::{Item, batch_write, get_n, get_s, n, s, scan_count};
@@ -152,7 +152,10 @@ impl RecommendationStore for DynamoDbRecommendationStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         batch_write(&self.client, &self.table, requests, &self.backoff).await
     }
+}
 
+#[async_trait]
+impl RecommendationReader for DynamoDbRecommendationStore {
     #[tracing::instrument(skip_all, fields(table = %self.table, customer = %customer), err)]
     async fn get(&self, customer: CustomerId) -> Result<Option<Recommendations>, StoreError> {
         let out = self

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use common::{create_bucket, emulator, unique};
 use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, tables};
 use fashion_domain::ports::{
-    ClickstreamPublisher, LakeError, ModelStore, QueryEngine, QueryParam, RecommendationStore,
+    ClickstreamPublisher, LakeError, ModelStore, QueryEngine, QueryParam, RecommendationReader,
     StoreError, StreamError, TableCatalog, UserActivityStore,
 };
 use fashion_domain::stream::OutboundRecord;

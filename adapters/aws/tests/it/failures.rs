@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{FakeAws, aws_error};
 use fashion_domain::ports::{
-    ClickstreamPublisher, LakeError, QueryEngine, QueryParam, RecommendationStore, StoreError,
-    StreamError,
+    ClickstreamPublisher, LakeError, QueryEngine, QueryParam, RecommendationReader,
+    RecommendationStore, StoreError, StreamError,
 };
 use fashion_domain::recommendation::Recommendations;
 use fashion_domain::stream::OutboundRecord;

@@ -11,8 +11,8 @@ use fashion_api::{ApiConfig, ApiPorts, EventsResponse, RecommendationsResponse};
 use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::model::{ModelProduct, RecModel};
 use fashion_domain::ports::{
-    ClickstreamPublisher, ClickstreamSource, DeadLetterSink, MockClickstreamPublisher, ModelStore,
-    ProductCatalog, PublishReport, RecommendationStore, StreamError,
+    ClickstreamPublisher, ClickstreamSource, DeadLetterReader, MockClickstreamPublisher,
+    ModelStore, ProductCatalog, PublishReport, RecommendationStore, StreamError,
 };
 use fashion_domain::product::Product;
 use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
@@ -124,6 +124,7 @@ async fn spawn_app_with(publisher: Option<Arc<dyn ClickstreamPublisher>>) -> Tes
         history: Arc::new(lake.clone()),
         lake: Arc::new(lake.query_engine()),
         dead_letters: dead_letters.clone(),
+        dead_letter_log: dead_letters.clone(),
         clock,
         probe: None,
     };

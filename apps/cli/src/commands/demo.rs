@@ -91,7 +91,7 @@ impl DemoStack {
     pub async fn local(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let stack = LocalStack::open(settings, clock).await?;
         let activity: Arc<dyn UserActivityStore> = Arc::new(stack.state.activity());
-        let recommendations: Arc<dyn RecommendationStore> = Arc::new(stack.state.recommendations());
+        let recommendations = Arc::new(stack.state.recommendations());
         let products: Arc<dyn ProductCatalog> = Arc::new(stack.state.catalog());
         let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(stack.state.dead_letters());
         let checkpoints: Arc<dyn CheckpointStore> = Arc::new(stack.state.checkpoints());
@@ -105,7 +105,7 @@ impl DemoStack {
             .context("failed to load the latest model")?;
         let processor = StreamProcessor::new(
             activity,
-            recommendations.clone(),
+            recommendations.clone() as Arc<dyn RecommendationStore>,
             products.clone(),
             dead_letters.clone(),
             model,

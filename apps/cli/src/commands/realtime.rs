@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use fashion_datagen::GroundTruth;
 use fashion_domain::ids::CustomerId;
 use fashion_domain::ports::{
-    Clock, HistorySource, ProductCatalog, RecommendationStore, SystemClock,
+    Clock, HistorySource, ProductCatalog, RecommendationReader, SystemClock,
 };
 use fashion_domain::services::evaluation::{EvalParams, evaluate};
 use futures::TryStreamExt;

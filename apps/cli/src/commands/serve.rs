@@ -85,6 +85,7 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> anyhow::Result<()> {
         checkpoints: stack.state.checkpoints(),
         tables: Arc::clone(&stack.catalog),
     };
+    let dead_letters = Arc::new(stack.state.dead_letters());
     let ports = ApiPorts {
         publisher: stack.stream.clone(),
         recommendations: Arc::new(stack.state.recommendations()),
@@ -92,7 +93,8 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> anyhow::Result<()> {
         models: stack.models.clone(),
         history: stack.engine.clone(),
         lake: stack.engine.clone(),
-        dead_letters: Arc::new(stack.state.dead_letters()),
+        dead_letters: dead_letters.clone(),
+        dead_letter_log: dead_letters,
         clock: stack.clock.clone(),
         probe: Some(Arc::new(probe)),
     };

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use fashion_domain::ids::CustomerId;
-use fashion_domain::ports::{DeadLetterSink, UserActivityStore};
+use fashion_domain::ports::{DeadLetterReader, UserActivityStore};
 use serde_json::Value;
 
 fn fashion(data_dir: &Path) -> Command {

@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use fashion_aws::AwsConfig;
 use fashion_domain::lake::tables;
 use fashion_domain::ports::{
-    CheckpointStore, ClickstreamSource, ModelStore, RecommendationStore, TableCatalog,
+    CheckpointStore, ClickstreamSource, ModelStore, RecommendationReader, TableCatalog,
 };
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{FakeRuntime, Outcome, ProcessorResources, emulator, endpoint, small_model, unique};
 use fashion_aws::AwsConfig;
 use fashion_domain::ports::{
-    ClickstreamSource, DeadLetterSink, ModelStore, ProductCatalog, RecommendationStore,
+    ClickstreamSource, DeadLetterReader, ModelStore, ProductCatalog, RecommendationStore,
 };
 use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
 use fashion_lambda::settings::{self, ApiSettings};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Duration as Span;
 use common::{FakeRuntime, Outcome, ProcessorResources, emulator, endpoint, kinesis_event};
 use fashion_domain::ports::{
-    DeadLetterSink, ModelStore, ProductCatalog, RecommendationStore, UserActivityStore,
+    DeadLetterReader, ModelStore, ProductCatalog, RecommendationReader, UserActivityStore,
 };
 use fashion_lambda::settings;
 use fashion_tests::fixtures::{cid, product, t0, view};

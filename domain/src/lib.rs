@@ -24,6 +24,7 @@
 )]
 
 pub mod activity;
+pub mod backoff;
 pub mod calendar;
 pub mod catalog_csv;
 pub mod customer;

@@ -82,7 +82,7 @@ where
                 attempt,
                 "Re-sending only the entries the service refused."
             );
-            backoff.wait(attempt).await;
+            tokio::time::sleep(backoff.delay(attempt)).await;
             // Retries happen only while `attempt < max_attempts`: never saturates.
             attempt = attempt.saturating_add(1);
         }

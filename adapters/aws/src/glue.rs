@@ -15,22 +15,12 @@ use fashion_domain::ports::{LakeError, TableCatalog};
 use crate::error::{AwsFailure, Class, lake_err};
 use crate::s3::S3Location;
 
-/// Hive's Parquet input format.
-pub const PARQUET_INPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
-/// Hive's Parquet output format.
-pub const PARQUET_OUTPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
-/// Hive's Parquet serde.
-pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
-/// Table parameter listing the columns that may be null (Hive types have no nullability).
-pub const NULLABLE_COLUMNS_PARAM: &str = "fashion.nullable_columns";
-/// Partition parameter: number of data files.
-pub const NUM_FILES_PARAM: &str = "numFiles";
-/// Partition parameter: number of rows.
-pub const NUM_ROWS_PARAM: &str = "numRows";
-/// Partition parameter: total bytes of the data files.
-pub const TOTAL_SIZE_PARAM: &str = "totalSize";
+use fashion_aws_core::glue::{EXTERNAL_TABLE, HiveColumn, ParquetTable};
+pub use fashion_aws_core::glue::{
+    NULLABLE_COLUMNS_PARAM, NUM_FILES_PARAM, NUM_ROWS_PARAM, PARQUET_INPUT_FORMAT,
+    PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, TOTAL_SIZE_PARAM,
+};
+
 /// Most partitions in one `BatchCreatePartition` call.
 pub const MAX_PARTITIONS_PER_BATCH: usize = 100;
 
@@ -44,6 +34,14 @@ pub struct GlueTableCatalog {
 
 fn build_err(e: aws_smithy_types::error::operation::BuildError) -> LakeError {
     LakeError::Unexpected(anyhow::Error::new(e).context("failed to build a Glue request"))
+}
+
+fn glue_columns(columns: &[HiveColumn]) -> Result<Vec<GlueColumn>, LakeError> {
+    columns
+        .iter()
+        .map(|c| GlueColumn::builder().name(&c.name).r#type(&c.ty).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(build_err)
 }
 
 fn column_type(hive: &str) -> Option<ColumnType> {
@@ -117,20 +115,13 @@ impl GlueTableCatalog {
         self.lake.url(&format!("{table}/"))
     }
 
-    fn storage(&self, table: &TableDef, location: String) -> Result<StorageDescriptor, LakeError> {
-        let columns = table
-            .columns
-            .iter()
-            .map(|c| {
-                GlueColumn::builder()
-                    .name(&c.name)
-                    .r#type(c.ty.hive_name())
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(build_err)?;
+    fn storage(
+        &self,
+        columns: &[HiveColumn],
+        location: String,
+    ) -> Result<StorageDescriptor, LakeError> {
         Ok(StorageDescriptor::builder()
-            .set_columns(Some(columns))
+            .set_columns(Some(glue_columns(columns)?))
             .location(location)
             .input_format(PARQUET_INPUT_FORMAT)
             .output_format(PARQUET_OUTPUT_FORMAT)
@@ -144,27 +135,14 @@ impl GlueTableCatalog {
     }
 
     fn table_input(&self, table: &TableDef) -> Result<TableInput, LakeError> {
-        let keys = table
-            .partition_keys
-            .iter()
-            .map(|k| GlueColumn::builder().name(k).r#type("string").build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(build_err)?;
-        let nullable: Vec<&str> = table
-            .columns
-            .iter()
-            .filter(|c| c.nullable)
-            .map(|c| c.name.as_str())
-            .collect();
+        let shape = ParquetTable::of(table);
         TableInput::builder()
             .name(&table.name)
             .description(&table.description)
-            .table_type("EXTERNAL_TABLE")
-            .parameters("classification", "parquet")
-            .parameters("EXTERNAL", "TRUE")
-            .parameters(NULLABLE_COLUMNS_PARAM, nullable.join(","))
-            .storage_descriptor(self.storage(table, self.table_location(&table.name))?)
-            .set_partition_keys(Some(keys))
+            .table_type(EXTERNAL_TABLE)
+            .set_parameters(Some(shape.parameters.into_iter().collect()))
+            .storage_descriptor(self.storage(&shape.columns, self.table_location(&table.name))?)
+            .set_partition_keys(Some(glue_columns(&shape.partition_keys)?))
             .build()
             .map_err(build_err)
     }
@@ -207,6 +185,7 @@ impl GlueTableCatalog {
             });
         };
         let def = to_table_def(&glue)?;
+        let columns = ParquetTable::of(&def).columns;
         let mut inputs = Vec::with_capacity(parts.len());
         for p in parts {
             let names: Vec<&str> = p.key.0.iter().map(|(k, _)| k.as_str()).collect();
@@ -227,7 +206,7 @@ impl GlueTableCatalog {
             }
             let input = PartitionInput::builder()
                 .set_values(Some(p.key.values()))
-                .storage_descriptor(self.storage(&def, p.location.clone())?)
+                .storage_descriptor(self.storage(&columns, p.location.clone())?)
                 .parameters(NUM_FILES_PARAM, p.files.to_string())
                 .parameters(NUM_ROWS_PARAM, p.rows.to_string())
                 .parameters(TOTAL_SIZE_PARAM, p.bytes.to_string())

@@ -51,7 +51,7 @@ pub mod glue;
 pub mod history;
 pub mod kinesis;
 pub mod lake;
-pub mod retry;
+pub use fashion_aws_core::retry;
 pub mod s3;
 pub mod secrets;
 

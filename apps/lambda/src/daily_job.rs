@@ -25,7 +25,7 @@ pub struct DailyJobFunction {
 /// The variable naming the PEM bundle the database's server certificate is verified against
 /// (RDS's global bundle, packaged next to the function); with it, connections use
 /// `sslmode=verify-full`.
-pub const DATABASE_CA_BUNDLE: &str = "FASHION_DATABASE_CA_BUNDLE";
+pub use fashion_aws_core::vars::DATABASE_CA_BUNDLE;
 
 /// How the daily job authenticates the database server: `verify-full` against `ca_bundle` when
 /// one is named; required when the function runs on Lambda with the RDS secret (the aws path),

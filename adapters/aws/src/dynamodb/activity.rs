@@ -1,6 +1,7 @@
 //! Customers' recent activity in DynamoDB: one item per customer, written only if its version is
 //! still the one the writer read, and expiring through DynamoDB's TTL.
 
+use fashion_aws_core::dynamodb as schema;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,9 +33,9 @@ pub struct DynamoDbUserActivityStore {
 
 impl DynamoDbUserActivityStore {
     /// Partition key attribute: the customer id.
-    pub const PARTITION_KEY: &'static str = "customer_id";
+    pub const PARTITION_KEY: &'static str = schema::CUSTOMER_ID;
     /// The attribute the table's TTL setting must name.
-    pub const TTL_ATTRIBUTE: &'static str = "expires_at";
+    pub const TTL_ATTRIBUTE: &'static str = schema::EXPIRES_AT;
 
     /// The store in `table`; records expire `ttl` after their last write.
     #[must_use]

@@ -1,6 +1,7 @@
 //! The product catalog in DynamoDB: one item per product with its `styles.csv` columns as
 //! attributes, written with `BatchWriteItem` and read with `BatchGetItem`.
 
+use fashion_aws_core::dynamodb as schema;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -38,7 +39,7 @@ pub struct DynamoDbProductCatalog {
 
 impl DynamoDbProductCatalog {
     /// Partition key attribute: the product id.
-    pub const PARTITION_KEY: &'static str = "product_id";
+    pub const PARTITION_KEY: &'static str = schema::PRODUCT_ID;
 
     /// The catalog in `table`; unprocessed batch items are retried with `backoff`.
     #[must_use]

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{SecondsFormat, Utc};
+use fashion_aws_core::dynamodb as schema;
 use fashion_domain::ports::{CheckpointStore, StreamError};
 use fashion_domain::stream::{SequenceNumber, ShardId};
 
@@ -28,9 +29,9 @@ pub struct DynamoDbCheckpointStore {
 
 impl DynamoDbCheckpointStore {
     /// Partition key attribute: the consumer's name.
-    pub const PARTITION_KEY: &'static str = "consumer";
+    pub const PARTITION_KEY: &'static str = schema::CONSUMER;
     /// Sort key attribute: the shard id.
-    pub const SORT_KEY: &'static str = "shard";
+    pub const SORT_KEY: &'static str = schema::SHARD;
 
     /// The store in `table`.
     #[must_use]

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use fashion_aws_core::dynamodb as schema;
 use fashion_domain::dead_letter::DeadLetter;
 use fashion_domain::ports::{DeadLetterReader, DeadLetterSink, StoreError};
 use futures::{StreamExt, TryStreamExt};
@@ -32,14 +33,14 @@ pub struct DynamoDbDeadLetterSink {
 
 impl DynamoDbDeadLetterSink {
     /// Partition key attribute: [`DeadLetter::key`].
-    pub const PARTITION_KEY: &'static str = "dead_letter_key";
+    pub const PARTITION_KEY: &'static str = schema::DEAD_LETTER_KEY;
     /// The index that orders dead letters by time.
-    pub const TIME_INDEX: &'static str = "by_time";
+    pub const TIME_INDEX: &'static str = schema::DEAD_LETTERS_TIME_INDEX;
     /// Partition key attribute of [`Self::TIME_INDEX`] (always the same value).
-    pub const INDEX_PARTITION_KEY: &'static str = "feed";
+    pub const INDEX_PARTITION_KEY: &'static str = schema::FEED;
     /// Sort key attribute of [`Self::TIME_INDEX`]: when the letter was set aside, as fixed-width
     /// UTC text with nanoseconds, so text order is time order.
-    pub const INDEX_SORT_KEY: &'static str = "set_aside_at";
+    pub const INDEX_SORT_KEY: &'static str = schema::SET_ASIDE_AT;
 
     /// The sink in `table`.
     #[must_use]

@@ -74,7 +74,7 @@ pub(crate) async fn batch_write(
                 attempt,
                 "Re-sending unprocessed DynamoDB items."
             );
-            backoff.wait(attempt).await;
+            tokio::time::sleep(backoff.delay(attempt)).await;
             attempt = attempt.saturating_add(1);
             pending = unprocessed;
         }
@@ -138,7 +138,7 @@ pub(crate) async fn batch_get(
                     ),
                 });
             }
-            backoff.wait(attempt).await;
+            tokio::time::sleep(backoff.delay(attempt)).await;
             attempt = attempt.saturating_add(1);
             pending = unprocessed;
         }

@@ -1,6 +1,7 @@
 //! Per-customer recommendations in DynamoDB, one item per customer, written with
 //! `BatchWriteItem` (unprocessed items retried) and stored as plain attributes the website can read.
 
+use fashion_aws_core::dynamodb as schema;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -34,7 +35,7 @@ pub struct DynamoDbRecommendationStore {
 
 impl DynamoDbRecommendationStore {
     /// Partition key attribute: the customer id.
-    pub const PARTITION_KEY: &'static str = "customer_id";
+    pub const PARTITION_KEY: &'static str = schema::CUSTOMER_ID;
 
     /// The store in `table`; unprocessed batch items are retried with `backoff`.
     #[must_use]

@@ -6,6 +6,7 @@ use std::time::Duration as StdDuration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use fashion_datagen::GroundTruth;
+use fashion_domain::backoff::Backoff;
 use fashion_domain::ids::CustomerId;
 use fashion_domain::ports::{
     Clock, HistorySource, ProductCatalog, RecommendationReader, SystemClock,
@@ -22,29 +23,32 @@ use crate::stack::{LocalStack, files};
 /// How often a following consumer looks for a newer model.
 const MODEL_REFRESH: StdDuration = StdDuration::from_secs(60);
 
-/// Waits before the next pass of a following loop: no wait while work gets done, then doubling
-/// up to [`MAX_BACKOFF`] while nothing can be committed.
-struct Backoff(StdDuration);
+/// Waits before the next pass of a following loop: no wait while work gets done, then the
+/// domain's backoff, growing up to 30 s, while nothing can be committed.
+struct IdleWait {
+    backoff: Backoff,
+    idle_passes: u32,
+}
 
-/// Longest wait between passes of a following loop.
-const MAX_BACKOFF: StdDuration = StdDuration::from_secs(30);
-
-impl Backoff {
+impl IdleWait {
     fn new() -> Self {
-        Self(StdDuration::ZERO)
+        Self {
+            backoff: Backoff {
+                max_attempts: u32::MAX,
+                base: StdDuration::from_millis(500),
+                cap: StdDuration::from_secs(30),
+            },
+            idle_passes: 0,
+        }
     }
 
     async fn after(&mut self, progressed: bool) {
-        self.0 = if progressed {
-            StdDuration::ZERO
-        } else {
-            self.0
-                .saturating_mul(2)
-                .clamp(StdDuration::from_millis(250), MAX_BACKOFF)
-        };
-        if !self.0.is_zero() {
-            tokio::time::sleep(self.0).await;
+        if progressed {
+            self.idle_passes = 0;
+            return;
         }
+        self.idle_passes = self.idle_passes.saturating_add(1);
+        tokio::time::sleep(self.backoff.delay(self.idle_passes)).await;
     }
 }
 
@@ -71,7 +75,7 @@ pub async fn consume(
     let processor = stack.processor().await?;
     let mut totals = ProcessorTotals::default();
     let mut last_refresh = std::time::Instant::now();
-    let mut backoff = Backoff::new();
+    let mut backoff = IdleWait::new();
     loop {
         let pass = process_pass(
             stack.stream.clone(),
@@ -122,7 +126,7 @@ pub async fn sink(settings: &Settings, follow: bool, json: bool) -> anyhow::Resu
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stack = LocalStack::open(settings, clock.clone()).await?;
     let mut sink = stack.sink(settings);
-    let mut backoff = Backoff::new();
+    let mut backoff = IdleWait::new();
     loop {
         let before = sink.report().records_read;
         let step = async {

@@ -32,6 +32,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use fashion_domain::backoff::Backoff;
 use tokio::sync::OnceCell;
 
 use crate::config::{StackConfig, StackName};
@@ -252,6 +253,16 @@ impl From<aws_smithy_types::error::operation::BuildError> for ProvisionError {
     }
 }
 
+/// The domain's backoff for polling: waits from about `first` up to [`POLL_MAX`], bounded by
+/// the caller's timeout rather than a number of attempts.
+fn polls(first: Duration) -> Backoff {
+    Backoff {
+        max_attempts: u32::MAX,
+        base: first.saturating_mul(2),
+        cap: POLL_MAX,
+    }
+}
+
 /// Translates an SDK error into a [`ProvisionError::Aws`] naming the action and the resource.
 pub fn aws_err<E, R>(action: &str, resource: &str) -> impl FnOnce(SdkError<E, R>) -> ProvisionError
 where
@@ -307,7 +318,8 @@ where
     Fut: Future<Output = Result<bool, ProvisionError>>,
 {
     let start = Instant::now();
-    let mut delay = POLL_INITIAL;
+    let backoff = polls(POLL_INITIAL);
+    let mut polls_done = 0u32;
     loop {
         if probe().await? {
             return Ok(());
@@ -320,8 +332,9 @@ where
                 after: waited,
             });
         }
+        polls_done = polls_done.saturating_add(1);
+        let delay = backoff.delay(polls_done);
         tokio::time::sleep(delay.min(timeout.saturating_sub(waited))).await;
-        delay = delay.saturating_mul(2).min(POLL_MAX);
     }
 }
 
@@ -340,14 +353,15 @@ where
     Fut: Future<Output = Result<T, ProvisionError>>,
 {
     let start = Instant::now();
-    let mut delay = POLL_INITIAL.max(Duration::from_millis(500));
+    let backoff = polls(POLL_INITIAL.max(Duration::from_millis(500)));
+    let mut retries = 0u32;
     loop {
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) if transient(&e) && start.elapsed() < timeout => {
                 tracing::debug!(error.message = %e, "Transient refusal, retrying.");
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2).min(POLL_MAX);
+                retries = retries.saturating_add(1);
+                tokio::time::sleep(backoff.delay(retries)).await;
             }
             Err(e) => return Err(e),
         }

@@ -1,68 +1,14 @@
-//! Classification of AWS error codes (throttling, timeouts and server faults are worth retrying;
-//! validation and access errors are not) and the backoff the adapters wait with between retries of
-//! the parts of a batch a service did not process.
+//! The one backoff: how long to wait before retry number `n`, growing exponentially with
+//! jitter. Callers sleep with their own runtime.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-/// Error codes AWS services return when a request was throttled or the service is busy.
-pub const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "SlowDown",
-    "EC2ThrottledException",
-    "PriorRequestNotComplete",
-    "KMSThrottlingException",
-];
-
-/// Error codes of transient server-side faults.
-pub const TRANSIENT_CODES: &[&str] = &[
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "InternalServiceError",
-    "InternalServerException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
-
-/// True when an error with this code (and HTTP status, when known) may succeed if retried.
-#[must_use]
-pub fn is_retryable(code: Option<&str>, http_status: Option<u16>) -> bool {
-    if let Some(c) = code
-        && (THROTTLING_CODES.contains(&c) || TRANSIENT_CODES.contains(&c))
-    {
-        return true;
-    }
-    matches!(http_status, Some(429 | 500..=599))
-}
-
-/// Error codes meaning the named resource (stream, shard, table, bucket, key, database) does not
-/// exist.
-pub const NOT_FOUND_CODES: &[&str] = &[
-    "ResourceNotFoundException",
-    "EntityNotFoundException",
-    "NoSuchKey",
-    "NoSuchBucket",
-    "NotFound",
-    "NoSuchEntity",
-];
-
-/// Exponential backoff with jitter for the adapters' own retries: partial failures of
-/// `PutRecords`/`PutRecordBatch` and unprocessed items of DynamoDB batch calls. Whole calls that
-/// fail with a retryable error are retried by the SDK's standard retry strategy instead, so the two
-/// never multiply.
+/// Exponential backoff with jitter. The AWS adapters wait with it between their own retries
+/// (partial failures of `PutRecords`/`PutRecordBatch`, unprocessed items of DynamoDB batch
+/// calls; whole calls are retried by the SDK, so the two never multiply), provisioning between
+/// polls of a resource's state, the command line between idle passes of a following loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Attempts in all, the first one included (at least 1).
@@ -106,11 +52,6 @@ impl Backoff {
         // A delay that would overflow `Duration` waits as long as one can.
         half.saturating_add(Duration::from_nanos(jitter))
     }
-
-    /// Sleeps for [`Backoff::delay`] of `retry`.
-    pub async fn wait(&self, retry: u32) {
-        tokio::time::sleep(self.delay(retry)).await;
-    }
 }
 
 /// A random number for jitter, without a dependency: every `RandomState` is freshly keyed.
@@ -139,18 +80,5 @@ mod tests {
         }
         let spread: std::collections::HashSet<_> = (0..20).map(|_| b.delay(4)).collect();
         assert!(spread.len() > 1, "delays must be jittered");
-    }
-
-    #[test]
-    fn throttling_timeouts_and_server_errors_are_retryable_validation_is_not() {
-        assert!(is_retryable(
-            Some("ProvisionedThroughputExceededException"),
-            Some(400)
-        ));
-        assert!(is_retryable(None, Some(503)));
-        assert!(is_retryable(Some("SlowDown"), None));
-        assert!(!is_retryable(Some("ValidationException"), Some(400)));
-        assert!(!is_retryable(Some("AccessDeniedException"), Some(403)));
-        assert!(!is_retryable(None, None));
     }
 }

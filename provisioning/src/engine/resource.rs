@@ -99,14 +99,14 @@ pub trait ResourceKind: Send + Sync {
 /// Why a provider call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    /// An AWS API call failed.
+    /// The provider refused a call (an AWS API error).
     #[error("failed to {action} {resource}: {code}: {message}")]
-    Aws {
+    Provider {
         /// What was attempted ("create Kinesis stream").
         action: String,
         /// The physical name.
         resource: String,
-        /// The service's error code (`ResourceInUseException`), or `unknown`.
+        /// The provider's error code (`ResourceInUseException`), or `unknown`.
         code: String,
         /// The service's message with the SDK's context.
         message: String,
@@ -145,38 +145,12 @@ pub enum ProvisionError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Error codes that mean "try again later".
-const RETRYABLE_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "ResourceInUseException",
-    "ConcurrentModificationException",
-    "ResourceConflictException",
-    "OperationAbortedException",
-    "ServiceUnavailable",
-    "InternalFailure",
-];
-
 impl ProvisionError {
-    /// Whether retrying the same call later may succeed (throttling, a resource busy updating).
-    #[must_use]
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Aws { code, .. } => RETRYABLE_CODES.contains(&code.as_str()),
-            Self::Timeout { .. } => true,
-            Self::InvalidSpec { .. } | Self::Local { .. } | Self::Unexpected(_) => false,
-        }
-    }
-
-    /// The AWS error code, if this is an AWS error.
+    /// The provider's error code, if the provider refused.
     #[must_use]
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Aws { code, .. } => Some(code),
+            Self::Provider { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -380,17 +354,5 @@ mod tests {
             }
         );
         assert_eq!(c.writes(), ["s3:PutBucketPolicy"]);
-    }
-
-    #[test]
-    fn throttling_is_retryable_and_validation_is_not() {
-        let err = |code: &str| ProvisionError::Aws {
-            action: "x".into(),
-            resource: "r".into(),
-            code: code.into(),
-            message: String::new(),
-        };
-        assert!(err("ThrottlingException").is_retryable());
-        assert!(!err("ValidationException").is_retryable());
     }
 }

@@ -52,7 +52,7 @@ pub struct AthenaWorkgroup;
 /// Athena answers a missing workgroup with `InvalidRequestException` and a message, not a code
 /// of its own.
 fn is_missing(e: &ProvisionError) -> bool {
-    matches!(e, ProvisionError::Aws { code, message, .. }
+    matches!(e, ProvisionError::Provider { code, message, .. }
         if code == "InvalidRequestException" && message.contains("not found"))
 }
 
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_missing_workgroup_is_recognised_by_its_message() {
-        let e = ProvisionError::Aws {
+        let e = ProvisionError::Provider {
             action: "read".into(),
             resource: "w".into(),
             code: "InvalidRequestException".into(),

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
     SseSpecification, SseStatus, SseType, TableDescription, TableStatus, Tag,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
+use fashion_aws_core::dynamodb as schema;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -56,6 +57,18 @@ pub struct GlobalIndex {
     pub projection: String,
 }
 
+/// The key attributes of a contract's key, hash key first.
+fn key_of(key: &schema::KeySchema) -> Vec<KeyAttribute> {
+    let attribute = |a: &schema::KeyAttribute, key_type: &str| KeyAttribute {
+        name: a.name.to_owned(),
+        attribute_type: a.kind.code().to_owned(),
+        key_type: key_type.to_owned(),
+    };
+    std::iter::once(attribute(&key.partition, "HASH"))
+        .chain(key.sort.as_ref().map(|s| attribute(s, "RANGE")))
+        .collect()
+}
+
 /// Desired (and observed) settings of a table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableProps {
@@ -71,6 +84,29 @@ pub struct TableProps {
     pub ttl_attribute: Option<String>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+}
+
+impl TableProps {
+    /// An on-demand, KMS-encrypted table with the key, index and TTL attribute of `contract`.
+    #[must_use]
+    pub fn on_demand(contract: &schema::TableSchema, tags: BTreeMap<String, String>) -> Self {
+        Self {
+            key: key_of(&contract.key),
+            indexes: contract
+                .index
+                .iter()
+                .map(|i| GlobalIndex {
+                    name: i.name.to_owned(),
+                    key: key_of(&i.key),
+                    projection: "ALL".into(),
+                })
+                .collect(),
+            billing_mode: PAY_PER_REQUEST.into(),
+            sse: Some("KMS".into()),
+            ttl_attribute: contract.ttl_attribute.map(str::to_owned),
+            tags,
+        }
+    }
 }
 
 /// The DynamoDB table kind.

@@ -189,7 +189,7 @@ pub struct FunctionUrl;
 
 /// Lambda refuses a policy change while another change of the same function is in progress.
 fn is_busy(e: &ProvisionError) -> bool {
-    matches!(e, ProvisionError::Aws { code, message, .. }
+    matches!(e, ProvisionError::Provider { code, message, .. }
         if code == "ResourceConflictException" && message.contains("in progress"))
 }
 

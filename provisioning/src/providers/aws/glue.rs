@@ -21,18 +21,10 @@ use crate::engine::resource::{
 pub const DATABASE_KIND: &str = "aws:glue:database";
 /// The table kind id.
 pub const TABLE_KIND: &str = "aws:glue:table";
-/// Hive's Parquet input format.
-pub const PARQUET_INPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
-/// Hive's Parquet output format.
-pub const PARQUET_OUTPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
-/// Table parameter listing the columns that may be null (Hive types carry no nullability). The
-/// same name and format as fashion-aws's `NULLABLE_COLUMNS_PARAM`: its catalog compares the
-/// table with the domain's definition through it, and rewrites a table that differs.
-pub const NULLABLE_COLUMNS_PARAM: &str = "fashion.nullable_columns";
-/// Hive's Parquet SerDe.
-pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+use fashion_aws_core::glue::{EXTERNAL_TABLE, ParquetTable};
+pub use fashion_aws_core::glue::{
+    HiveColumn, NULLABLE_COLUMNS_PARAM, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE,
+};
 
 const NOT_FOUND: &[&str] = &["EntityNotFoundException"];
 
@@ -45,16 +37,6 @@ pub struct DatabaseProps {
     pub location: String,
     /// Tags.
     pub tags: BTreeMap<String, String>,
-}
-
-/// One column: name and Hive type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HiveColumn {
-    /// Column name.
-    pub name: String,
-    /// Hive type name (`bigint`, `decimal(18,2)`, ...).
-    #[serde(rename = "type")]
-    pub ty: String,
 }
 
 /// Desired (and observed) settings of a table.
@@ -91,39 +73,16 @@ impl TableProps {
         location: String,
         extra_parameters: BTreeMap<String, String>,
     ) -> Self {
-        let nullable: Vec<&str> = def
-            .columns
-            .iter()
-            .filter(|c| c.nullable)
-            .map(|c| c.name.as_str())
-            .collect();
-        let mut parameters = BTreeMap::from([
-            ("classification".to_owned(), "parquet".to_owned()),
-            ("EXTERNAL".to_owned(), "TRUE".to_owned()),
-            (NULLABLE_COLUMNS_PARAM.to_owned(), nullable.join(",")),
-        ]);
+        let shape = ParquetTable::of(def);
+        let mut parameters = shape.parameters;
         parameters.extend(extra_parameters);
         Self {
             database: database.to_owned(),
             description: def.description.clone(),
-            table_type: "EXTERNAL_TABLE".to_owned(),
+            table_type: EXTERNAL_TABLE.to_owned(),
             location,
-            columns: def
-                .columns
-                .iter()
-                .map(|c| HiveColumn {
-                    name: c.name.clone(),
-                    ty: c.ty.hive_name().to_owned(),
-                })
-                .collect(),
-            partition_keys: def
-                .partition_keys
-                .iter()
-                .map(|k| HiveColumn {
-                    name: k.clone(),
-                    ty: "string".to_owned(),
-                })
-                .collect(),
+            columns: shape.columns,
+            partition_keys: shape.partition_keys,
             input_format: PARQUET_INPUT_FORMAT.to_owned(),
             output_format: PARQUET_OUTPUT_FORMAT.to_owned(),
             serde: PARQUET_SERDE.to_owned(),

@@ -263,7 +263,7 @@ fn polls(first: Duration) -> Backoff {
     }
 }
 
-/// Translates an SDK error into a [`ProvisionError::Aws`] naming the action and the resource.
+/// Translates an SDK error into a [`ProvisionError::Provider`] naming the action and the resource.
 pub fn aws_err<E, R>(action: &str, resource: &str) -> impl FnOnce(SdkError<E, R>) -> ProvisionError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -271,7 +271,7 @@ where
 {
     let action = action.to_owned();
     let resource = resource.to_owned();
-    move |e| ProvisionError::Aws {
+    move |e| ProvisionError::Provider {
         action,
         resource,
         code: e.code().unwrap_or("unknown").to_owned(),
@@ -385,7 +385,7 @@ const ROLE_NOT_READY: &[&str] = &[
 #[must_use]
 pub fn is_role_propagation(e: &ProvisionError) -> bool {
     match e {
-        ProvisionError::Aws { code, message, .. } => {
+        ProvisionError::Provider { code, message, .. } => {
             matches!(
                 code.as_str(),
                 "InvalidParameterValueException"
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn a_role_not_yet_assumable_is_retried_and_missing_permissions_are_not() {
-        let err = |code: &str, message: &str| ProvisionError::Aws {
+        let err = |code: &str, message: &str| ProvisionError::Provider {
             action: "create".into(),
             resource: "r".into(),
             code: code.into(),

@@ -339,7 +339,7 @@ impl S3Bucket {
             // A refused key is reported in the body, not as an error: without this check the
             // loop would list the same objects forever.
             if let Some(e) = out.errors().first() {
-                return Err(ProvisionError::Aws {
+                return Err(ProvisionError::Provider {
                     action: "delete the objects of S3 bucket".to_owned(),
                     resource: bucket.to_owned(),
                     code: e.code().unwrap_or("unknown").to_owned(),

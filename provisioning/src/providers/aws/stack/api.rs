@@ -1,6 +1,8 @@
 //! The shop's HTTP API: its function (collector, recommendations, dashboard), a policy naming
 //! exactly the calls its adapters make, and its public URL.
 
+use fashion_aws_core::vars;
+
 use super::common::{
     DEAD_LETTERS_TIME_INDEX, glue_arn, lake_arn, lake_objects, stream_arn, table_arn, table_name,
 };
@@ -34,20 +36,17 @@ fn env(b: &Builder<'_>) -> Vec<(String, String)> {
     env.extend(models_env(b));
     env.extend([
         var(
-            "FASHION_CLICKSTREAM_STREAM",
+            vars::CLICKSTREAM_STREAM,
             b.out(kinesis::KIND, names::CLICKSTREAM, OUT_NAME),
         ),
         var(
-            "FASHION_RECOMMENDATIONS_TABLE",
+            vars::RECOMMENDATIONS_TABLE,
             table_name(b, names::RECOMMENDATIONS),
         ),
-        var("FASHION_CATALOG_TABLE", table_name(b, names::PRODUCTS)),
+        var(vars::CATALOG_TABLE, table_name(b, names::PRODUCTS)),
+        var(vars::DEAD_LETTERS_TABLE, table_name(b, names::DEAD_LETTERS)),
         var(
-            "FASHION_DEAD_LETTERS_TABLE",
-            table_name(b, names::DEAD_LETTERS),
-        ),
-        var(
-            "FASHION_ATHENA_WORKGROUP",
+            vars::ATHENA_WORKGROUP,
             b.out(athena::KIND, names::ANALYTICS, OUT_NAME),
         ),
     ]);

@@ -1,6 +1,7 @@
 //! The batch path: the orders database, the daily job that turns yesterday's orders into lake
 //! partitions, and the trainer that learns neighbours and trends from the lake.
 
+use fashion_aws_core::vars;
 use fashion_domain::services::daily_job::DAILY_JOB_TABLES;
 
 use super::common::{
@@ -146,21 +147,18 @@ fn daily_job_env(b: &Builder<'_>) -> Vec<(String, String)> {
         // The URL names host, port, user and database, never the password: that lives in
         // Secrets Manager (ManageMasterUserPassword), read at run time through the secret's ARN.
         var(
-            "DATABASE_URL",
+            vars::DATABASE_URL,
             b.out(rds::KIND, names::ORDERS_DB, rds::OUT_URL),
         ),
         var(
-            "FASHION_DATABASE_SECRET_ARN",
+            vars::DATABASE_SECRET_ARN,
             b.out(rds::KIND, names::ORDERS_DB, rds::OUT_SECRET_ARN),
         ),
     ]);
     if b.cfg.stack == StackName::Aws {
         // fashion-lambda's daily job verifies RDS's certificate (sslmode=verify-full) against
         // this bundle, which the package carries at the root of the function's code.
-        env.push(var(
-            "FASHION_DATABASE_CA_BUNDLE",
-            RDS_CA_BUNDLE_PATH.to_owned(),
-        ));
+        env.push(var(vars::DATABASE_CA_BUNDLE, RDS_CA_BUNDLE_PATH.to_owned()));
     }
     env
 }

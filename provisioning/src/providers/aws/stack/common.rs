@@ -8,9 +8,8 @@ use crate::engine::desired::Builder;
 use crate::layout::names;
 use crate::providers::aws::{OUT_ARN, OUT_NAME, account_id, dynamodb, kinesis, lambda, s3};
 
-/// The dead-letter table's index on the time letters were set aside (fashion-aws's
-/// `DynamoDbDeadLetterSink::TIME_INDEX`).
-pub const DEAD_LETTERS_TIME_INDEX: &str = "by_time";
+/// The dead-letter table's index on the time letters were set aside.
+pub use fashion_aws_core::dynamodb::DEAD_LETTERS_TIME_INDEX;
 
 /// Where the daily job's package holds RDS's global CA bundle (Lambda unpacks code in
 /// `/var/task`).

@@ -1,9 +1,11 @@
 //! The functions' shared shape: the package, runtime and variables every function gets, and the
-//! variables naming the lake and the models. Variable names are fashion-lambda's (its `settings`
-//! module); the lake and models prefixes are given without their trailing '/', as it joins them
-//! itself.
+//! variables naming the lake and the models. Variable names are fashion-aws-core's `vars`, which
+//! fashion-lambda reads; the lake and models prefixes are given without their trailing '/', as it
+//! joins them itself.
 
 use std::collections::BTreeMap;
+
+use fashion_aws_core::vars;
 
 use super::common::lake_bucket_name;
 use super::identity::role_arn;
@@ -21,21 +23,21 @@ pub fn var(k: &str, v: String) -> (String, String) {
 /// Where the lake's tables are and how they are catalogued.
 pub fn lake_env(b: &Builder<'_>) -> Vec<(String, String)> {
     vec![
-        var("FASHION_LAKE_BUCKET", lake_bucket_name(b)),
+        var(vars::LAKE_BUCKET, lake_bucket_name(b)),
         var(
-            "FASHION_LAKE_PREFIX",
+            vars::LAKE_PREFIX,
             b.cfg.lake.prefix.trim_end_matches('/').to_owned(),
         ),
-        var("FASHION_GLUE_DATABASE", b.cfg.glue_database()),
+        var(vars::GLUE_DATABASE, b.cfg.glue_database()),
     ]
 }
 
 /// Where the models are.
 pub fn models_env(b: &Builder<'_>) -> Vec<(String, String)> {
     vec![
-        var("FASHION_MODELS_BUCKET", lake_bucket_name(b)),
+        var(vars::MODELS_BUCKET, lake_bucket_name(b)),
         var(
-            "FASHION_MODELS_PREFIX",
+            vars::MODELS_PREFIX,
             prefixes::MODELS.trim_end_matches('/').to_owned(),
         ),
     ]
@@ -52,8 +54,8 @@ pub fn function(
 ) {
     let cfg = b.cfg;
     let mut environment = BTreeMap::from([
-        ("RUST_LOG".to_owned(), cfg.functions.log_level.clone()),
-        ("FASHION_TIME_ZONE".to_owned(), cfg.time_zone.clone()),
+        var(vars::RUST_LOG, cfg.functions.log_level.clone()),
+        var(vars::TIME_ZONE, cfg.time_zone.clone()),
     ]);
     environment.extend(env);
     let policy = b.id(iam::POLICY_KIND, name);

@@ -1,17 +1,17 @@
 //! The real-time path: the DynamoDB tables the stream processor and the API share, and the
 //! stream processor itself (role, policy, function, and its mapping on the clickstream).
 
+use fashion_aws_core::dynamodb as schema;
+use fashion_aws_core::vars;
+
 use super::common::{
-    DEAD_LETTERS_TIME_INDEX, dead_letters_bucket_arn, lake_arn, lake_objects, stream_arn,
-    table_arn, table_name,
+    dead_letters_bucket_arn, lake_arn, lake_objects, stream_arn, table_arn, table_name,
 };
 use super::functions::{function, models_env, var};
 use super::identity::{execution_role, logs, role_policy};
 use crate::engine::desired::{Builder, tags};
 use crate::layout::{names, prefixes};
-use crate::providers::aws::dynamodb::{
-    self, GlobalIndex, KeyAttribute, PAY_PER_REQUEST, TableProps,
-};
+use crate::providers::aws::dynamodb::{self, TableProps};
 use crate::providers::aws::iam::{allow, allow_listing};
 use crate::providers::aws::lambda::{self, MappingProps};
 
@@ -37,66 +37,21 @@ pub fn declare(b: &mut Builder<'_>) {
     mapping(b, policy);
 }
 
-fn key(name: &str, ty: &str, key_type: &str) -> KeyAttribute {
-    KeyAttribute {
-        name: name.into(),
-        attribute_type: ty.into(),
-        key_type: key_type.into(),
-    }
-}
-
-/// Key schemas as fashion-aws's DynamoDB adapters read and write them (their PARTITION_KEY,
-/// SORT_KEY, TTL_ATTRIBUTE and TIME_INDEX constants).
+/// The tables with fashion-aws-core's contracts, which fashion-aws's adapters read and write by.
 fn state_tables(b: &mut Builder<'_>) {
     let cfg = b.cfg;
-    for (name, keys, indexes, ttl) in [
-        (
-            names::RECOMMENDATIONS,
-            vec![key("customer_id", "N", "HASH")],
-            vec![],
-            None,
-        ),
-        (
-            names::USER_ACTIVITY,
-            vec![key("customer_id", "N", "HASH")],
-            vec![],
-            Some("expires_at".to_owned()),
-        ),
-        (
-            names::CHECKPOINTS,
-            vec![key("consumer", "S", "HASH"), key("shard", "S", "RANGE")],
-            vec![],
-            None,
-        ),
-        (
-            names::PRODUCTS,
-            vec![key("product_id", "N", "HASH")],
-            vec![],
-            None,
-        ),
-        (
-            names::DEAD_LETTERS,
-            vec![key("dead_letter_key", "S", "HASH")],
-            vec![GlobalIndex {
-                name: DEAD_LETTERS_TIME_INDEX.into(),
-                key: vec![key("feed", "S", "HASH"), key("set_aside_at", "S", "RANGE")],
-                projection: "ALL".into(),
-            }],
-            None,
-        ),
+    for (name, contract) in [
+        (names::RECOMMENDATIONS, &schema::RECOMMENDATIONS),
+        (names::USER_ACTIVITY, &schema::USER_ACTIVITY),
+        (names::CHECKPOINTS, &schema::CHECKPOINTS),
+        (names::PRODUCTS, &schema::PRODUCTS),
+        (names::DEAD_LETTERS, &schema::DEAD_LETTERS),
     ] {
         b.add(
             dynamodb::KIND,
             name,
             cfg.physical(name),
-            &TableProps {
-                key: keys,
-                indexes,
-                billing_mode: PAY_PER_REQUEST.into(),
-                sse: Some("KMS".into()),
-                ttl_attribute: ttl,
-                tags: tags(cfg),
-            },
+            &TableProps::on_demand(contract, tags(cfg)),
             &[],
         );
     }
@@ -165,19 +120,13 @@ fn stream_processor_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
 
 fn stream_processor_env(b: &Builder<'_>) -> Vec<(String, String)> {
     let mut env = vec![
+        var(vars::ACTIVITY_TABLE, table_name(b, names::USER_ACTIVITY)),
         var(
-            "FASHION_ACTIVITY_TABLE",
-            table_name(b, names::USER_ACTIVITY),
-        ),
-        var(
-            "FASHION_RECOMMENDATIONS_TABLE",
+            vars::RECOMMENDATIONS_TABLE,
             table_name(b, names::RECOMMENDATIONS),
         ),
-        var("FASHION_CATALOG_TABLE", table_name(b, names::PRODUCTS)),
-        var(
-            "FASHION_DEAD_LETTERS_TABLE",
-            table_name(b, names::DEAD_LETTERS),
-        ),
+        var(vars::CATALOG_TABLE, table_name(b, names::PRODUCTS)),
+        var(vars::DEAD_LETTERS_TABLE, table_name(b, names::DEAD_LETTERS)),
     ];
     env.extend(models_env(b));
     env

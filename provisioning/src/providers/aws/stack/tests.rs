@@ -1,6 +1,7 @@
 //! The AWS stack as declared: every resource of the design, in dependency order, with the
 //! exact least-privilege policies and the protections that cannot be switched off.
 
+use fashion_aws_core::vars;
 use fashion_domain::lake::{TableDef, all_tables, tables};
 use fashion_domain::services::daily_job::DAILY_JOB_TABLES;
 use serde_json::json;
@@ -108,57 +109,59 @@ fn functions_get_the_variables_fashion_lambda_reads() {
     };
     let processor = env(names::STREAM_PROCESSOR);
     for var in [
-        "FASHION_ACTIVITY_TABLE",
-        "FASHION_RECOMMENDATIONS_TABLE",
-        "FASHION_CATALOG_TABLE",
-        "FASHION_DEAD_LETTERS_TABLE",
-        "FASHION_MODELS_BUCKET",
+        vars::ACTIVITY_TABLE,
+        vars::RECOMMENDATIONS_TABLE,
+        vars::CATALOG_TABLE,
+        vars::DEAD_LETTERS_TABLE,
+        vars::MODELS_BUCKET,
     ] {
         assert!(processor.get(var).is_some(), "{var}");
     }
     let daily = env(names::DAILY_JOB);
     for var in [
-        "DATABASE_URL",
-        "FASHION_TIME_ZONE",
-        "FASHION_GLUE_DATABASE",
-        "FASHION_LAKE_BUCKET",
+        vars::DATABASE_URL,
+        vars::TIME_ZONE,
+        vars::GLUE_DATABASE,
+        vars::LAKE_BUCKET,
     ] {
         assert!(daily.get(var).is_some(), "{var}");
     }
-    assert_eq!(daily["FASHION_LAKE_PREFIX"], "lake");
+    assert_eq!(daily[vars::LAKE_PREFIX], "lake");
     assert_eq!(
-        daily["FASHION_DATABASE_CA_BUNDLE"], RDS_CA_BUNDLE_PATH,
+        daily[vars::DATABASE_CA_BUNDLE],
+        RDS_CA_BUNDLE_PATH,
         "on AWS the daily job verifies the database's certificate"
     );
     // fashion-lambda's `ApiSettings` (FASHION_MODEL_REFRESH_SECS is optional).
     let api = env(names::API);
     for var in [
-        "FASHION_CLICKSTREAM_STREAM",
-        "FASHION_RECOMMENDATIONS_TABLE",
-        "FASHION_CATALOG_TABLE",
-        "FASHION_DEAD_LETTERS_TABLE",
-        "FASHION_MODELS_BUCKET",
-        "FASHION_MODELS_PREFIX",
-        "FASHION_GLUE_DATABASE",
-        "FASHION_LAKE_BUCKET",
-        "FASHION_LAKE_PREFIX",
-        "FASHION_ATHENA_WORKGROUP",
-        "FASHION_TIME_ZONE",
+        vars::CLICKSTREAM_STREAM,
+        vars::RECOMMENDATIONS_TABLE,
+        vars::CATALOG_TABLE,
+        vars::DEAD_LETTERS_TABLE,
+        vars::MODELS_BUCKET,
+        vars::MODELS_PREFIX,
+        vars::GLUE_DATABASE,
+        vars::LAKE_BUCKET,
+        vars::LAKE_PREFIX,
+        vars::ATHENA_WORKGROUP,
+        vars::TIME_ZONE,
         "RUST_LOG",
     ] {
         assert!(api.get(var).is_some(), "{var}");
     }
     assert_eq!(
-        api["FASHION_CLICKSTREAM_STREAM"],
+        api[vars::CLICKSTREAM_STREAM],
         "${aws::aws:kinesis:stream::clickstream.name}"
     );
     assert_eq!(
-        api["FASHION_ATHENA_WORKGROUP"],
+        api[vars::ATHENA_WORKGROUP],
         "${aws::aws:athena:workgroup::analytics.name}"
     );
-    assert_eq!(api["FASHION_MODELS_PREFIX"], "models");
+    assert_eq!(api[vars::MODELS_PREFIX], "models");
     assert_eq!(
-        daily["DATABASE_URL"], "${aws::aws:rds:db-instance::orders.url}",
+        daily[vars::DATABASE_URL],
+        "${aws::aws:rds:db-instance::orders.url}",
         "the URL comes from the instance's outputs, which never hold a password"
     );
 }

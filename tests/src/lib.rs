@@ -4,6 +4,8 @@
 //! A contract function takes the adapter under test, already created with names unique to the
 //! calling test, and panics with a message naming the broken promise.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod aws_backend;
 pub mod contract;
 pub mod faults;

@@ -151,17 +151,7 @@ async fn glue_tables_are_created_updated_and_partitions_replaced_by_key() {
     // Arrange
     let aws = emulator().await;
     let database = unique("lake").replace('-', "_");
-    aws.glue_client()
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name(&database)
-                .build()
-                .expect("database input"),
-        )
-        .send()
-        .await
-        .expect("create database");
+    fashion_tests::aws::create_glue_database(&aws.glue_client(), &database).await;
     let catalog = aws.glue_table_catalog(&database, "lake-bucket", "lake");
     let mut orders = TableDef::named(tables::ORDERS).expect("orders");
     let day = |d: u32| PartitionKey::day(NaiveDate::from_ymd_opt(2026, 11, d).expect("date"));
@@ -409,16 +399,7 @@ async fn the_adapters_survive_an_emulator_restart() {
     let moto = PrivateMoto::start(port).await;
     let missing = clicks.publish(&[record()]).await;
     common::create_stream(&aws, &stream, 1).await;
-    common::create_table(
-        &aws,
-        &table,
-        (
-            fashion_aws::DynamoDbUserActivityStore::PARTITION_KEY,
-            aws_sdk_dynamodb::types::ScalarAttributeType::N,
-        ),
-        None,
-    )
-    .await;
+    common::create_table(&aws, &table, &fashion_aws_core::dynamodb::USER_ACTIVITY).await;
     let back_publish = clicks.publish(&[record()]).await;
     let back_read = activity.get_many(&[cid(7)]).await;
     drop(moto);

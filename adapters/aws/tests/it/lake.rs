@@ -209,17 +209,7 @@ fn contract_answers() -> Vec<Value> {
 
 async fn create_database(aws: &AwsConfig) -> String {
     let database = unique("lake").replace('-', "_");
-    aws.glue_client()
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name(&database)
-                .build()
-                .expect("database input"),
-        )
-        .send()
-        .await
-        .expect("create database");
+    fashion_tests::aws::create_glue_database(&aws.glue_client(), &database).await;
     database
 }
 

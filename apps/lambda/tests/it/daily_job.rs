@@ -67,17 +67,7 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
         .await
         .expect("bucket");
     let database = unique("lake").replace('-', "_");
-    aws.glue_client()
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name(&database)
-                .build()
-                .expect("database input"),
-        )
-        .send()
-        .await
-        .expect("database");
+    fashion_tests::aws::create_glue_database(&aws.glue_client(), &database).await;
     let function = DailyJobFunction::new(
         store,
         aws.s3_lake_writer(&database, &bucket, "lake"),

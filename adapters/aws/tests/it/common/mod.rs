@@ -8,10 +8,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use aws_smithy_runtime_api::client::http::{
     HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
 };
@@ -22,6 +18,8 @@ use fashion_aws::{
     AwsConfig, Backoff, DynamoDbCheckpointStore, DynamoDbDeadLetterSink, DynamoDbProductCatalog,
     DynamoDbRecommendationStore, DynamoDbUserActivityStore,
 };
+use fashion_aws_core::dynamodb::{self as schema, TableSchema};
+use fashion_tests::aws;
 use fashion_tests::aws_backend::AwsBackend;
 use futures::FutureExt;
 use serde_json::Value;
@@ -140,104 +138,25 @@ pub async fn create_stream(aws: &AwsConfig, name: &str, shards: i32) {
     panic!("stream {name} never became active");
 }
 
-/// Waits until a new table (and its indexes) is active: real DynamoDB refuses writes to a table
-/// that is still being created.
-async fn wait_for_table(aws: &AwsConfig, name: &str) {
-    use aws_sdk_dynamodb::types::{IndexStatus, TableStatus};
+/// Creates the table `name` with `contract`'s key schema, index and TTL (the contracts
+/// provisioning declares the tables with), recorded for deletion.
+pub async fn create_table(aws: &AwsConfig, name: &str, contract: &TableSchema) {
     let (every, timeout) = activation_polling();
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        let out = aws
-            .dynamodb_client()
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .expect("describe table");
-        let table = out.table();
-        let active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
-            && table.is_some_and(|t| {
-                t.global_secondary_indexes()
-                    .iter()
-                    .all(|i| i.index_status() == Some(&IndexStatus::Active))
-            });
-        if active {
-            return;
-        }
-        tokio::time::sleep(every).await;
-    }
-    panic!("table {name} never became active");
-}
-
-fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ty)
-        .build()
-        .expect("attribute definition")
-}
-
-fn key(name: &str, ty: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(ty)
-        .build()
-        .expect("key schema element")
-}
-
-/// Creates an on-demand DynamoDB table with a partition key (and optionally a sort key).
-pub async fn create_table(
-    aws: &AwsConfig,
-    name: &str,
-    partition: (&str, ScalarAttributeType),
-    sort: Option<(&str, ScalarAttributeType)>,
-) {
-    let mut req = aws
-        .dynamodb_client()
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(partition.0, partition.1.clone()))
-        .key_schema(key(partition.0, KeyType::Hash));
-    if let Some((n, t)) = sort {
-        req = req
-            .attribute_definitions(attr(n, t))
-            .key_schema(key(n, KeyType::Range));
-    }
-    req.send().await.expect("create table");
     created(Created::Table(name.to_owned()));
-    wait_for_table(aws, name).await;
+    aws::create_table(&aws.dynamodb_client(), name, contract, every, timeout).await;
 }
 
 /// A checkpoint store on a fresh table.
 pub async fn checkpoint_store(aws: &AwsConfig) -> DynamoDbCheckpointStore {
     let t = unique("checkpoints");
-    create_table(
-        aws,
-        &t,
-        (
-            DynamoDbCheckpointStore::PARTITION_KEY,
-            ScalarAttributeType::S,
-        ),
-        Some((DynamoDbCheckpointStore::SORT_KEY, ScalarAttributeType::S)),
-    )
-    .await;
+    create_table(aws, &t, &schema::CHECKPOINTS).await;
     aws.dynamodb_checkpoint_store(&t)
 }
 
 /// A recommendation store on a fresh table.
 pub async fn recommendation_store(aws: &AwsConfig) -> (String, DynamoDbRecommendationStore) {
     let t = unique("recommendations");
-    create_table(
-        aws,
-        &t,
-        (
-            DynamoDbRecommendationStore::PARTITION_KEY,
-            ScalarAttributeType::N,
-        ),
-        None,
-    )
-    .await;
+    create_table(aws, &t, &schema::RECOMMENDATIONS).await;
     let store = aws.dynamodb_recommendation_store(&t);
     (t, store)
 }
@@ -245,29 +164,7 @@ pub async fn recommendation_store(aws: &AwsConfig) -> (String, DynamoDbRecommend
 /// A user-activity store on a fresh table with TTL on [`DynamoDbUserActivityStore::TTL_ATTRIBUTE`].
 pub async fn activity_store(aws: &AwsConfig) -> (String, DynamoDbUserActivityStore) {
     let t = unique("activity");
-    create_table(
-        aws,
-        &t,
-        (
-            DynamoDbUserActivityStore::PARTITION_KEY,
-            ScalarAttributeType::N,
-        ),
-        None,
-    )
-    .await;
-    aws.dynamodb_client()
-        .update_time_to_live()
-        .table_name(&t)
-        .time_to_live_specification(
-            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(DynamoDbUserActivityStore::TTL_ATTRIBUTE)
-                .build()
-                .expect("ttl specification"),
-        )
-        .send()
-        .await
-        .expect("enable TTL");
+    create_table(aws, &t, &schema::USER_ACTIVITY).await;
     let store = aws.dynamodb_user_activity_store(&t, Duration::from_secs(30 * 24 * 3600));
     (t, store)
 }
@@ -275,60 +172,14 @@ pub async fn activity_store(aws: &AwsConfig) -> (String, DynamoDbUserActivitySto
 /// A product catalog on a fresh table.
 pub async fn product_catalog(aws: &AwsConfig) -> DynamoDbProductCatalog {
     let t = unique("products");
-    create_table(
-        aws,
-        &t,
-        (
-            DynamoDbProductCatalog::PARTITION_KEY,
-            ScalarAttributeType::N,
-        ),
-        None,
-    )
-    .await;
+    create_table(aws, &t, &schema::PRODUCTS).await;
     aws.dynamodb_product_catalog(&t)
 }
 
 /// A dead-letter sink on a fresh table with its time index.
 pub async fn dead_letter_sink(aws: &AwsConfig) -> DynamoDbDeadLetterSink {
     let t = unique("dead-letters");
-    aws.dynamodb_client()
-        .create_table()
-        .table_name(&t)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(
-            DynamoDbDeadLetterSink::PARTITION_KEY,
-            ScalarAttributeType::S,
-        ))
-        .attribute_definitions(attr(
-            DynamoDbDeadLetterSink::INDEX_PARTITION_KEY,
-            ScalarAttributeType::S,
-        ))
-        .attribute_definitions(attr(
-            DynamoDbDeadLetterSink::INDEX_SORT_KEY,
-            ScalarAttributeType::S,
-        ))
-        .key_schema(key(DynamoDbDeadLetterSink::PARTITION_KEY, KeyType::Hash))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(DynamoDbDeadLetterSink::TIME_INDEX)
-                .key_schema(key(
-                    DynamoDbDeadLetterSink::INDEX_PARTITION_KEY,
-                    KeyType::Hash,
-                ))
-                .key_schema(key(DynamoDbDeadLetterSink::INDEX_SORT_KEY, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .expect("index"),
-        )
-        .send()
-        .await
-        .expect("create dead-letter table");
-    created(Created::Table(t.clone()));
-    wait_for_table(aws, &t).await;
+    create_table(aws, &t, &schema::DEAD_LETTERS).await;
     aws.dynamodb_dead_letter_sink(&t)
 }
 
@@ -611,18 +462,8 @@ pub async fn preload_athena(results: Vec<Value>) {
 /// Creates a Glue database with a unique name (letters, digits and `_`) and returns the name.
 pub async fn create_glue_database(aws: &AwsConfig) -> String {
     let database = unique("lake").replace('-', "_");
-    aws.glue_client()
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name(&database)
-                .build()
-                .expect("database input"),
-        )
-        .send()
-        .await
-        .expect("create database");
     created(Created::GlueDatabase(database.clone()));
+    aws::create_glue_database(&aws.glue_client(), &database).await;
     database
 }
 

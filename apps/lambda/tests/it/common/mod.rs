@@ -6,15 +6,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use chrono::{DateTime, Utc};
-use fashion_aws::{
-    AwsConfig, Backoff, DynamoDbCheckpointStore, DynamoDbDeadLetterSink, DynamoDbProductCatalog,
-    DynamoDbRecommendationStore, DynamoDbUserActivityStore,
-};
+use fashion_aws::{AwsConfig, Backoff};
+use fashion_aws_core::dynamodb as schema;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,32 +47,16 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &id[..12])
 }
 
-fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ty)
-        .build()
-        .expect("attribute definition")
-}
-
-fn key(name: &str, ty: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(ty)
-        .build()
-        .expect("key schema element")
-}
-
-async fn table(aws: &AwsConfig, name: &str, pk: &str, ty: ScalarAttributeType) {
-    aws.dynamodb_client()
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(pk, ty))
-        .key_schema(key(pk, KeyType::Hash))
-        .send()
-        .await
-        .expect("create table");
+/// Creates `name` with `contract`'s key schema, index and TTL, as provisioning declares it.
+async fn table(aws: &AwsConfig, name: &str, contract: &schema::TableSchema) {
+    fashion_tests::aws::create_table(
+        &aws.dynamodb_client(),
+        name,
+        contract,
+        Duration::from_millis(50),
+        Duration::from_secs(60),
+    )
+    .await;
 }
 
 /// The stream processor's resources, created fresh.
@@ -105,71 +83,16 @@ impl ProcessorResources {
             dead_letters: unique("dead-letters"),
             models: unique("models"),
         };
-        table(
-            aws,
-            &r.activity,
-            DynamoDbUserActivityStore::PARTITION_KEY,
-            ScalarAttributeType::N,
-        )
-        .await;
-        table(
-            aws,
-            &r.recommendations,
-            DynamoDbRecommendationStore::PARTITION_KEY,
-            ScalarAttributeType::N,
-        )
-        .await;
-        table(
-            aws,
-            &r.catalog,
-            DynamoDbProductCatalog::PARTITION_KEY,
-            ScalarAttributeType::N,
-        )
-        .await;
-        aws.dynamodb_client()
-            .create_table()
-            .table_name(&r.dead_letters)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr(
-                DynamoDbDeadLetterSink::PARTITION_KEY,
-                ScalarAttributeType::S,
-            ))
-            .attribute_definitions(attr(
-                DynamoDbDeadLetterSink::INDEX_PARTITION_KEY,
-                ScalarAttributeType::S,
-            ))
-            .attribute_definitions(attr(
-                DynamoDbDeadLetterSink::INDEX_SORT_KEY,
-                ScalarAttributeType::S,
-            ))
-            .key_schema(key(DynamoDbDeadLetterSink::PARTITION_KEY, KeyType::Hash))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(DynamoDbDeadLetterSink::TIME_INDEX)
-                    .key_schema(key(
-                        DynamoDbDeadLetterSink::INDEX_PARTITION_KEY,
-                        KeyType::Hash,
-                    ))
-                    .key_schema(key(DynamoDbDeadLetterSink::INDEX_SORT_KEY, KeyType::Range))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .expect("index"),
-            )
-            .send()
-            .await
-            .expect("create dead-letter table");
+        table(aws, &r.activity, &schema::USER_ACTIVITY).await;
+        table(aws, &r.recommendations, &schema::RECOMMENDATIONS).await;
+        table(aws, &r.catalog, &schema::PRODUCTS).await;
+        table(aws, &r.dead_letters, &schema::DEAD_LETTERS).await;
         aws.s3_client()
             .create_bucket()
             .bucket(&r.models)
             .send()
             .await
             .expect("create bucket");
-        // Not used by the processor; keeps the checkpoint adapter's key names in one place.
-        let _ = DynamoDbCheckpointStore::PARTITION_KEY;
         r
     }
 }
@@ -465,13 +388,7 @@ pub fn small_model() -> fashion_domain::model::RecModel {
 /// A fresh product catalog table; returns its name.
 pub async fn catalog_table(aws: &AwsConfig) -> String {
     let name = unique("catalog");
-    table(
-        aws,
-        &name,
-        DynamoDbProductCatalog::PARTITION_KEY,
-        ScalarAttributeType::N,
-    )
-    .await;
+    table(aws, &name, &schema::PRODUCTS).await;
     name
 }
 
@@ -485,16 +402,6 @@ pub async fn lake(aws: &AwsConfig) -> (String, String) {
         .await
         .expect("create bucket");
     let database = unique("lake").replace('-', "_");
-    aws.glue_client()
-        .create_database()
-        .database_input(
-            aws_sdk_glue::types::DatabaseInput::builder()
-                .name(&database)
-                .build()
-                .expect("database input"),
-        )
-        .send()
-        .await
-        .expect("create database");
+    fashion_tests::aws::create_glue_database(&aws.glue_client(), &database).await;
     (bucket, database)
 }

@@ -5,7 +5,9 @@
 //! - [`retry`]: which AWS error codes are worth retrying, and the one backoff;
 //! - [`dynamodb`]: the tables' key schemas, index and TTL attribute;
 //! - [`glue`]: the Glue shape of a lake table, from the domain's definition;
-//! - [`vars`]: the functions' environment variables.
+//! - [`vars`]: the functions' environment variables;
+//! - `sdk` (feature `sdk`): how every client is configured (endpoint, credentials, path style,
+//!   retries, timeouts).
 
 // No panic reachable from input: these are denied outside tests (each allowed exception sits on
 // the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
@@ -31,4 +33,6 @@
 pub mod dynamodb;
 pub mod glue;
 pub mod retry;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 pub mod vars;

@@ -2,14 +2,11 @@
 //! `AWS_ENDPOINT_URL` (or an explicit endpoint) for an emulator, and one factory per adapter that
 //! takes only resource names.
 
-use std::fmt;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use fashion_aws_core::sdk::{Sdk, SdkSettings};
 
 use crate::athena::AthenaQueryEngine;
 use crate::dynamodb::{
@@ -24,56 +21,27 @@ use crate::lake::S3LakeWriter;
 use crate::retry::Backoff;
 use crate::s3::{S3Location, S3ModelStore};
 
-/// The SDK's own retries of whole calls (throttling, 5xx, timeouts): standard mode.
-const DEFAULT_SDK_MAX_ATTEMPTS: u32 = 5;
-/// First backoff of the SDK's own retries.
-const DEFAULT_SDK_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest a single attempt may take before it counts as a timeout (and is retried).
-const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest connection set-up.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Builds an [`AwsConfig`]. Everything left unset comes from the standard AWS chain
 /// (environment, shared config and credentials files, SSO, instance or task role), including
 /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct AwsConfigBuilder {
-    region: Option<String>,
-    profile: Option<String>,
-    endpoint_url: Option<String>,
-    static_credentials: Option<(String, String)>,
-    http_client: Option<SharedHttpClient>,
-    sdk_max_attempts: Option<u32>,
-    sdk_initial_backoff: Option<Duration>,
-    attempt_timeout: Option<Duration>,
+    sdk: SdkSettings,
     backoff: Option<Backoff>,
-    force_path_style: Option<bool>,
-}
-
-impl fmt::Debug for AwsConfigBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print the secret key.
-        f.debug_struct("AwsConfigBuilder")
-            .field("region", &self.region)
-            .field("profile", &self.profile)
-            .field("endpoint_url", &self.endpoint_url)
-            .field("static_credentials", &self.static_credentials.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 impl AwsConfigBuilder {
     /// The region (otherwise `AWS_REGION`, the profile, or instance metadata).
     #[must_use]
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        self.sdk.region = Some(region.into());
         self
     }
 
     /// The shared-config profile (otherwise `AWS_PROFILE` or `default`).
     #[must_use]
     pub fn profile(mut self, profile: impl Into<String>) -> Self {
-        self.profile = Some(profile.into());
+        self.sdk.profile = Some(profile.into());
         self
     }
 
@@ -81,7 +49,7 @@ impl AwsConfigBuilder {
     /// path-style addressing.
     #[must_use]
     pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
-        self.endpoint_url = Some(url.into());
+        self.sdk.endpoint_url = Some(url.into());
         self
     }
 
@@ -92,29 +60,29 @@ impl AwsConfigBuilder {
         access_key_id: impl Into<String>,
         secret_access_key: impl Into<String>,
     ) -> Self {
-        self.static_credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self.sdk.static_credentials = Some((access_key_id.into(), secret_access_key.into()));
         self
     }
 
     /// A custom HTTP client for every service (custom TLS, or a fake in tests).
     #[must_use]
     pub fn http_client(mut self, client: SharedHttpClient) -> Self {
-        self.http_client = Some(client);
+        self.sdk.http_client = Some(client);
         self
     }
 
     /// Attempts of the SDK's own retries of whole calls, and the first backoff between them.
     #[must_use]
     pub fn sdk_retries(mut self, max_attempts: u32, initial_backoff: Duration) -> Self {
-        self.sdk_max_attempts = Some(max_attempts.max(1));
-        self.sdk_initial_backoff = Some(initial_backoff);
+        self.sdk.max_attempts = Some(max_attempts.max(1));
+        self.sdk.initial_backoff = Some(initial_backoff);
         self
     }
 
     /// How long one attempt of a call may take.
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
+        self.sdk.attempt_timeout = Some(timeout);
         self
     }
 
@@ -129,58 +97,15 @@ impl AwsConfigBuilder {
     /// configured, since emulators rarely resolve virtual-hosted bucket names.
     #[must_use]
     pub fn force_path_style(mut self, on: bool) -> Self {
-        self.force_path_style = Some(on);
+        self.sdk.force_path_style = Some(on);
         self
     }
 
     /// Resolves the configuration (region, credentials, endpoint) through the standard chain.
     pub async fn load(self) -> AwsConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(self.sdk_max_attempts.unwrap_or(DEFAULT_SDK_MAX_ATTEMPTS))
-                    .with_initial_backoff(
-                        self.sdk_initial_backoff
-                            .unwrap_or(DEFAULT_SDK_INITIAL_BACKOFF),
-                    ),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(
-                        self.attempt_timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT),
-                    )
-                    .build(),
-            );
-        if let Some(r) = self.region {
-            loader = loader.region(Region::new(r));
-        }
-        if let Some(p) = self.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(e) = self.endpoint_url {
-            loader = loader.endpoint_url(e);
-        }
-        if let Some((id, secret)) = self.static_credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                id,
-                secret,
-                None,
-                None,
-                "fashion-static",
-            ));
-        }
-        if let Some(h) = self.http_client {
-            loader = loader.http_client(h);
-        }
-        let sdk = loader.load().await;
-        let force_path_style = self.force_path_style.unwrap_or_else(|| {
-            sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-        });
         AwsConfig {
-            sdk,
+            sdk: self.sdk.load().await,
             backoff: self.backoff.unwrap_or_default(),
-            force_path_style,
         }
     }
 }
@@ -188,9 +113,8 @@ impl AwsConfigBuilder {
 /// Resolved AWS configuration: creates the SDK clients and every adapter from resource names.
 #[derive(Clone, Debug)]
 pub struct AwsConfig {
-    sdk: SdkConfig,
+    sdk: Sdk,
     backoff: Backoff,
-    force_path_style: bool,
 }
 
 impl AwsConfig {
@@ -208,7 +132,7 @@ impl AwsConfig {
     /// The resolved SDK configuration.
     #[must_use]
     pub fn sdk_config(&self) -> &SdkConfig {
-        &self.sdk
+        &self.sdk.config
     }
 
     /// The backoff the adapters use for partial failures.
@@ -220,40 +144,37 @@ impl AwsConfig {
     /// A Kinesis client.
     #[must_use]
     pub fn kinesis_client(&self) -> aws_sdk_kinesis::Client {
-        aws_sdk_kinesis::Client::new(&self.sdk)
+        aws_sdk_kinesis::Client::new(&self.sdk.config)
     }
 
     /// A DynamoDB client.
     #[must_use]
     pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
+        aws_sdk_dynamodb::Client::new(&self.sdk.config)
     }
 
     /// An S3 client (path-style when an endpoint is configured).
     #[must_use]
     pub fn s3_client(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
-            .force_path_style(self.force_path_style)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        aws_sdk_s3::Client::from_conf(self.sdk.s3_config().build())
     }
 
     /// A Glue client.
     #[must_use]
     pub fn glue_client(&self) -> aws_sdk_glue::Client {
-        aws_sdk_glue::Client::new(&self.sdk)
+        aws_sdk_glue::Client::new(&self.sdk.config)
     }
 
     /// An Athena client.
     #[must_use]
     pub fn athena_client(&self) -> aws_sdk_athena::Client {
-        aws_sdk_athena::Client::new(&self.sdk)
+        aws_sdk_athena::Client::new(&self.sdk.config)
     }
 
     /// A Firehose client.
     #[must_use]
     pub fn firehose_client(&self) -> aws_sdk_firehose::Client {
-        aws_sdk_firehose::Client::new(&self.sdk)
+        aws_sdk_firehose::Client::new(&self.sdk.config)
     }
 
     /// Publisher and source over the Kinesis data stream `stream`.

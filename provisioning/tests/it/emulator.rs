@@ -104,7 +104,7 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
     let engine = engine(cfg.clone()).await;
     let created = engine.up().await.unwrap();
     assert!(created.is_ok(), "{}", render::report(&created));
-    let sdk = other_sdk().await;
+    let sdk = other_sdk().await.config;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -368,7 +368,7 @@ async fn destroy_leaves_nothing_behind_and_a_second_destroy_writes_nothing() {
     let engine = engine(cfg.clone()).await;
     let created = engine.up().await.unwrap();
     assert!(created.is_ok(), "{}", render::report(&created));
-    let sdk = other_sdk().await;
+    let sdk = other_sdk().await.config;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
@@ -483,7 +483,7 @@ async fn a_resource_dropped_from_the_stack_is_deleted_by_the_next_up() {
         .clone();
     old.spec.id = id("aws:dynamodb:table::legacy");
     old.spec.physical_name = format!("{}-legacy", cfg.name_prefix);
-    let sdk = other_sdk().await;
+    let sdk = other_sdk().await.config;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     dynamodb
         .create_table()

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use fashion_aws_core::sdk::Sdk;
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::Engine;
 use provisioning::package::bootstrap_zip;
@@ -91,12 +90,12 @@ pub async fn engine(cfg: StackConfig) -> Engine {
         }))
 }
 
-/// SDK configuration for out-of-band clients (not the engine's: their calls are not counted).
-pub async fn other_sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new("test", "test", None, None, "out-of-band"))
-        .load()
+/// SDK configuration for out-of-band clients, loaded as the emulator stack loads its own (not the
+/// engine's clients: their calls are not counted).
+pub async fn other_sdk() -> Sdk {
+    let mut cfg = StackConfig::builtin(StackName::Emulator).unwrap();
+    cfg.endpoint_url = Some(endpoint());
+    provisioning::providers::aws::sdk_config(&cfg)
         .await
+        .unwrap()
 }

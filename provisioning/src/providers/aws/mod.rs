@@ -21,8 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -32,6 +30,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use fashion_aws_core::sdk::{Sdk, SdkSettings};
 use fashion_domain::backoff::Backoff;
 use tokio::sync::OnceCell;
 
@@ -122,45 +121,46 @@ pub struct AwsClients {
     account: Arc<OnceCell<String>>,
 }
 
-/// Loads the SDK configuration of an AWS stack: the default credential chain on `aws`; the
-/// emulator's endpoint and static test credentials on `emulator`.
+/// How long one provisioning call may take: uploading a function's package is the slowest.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Loads the SDK configuration of an AWS stack through the project's one configuration
+/// (fashion-aws-core's `SdkSettings`): the default credential chain on `aws`; the emulator's
+/// endpoint, static test credentials and path-style S3 on `emulator`.
 ///
 /// # Errors
 /// On the local stack, or when the emulator stack has no endpoint.
-pub async fn sdk_config(cfg: &StackConfig) -> anyhow::Result<SdkConfig> {
-    let loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(cfg.region.clone()));
+pub async fn sdk_config(cfg: &StackConfig) -> anyhow::Result<Sdk> {
+    let mut settings = SdkSettings {
+        region: Some(cfg.region.clone()),
+        attempt_timeout: Some(ATTEMPT_TIMEOUT),
+        ..SdkSettings::default()
+    };
     match cfg.stack {
-        StackName::Aws => Ok(loader.load().await),
+        StackName::Aws => {}
         StackName::Emulator => {
             let endpoint = cfg
                 .endpoint_url
                 .clone()
                 .filter(|e| !e.is_empty())
                 .context("the emulator stack has no endpoint_url")?;
-            Ok(loader
-                .endpoint_url(endpoint)
-                .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
-                .load()
-                .await)
+            settings.endpoint_url = Some(endpoint);
+            settings.static_credentials = Some(("test".to_owned(), "test".to_owned()));
+            settings.force_path_style = Some(true);
         }
         StackName::Local => anyhow::bail!("the local stack does not use AWS"),
     }
+    Ok(settings.load().await)
 }
 
 impl AwsClients {
-    /// Builds every client from an SDK configuration; `path_style` addresses S3 buckets by path
-    /// (emulators on loopback have no per-bucket host names).
+    /// Builds every client from the resolved configuration, each counting its calls.
     #[must_use]
-    pub fn new(sdk: &SdkConfig, calls: Arc<CallCounter>, path_style: bool) -> Self {
+    pub fn new(resolved: &Sdk, calls: Arc<CallCounter>) -> Self {
         let i = CountingInterceptor { calls };
+        let sdk = &resolved.config;
         Self {
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(sdk)
-                    .interceptor(i.clone())
-                    .force_path_style(path_style)
-                    .build(),
-            ),
+            s3: aws_sdk_s3::Client::from_conf(resolved.s3_config().interceptor(i.clone()).build()),
             kinesis: aws_sdk_kinesis::Client::from_conf(
                 aws_sdk_kinesis::config::Builder::from(sdk)
                     .interceptor(i.clone())

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{ACCOUNT_ID, AwsClients, CALLER, clients, s3, sdk_config};
 use super::{athena, dynamodb, firehose, function_url, glue, iam, kinesis, lambda, rds, scheduler};
-use crate::config::{StackConfig, StackName};
+use crate::config::StackConfig;
 use crate::engine::desired::Builder;
 use crate::engine::provider::Provider;
 
@@ -51,7 +51,7 @@ impl Provider for AwsProvider {
         calls: Arc<CallCounter>,
     ) -> anyhow::Result<Option<Session>> {
         let sdk = sdk_config(cfg).await?;
-        let clients = AwsClients::new(&sdk, calls, cfg.stack == StackName::Emulator);
+        let clients = AwsClients::new(&sdk, calls);
         Ok(Some(Arc::new(clients)))
     }
 

@@ -21,9 +21,9 @@ fi
 # secret. Add a value here only with the place it comes from; never a pattern that could match a
 # real credential.
 allowed=(
-  # apps/lambda/tests/daily_job.rs: the password of a throwaway secret in the emulator test.
+  # apps/lambda/tests/it/daily_job.rs: the password of a throwaway secret in the emulator test.
   'not-in-any-file'
-  # provisioning/src/aws/lambda.rs: the SHA-256 (base64) a unit test expects of a package.
+  # provisioning/src/providers/aws/lambda.rs: the SHA-256 (base64) a unit test expects of a package.
   'ungWv48Bz\+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0='
   # moto's documented fake credentials, which the emulator tests use.
   'testing'

@@ -85,3 +85,37 @@ impl ParquetTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fashion_domain::lake::{TableDef, tables};
+
+    use super::*;
+
+    #[test]
+    fn a_lake_table_is_catalogued_with_its_columns_string_partition_keys_and_nullable_list() {
+        // Arrange
+        let def = TableDef::named(tables::ORDERS).unwrap();
+        // Act
+        let shape = ParquetTable::of(&def);
+        // Assert
+        let names: Vec<&str> = shape.columns.iter().map(|c| c.name.as_str()).collect();
+        let expected: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, expected);
+        assert!(
+            shape
+                .partition_keys
+                .iter()
+                .all(|k| k.ty == PARTITION_KEY_TYPE)
+        );
+        assert_eq!(shape.partition_keys.len(), def.partition_keys.len());
+        let nullable: Vec<&str> = def
+            .columns
+            .iter()
+            .filter(|c| c.nullable)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(shape.parameters[NULLABLE_COLUMNS_PARAM], nullable.join(","));
+        assert_eq!(shape.parameters["classification"], "parquet");
+    }
+}

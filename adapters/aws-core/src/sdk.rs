@@ -129,3 +129,19 @@ impl SdkSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_print_the_secret_key() {
+        let settings = SdkSettings {
+            static_credentials: Some(("key-id".into(), "value-to-hide".into())),
+            ..SdkSettings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("value-to-hide"), "{printed}");
+        assert!(printed.contains("static_credentials: true"), "{printed}");
+    }
+}

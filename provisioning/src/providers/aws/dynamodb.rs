@@ -558,6 +558,42 @@ mod tests {
     use crate::engine::resource::fixtures;
     use serde_json::json;
 
+    #[test]
+    fn a_table_is_declared_with_its_contracts_composite_keys_hash_first() {
+        // Act
+        let checkpoints = TableProps::on_demand(&schema::CHECKPOINTS, BTreeMap::new());
+        let dead_letters = TableProps::on_demand(&schema::DEAD_LETTERS, BTreeMap::new());
+        // Assert
+        let keys = |k: &[KeyAttribute]| {
+            k.iter()
+                .map(|a| (a.name.clone(), a.attribute_type.clone(), a.key_type.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&checkpoints.key),
+            [
+                (schema::CONSUMER.into(), "S".into(), "HASH".into()),
+                (schema::SHARD.into(), "S".into(), "RANGE".into())
+            ]
+        );
+        assert_eq!(dead_letters.indexes.len(), 1);
+        assert_eq!(
+            dead_letters.indexes[0].name,
+            schema::DEAD_LETTERS_TIME_INDEX
+        );
+        assert_eq!(
+            keys(&dead_letters.indexes[0].key),
+            [
+                (schema::FEED.into(), "S".into(), "HASH".into()),
+                (schema::SET_ASIDE_AT.into(), "S".into(), "RANGE".into())
+            ]
+        );
+        assert_eq!(
+            TableProps::on_demand(&schema::USER_ACTIVITY, BTreeMap::new()).ttl_attribute,
+            Some(schema::EXPIRES_AT.to_owned())
+        );
+    }
+
     fn props() -> TableProps {
         TableProps {
             key: vec![KeyAttribute {

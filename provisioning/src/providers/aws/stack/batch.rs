@@ -79,12 +79,24 @@ fn orders_database(b: &mut Builder<'_>) {
     );
 }
 
-/// The lake prefixes of `tables`.
-fn table_prefixes(b: &Builder<'_>, tables: &[&str]) -> Vec<String> {
-    tables
+/// Two statements on the lake tables `tables`: `actions` on their objects (`objects_sid`), and
+/// listing their prefixes (`listing_sid`).
+fn table_statements(
+    b: &Builder<'_>,
+    tables: &[&str],
+    (objects_sid, actions): (&str, &[&str]),
+    listing_sid: &str,
+) -> [serde_json::Value; 2] {
+    let prefixes: Vec<String> = tables
         .iter()
         .map(|t| format!("{}{t}/", b.cfg.lake.prefix))
-        .collect()
+        .collect();
+    let objects: Vec<String> = prefixes.iter().map(|x| lake_objects(b, x)).collect();
+    let patterns: Vec<String> = prefixes.iter().map(|x| format!("{x}*")).collect();
+    [
+        allow(objects_sid, actions, &objects),
+        allow_listing(listing_sid, &lake_arn(b), &patterns),
+    ]
 }
 
 /// The daily job's lake tables (fashion-domain's `DAILY_JOB_TABLES`): the S3LakeWriter puts,
@@ -92,9 +104,10 @@ fn table_prefixes(b: &Builder<'_>, tables: &[&str]) -> Vec<String> {
 /// prefix; the GlueTableCatalog reads, creates and updates those tables and their partitions.
 fn daily_job_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
     let cfg = b.cfg;
-    let table_prefixes = table_prefixes(b, &DAILY_JOB_TABLES);
-    let mut statements = vec![
-        allow(
+    let [objects, listing] = table_statements(
+        b,
+        &DAILY_JOB_TABLES,
+        (
             "LakeTableObjects",
             &[
                 "s3:GetObject",
@@ -102,19 +115,12 @@ fn daily_job_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
                 "s3:DeleteObject",
                 "s3:AbortMultipartUpload",
             ],
-            &table_prefixes
-                .iter()
-                .map(|x| lake_objects(b, x))
-                .collect::<Vec<_>>(),
         ),
-        allow_listing(
-            "LakeTableListing",
-            &lake_arn(b),
-            &table_prefixes
-                .iter()
-                .map(|x| format!("{x}*"))
-                .collect::<Vec<_>>(),
-        ),
+        "LakeTableListing",
+    );
+    let mut statements = vec![
+        objects,
+        listing,
         allow(
             "CatalogTablesAndPartitions",
             &[
@@ -164,25 +170,16 @@ fn daily_job_env(b: &Builder<'_>) -> Vec<(String, String)> {
 }
 
 fn trainer_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
-    let table_prefixes = table_prefixes(b, &TRAINER_TABLES);
+    // The S3HistorySource reads the catalogued partitions of its two tables.
+    let [objects, listing] = table_statements(
+        b,
+        &TRAINER_TABLES,
+        ("ReadHistory", &["s3:GetObject"]),
+        "ListHistory",
+    );
     vec![
-        // The S3HistorySource reads the catalogued partitions of its two tables.
-        allow(
-            "ReadHistory",
-            &["s3:GetObject"],
-            &table_prefixes
-                .iter()
-                .map(|x| lake_objects(b, x))
-                .collect::<Vec<_>>(),
-        ),
-        allow_listing(
-            "ListHistory",
-            &lake_arn(b),
-            &table_prefixes
-                .iter()
-                .map(|x| format!("{x}*"))
-                .collect::<Vec<_>>(),
-        ),
+        objects,
+        listing,
         allow(
             "ReadHistoryCatalog",
             &["glue:GetTable", "glue:GetPartition", "glue:GetPartitions"],

@@ -24,13 +24,13 @@ use fashion_domain::ports::{
 };
 use fashion_domain::services::daily_job::DailyJob;
 use fashion_domain::services::evaluation::{EvalParams, EvalReport, evaluate};
+use fashion_domain::services::history::{FullHistory, load_full_history};
 use fashion_domain::services::lake_sink::LakeSink;
 use fashion_domain::services::schedule::{Due, Schedule};
 use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, StreamProcessor};
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 use fashion_domain::stream::OutboundRecord;
 use fashion_memory::ManualClock;
-use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::pipeline::{ProcessorTotals, process_pass};
@@ -510,21 +510,11 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     pb.finish_and_clear();
 
     // Evaluate and summarise.
-    let events = stack
-        .history
-        .interactions(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
-        .try_concat()
-        .await?;
-    let purchases = stack
-        .history
-        .purchases(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
-        .try_concat()
-        .await?;
-    let catalog = stack
-        .products
-        .list()
-        .await
-        .context("failed to read the catalog")?;
+    let FullHistory {
+        events,
+        purchases,
+        products: catalog,
+    } = load_full_history(stack.history.as_ref(), stack.products.as_ref()).await?;
     let report = super::lake::trend_report_of(&events, &purchases, &catalog, tz, None, 5)?;
     let products = generator.products().to_vec();
     let planted = generator.planted_trends().to_vec();

@@ -3,19 +3,17 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::history::{PurchaseRecord, TrainingEvent};
-use fashion_domain::ports::{
-    HistorySource, ProductCatalog, QueryEngine, QueryParam, QueryResult, SystemClock,
-};
+use fashion_domain::ports::{QueryEngine, QueryParam, QueryResult, SystemClock};
 use fashion_domain::product::Product;
+use fashion_domain::services::history::{FullHistory, load_full_history};
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query};
 use fashion_domain::services::trends::{
     TrendAttributes, TrendParams, compute_trends, last_full_day,
 };
 use fashion_domain::trends::{TrendDimension, TrendSignal};
-use futures::TryStreamExt;
 use serde::Serialize;
 
 use crate::cli::{QueryArgs, TrendsArgs};
@@ -93,24 +91,11 @@ pub async fn trend_report(
     date: Option<NaiveDate>,
     top: usize,
 ) -> anyhow::Result<TrendReport> {
-    let events = stack
-        .engine
-        .interactions(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
-        .try_concat()
-        .await
-        .context("failed to read the clickstream from the lake")?;
-    let purchases = stack
-        .engine
-        .purchases(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
-        .try_concat()
-        .await
-        .context("failed to read order lines from the lake")?;
-    let products = stack
-        .state
-        .catalog()
-        .list()
-        .await
-        .context("failed to read the catalog")?;
+    let FullHistory {
+        events,
+        purchases,
+        products,
+    } = load_full_history(stack.engine.as_ref(), &stack.state.catalog()).await?;
     trend_report_of(&events, &purchases, &products, settings.tz(), date, top)
 }
 

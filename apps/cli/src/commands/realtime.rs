@@ -4,15 +4,12 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use fashion_datagen::GroundTruth;
 use fashion_domain::backoff::Backoff;
 use fashion_domain::ids::CustomerId;
-use fashion_domain::ports::{
-    Clock, HistorySource, ProductCatalog, RecommendationReader, SystemClock,
-};
+use fashion_domain::ports::{Clock, ProductCatalog, RecommendationReader, SystemClock};
 use fashion_domain::services::evaluation::{EvalParams, evaluate};
-use futures::TryStreamExt;
+use fashion_domain::services::history::{FullHistory, load_full_history};
 use serde_json::json;
 
 use super::pipeline::{ProcessorTotals, process_pass};
@@ -213,28 +210,15 @@ fn ground_truth(settings: &Settings) -> anyhow::Result<Option<GroundTruth>> {
 
 pub async fn eval(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
-    let events = stack
-        .engine
-        .interactions(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
-        .try_concat()
-        .await
-        .context("failed to read the clickstream from the lake")?;
+    let FullHistory {
+        events,
+        purchases,
+        products,
+    } = load_full_history(stack.engine.as_ref(), &stack.state.catalog()).await?;
     anyhow::ensure!(
         !events.is_empty(),
         "the lake has no clicks yet: run `fashion demo`, or generate, consume and sink first"
     );
-    let purchases = stack
-        .engine
-        .purchases(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
-        .try_concat()
-        .await
-        .context("failed to read order lines from the lake")?;
-    let products = stack
-        .state
-        .catalog()
-        .list()
-        .await
-        .context("failed to read the catalog")?;
     let planted = ground_truth(settings)?
         .map(|t| t.planted_trends)
         .unwrap_or_default();

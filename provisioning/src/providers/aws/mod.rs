@@ -9,6 +9,7 @@ pub mod glue;
 pub mod iam;
 pub mod kinesis;
 pub mod lambda;
+pub mod lambda_mapping;
 pub mod provider;
 pub mod rds;
 pub mod s3;

@@ -8,7 +8,10 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 use super::{ACCOUNT_ID, AwsClients, CALLER, clients, s3, sdk_config};
-use super::{athena, dynamodb, firehose, function_url, glue, iam, kinesis, lambda, rds, scheduler};
+use super::{
+    athena, dynamodb, firehose, function_url, glue, iam, kinesis, lambda, lambda_mapping, rds,
+    scheduler,
+};
 use crate::config::StackConfig;
 use crate::engine::desired::Builder;
 use crate::engine::provider::Provider;
@@ -32,7 +35,7 @@ impl Provider for AwsProvider {
             Box::new(iam::IamRole),
             Box::new(iam::IamRolePolicy),
             Box::new(lambda::LambdaFunction),
-            Box::new(lambda::EventSourceMapping),
+            Box::new(lambda_mapping::EventSourceMapping),
             Box::new(function_url::FunctionUrl),
             Box::new(scheduler::ScheduleGroup),
             Box::new(scheduler::Schedule),

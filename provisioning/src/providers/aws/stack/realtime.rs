@@ -13,7 +13,8 @@ use crate::engine::desired::{Builder, tags};
 use crate::layout::{names, prefixes};
 use crate::providers::aws::dynamodb::{self, TableProps};
 use crate::providers::aws::iam::{allow, allow_listing};
-use crate::providers::aws::lambda::{self, MappingProps};
+use crate::providers::aws::lambda;
+use crate::providers::aws::lambda_mapping::{self, MappingProps};
 
 /// The tables, then the stream processor.
 pub fn declare(b: &mut Builder<'_>) {
@@ -157,7 +158,7 @@ fn mapping(b: &mut Builder<'_>, policy: String) {
         tags: tags(cfg),
     };
     b.add(
-        lambda::MAPPING_KIND,
+        lambda_mapping::MAPPING_KIND,
         names::STREAM_PROCESSOR,
         format!("{function_name}/{stream_name}"),
         &props,

@@ -41,7 +41,7 @@ fn every_aws_resource_of_the_design_is_declared_in_dependency_order() {
     assert_eq!(count(iam::ROLE_KIND), 6);
     assert_eq!(count(iam::POLICY_KIND), 6);
     assert_eq!(count(lambda::FUNCTION_KIND), 4);
-    assert_eq!(count(lambda::MAPPING_KIND), 1);
+    assert_eq!(count(lambda_mapping::MAPPING_KIND), 1);
     assert_eq!(count(function_url::KIND), 1);
     assert_eq!(count(scheduler::GROUP_KIND), 1);
     assert_eq!(count(scheduler::SCHEDULE_KIND), 2);

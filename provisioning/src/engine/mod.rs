@@ -131,7 +131,7 @@ impl Engine {
 
     /// What the provider knows before any resource exists (the AWS caller's account, which
     /// specs reference as `${aws:caller.account_id}`).
-    async fn caller(&self) -> anyhow::Result<BTreeMap<String, Known>> {
+    async fn known(&self) -> anyhow::Result<BTreeMap<String, Known>> {
         Ok(self
             .provider
             .known(&self.cx)
@@ -186,7 +186,7 @@ impl Engine {
         let before = self.cx.calls.counts();
         let writes_before = self.cx.calls.writes().len();
         let state = self.state()?;
-        let mut known = self.caller().await?;
+        let mut known = self.known().await?;
         let mut steps = Vec::new();
         let mut failures = Vec::new();
         for level in levels(&self.specs)? {
@@ -360,7 +360,7 @@ impl Engine {
         let before = self.cx.calls.counts();
         let writes_before = self.cx.calls.writes().len();
         let previous = self.state()?;
-        let mut known = self.caller().await?;
+        let mut known = self.known().await?;
         let mut steps = Vec::new();
         let mut failures = Vec::new();
         let mut skipped = Vec::new();

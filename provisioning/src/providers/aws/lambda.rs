@@ -31,7 +31,8 @@ pub const LAMBDA_ACTIVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The field of a function spec holding the zip's path (not compared: its checksum is).
 pub const CODE_PATH: &str = "code_path";
 
-const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+/// What Lambda answers for a function or a mapping that does not exist.
+pub(super) const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// A function's network placement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

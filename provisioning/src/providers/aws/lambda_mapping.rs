@@ -11,6 +11,7 @@ use aws_sdk_lambda::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::lambda::NOT_FOUND;
 use super::{
     IAM_PROPAGATION_TIMEOUT, OUT_ARN, absent_if, aws_err, clients, gone_if, is_role_propagation,
     reread, retry_transient, wait_until,
@@ -26,8 +27,6 @@ pub const MAPPING_KIND: &str = "aws:lambda:event-source-mapping";
 pub const MAPPING_STATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Output key: the mapping's UUID.
 pub const OUT_UUID: &str = "uuid";
-
-const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// Desired (and observed) settings of a Kinesis event-source mapping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -89,6 +89,12 @@ impl QuarantineRule {
         Self::AmountOutOfRange,
     ];
 
+    /// Parses a label written by [`QuarantineRule::as_str`].
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// The label used in the quarantine table and in reports.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

@@ -1,30 +1,23 @@
 //! SQL over the local lake with DataFusion: every catalogued table is registered as a listing
 //! table over its Hive-style directory (partition keys become columns, and filters on them prune
-//! directories). The same engine reads the history the trainer learns from.
+//! directories). The trainer's history does not go through SQL: see [`crate::LocalHistory`].
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, RecordBatch, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Decimal128Array, RecordBatch, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
-use fashion_domain::event::EventType;
-use fashion_domain::history::{PurchaseRecord, TrainingEvent, session_hash};
-use fashion_domain::ids::{CustomerId, OrderId, ProductId};
-use fashion_domain::lake::{all_tables, tables};
-use fashion_domain::ports::{
-    HistorySource, LakeError, QueryEngine, QueryParam, QueryResult, TableCatalog,
-};
-use futures::stream::{self, BoxStream, StreamExt};
+use fashion_domain::lake::all_tables;
+use fashion_domain::ports::{LakeError, QueryEngine, QueryParam, QueryResult, TableCatalog};
 use serde_json::Value;
 
 use crate::lake::LocalLake;
@@ -229,124 +222,5 @@ impl QueryEngine for DataFusionEngine {
             }
         }
         Ok(res)
-    }
-}
-
-/// The dates a `[from, to)` window touches, as `dt` partition values (for pruning).
-fn dt_bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) {
-    let day = chrono::Duration::days(1);
-    let lo = if from.checked_sub_signed(day).is_none() {
-        "0000-01-01".to_owned()
-    } else {
-        from.format("%Y-%m-%d").to_string()
-    };
-    let hi = if to.checked_add_signed(day).is_none() {
-        "9999-12-31".to_owned()
-    } else {
-        to.format("%Y-%m-%d").to_string()
-    };
-    (lo, hi)
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-#[async_trait]
-impl HistorySource for DataFusionEngine {
-    fn interactions(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
-        let this = self.clone();
-        stream::once(async move {
-            if this.catalog.table(tables::CLICKSTREAM).await?.is_none() {
-                return Ok(Vec::new());
-            }
-            let (lo, hi) = dt_bounds(from, to);
-            let sql = "SELECT event_id, user_id, session_id, product_id, event_type, \
-                       CAST(occurred_at AS BIGINT) AS at FROM clickstream \
-                       WHERE product_id IS NOT NULL AND event_type <> 'page_view' AND dt >= $1 AND dt <= $2 \
-                       AND CAST(occurred_at AS BIGINT) >= $3 AND CAST(occurred_at AS BIGINT) < $4";
-            let batches = this
-                .batches(
-                    sql,
-                    &[
-                        QueryParam::Text(lo),
-                        QueryParam::Text(hi),
-                        QueryParam::Int(micros(from)),
-                        QueryParam::Int(micros(to)),
-                    ],
-                )
-                .await?;
-            let mut seen: HashSet<String> = HashSet::new();
-            let mut out = Vec::new();
-            for b in &batches {
-                let ids = b.column(0).as_string::<i32>();
-                let users = b.column(1).as_primitive::<Int64Type>();
-                let sessions = b.column(2).as_string::<i32>();
-                let products = b.column(3).as_primitive::<Int64Type>();
-                let kinds = b.column(4).as_string::<i32>();
-                let ats = b.column(5).as_primitive::<Int64Type>();
-                for r in 0..b.num_rows() {
-                    if !seen.insert(ids.value(r).to_owned()) {
-                        continue;
-                    }
-                    let (Ok(customer), Ok(product), Some(kind), Some(at)) = (
-                        CustomerId::from_i64(users.value(r)),
-                        ProductId::from_i64(products.value(r)),
-                        EventType::parse(kinds.value(r)),
-                        DateTime::from_timestamp_micros(ats.value(r)),
-                    ) else {
-                        continue;
-                    };
-                    out.push(TrainingEvent {
-                        customer,
-                        session: session_hash(sessions.value(r)),
-                        product,
-                        kind,
-                        at,
-                    });
-                }
-            }
-            Ok(out)
-        })
-        .boxed()
-    }
-
-    fn purchases(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
-        let this = self.clone();
-        stream::once(async move {
-            if this.catalog.table(tables::ORDER_ITEMS).await?.is_none() {
-                return Ok(Vec::new());
-            }
-            let sql = "SELECT customer_id, order_id, product_id, CAST(ordered_at AS BIGINT) AS at FROM order_items \
-                       WHERE CAST(ordered_at AS BIGINT) >= $1 AND CAST(ordered_at AS BIGINT) < $2";
-            let batches = this.batches(sql, &[QueryParam::Int(micros(from)), QueryParam::Int(micros(to))]).await?;
-            let mut out = Vec::new();
-            for b in &batches {
-                let customers = b.column(0).as_primitive::<Int64Type>();
-                let orders = b.column(1).as_primitive::<Int64Type>();
-                let products = b.column(2).as_primitive::<Int64Type>();
-                let ats = b.column(3).as_primitive::<Int64Type>();
-                for r in 0..b.num_rows() {
-                    if let (Ok(customer), Ok(order), Ok(product), Some(at)) = (
-                        CustomerId::from_i64(customers.value(r)),
-                        OrderId::from_i64(orders.value(r)),
-                        ProductId::from_i64(products.value(r)),
-                        DateTime::from_timestamp_micros(ats.value(r)),
-                    ) {
-                        out.push(PurchaseRecord { customer, order, product, at });
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .boxed()
     }
 }

@@ -1,14 +1,15 @@
 //! The lake in memory: partitions of domain rows, a catalog, and a query engine for the small SQL
 //! subset tests need (`SELECT * | COUNT(*) FROM t [WHERE c = v] [LIMIT n]`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use fashion_domain::history::{PurchaseRecord, TrainingEvent};
-use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
-use fashion_domain::money::Cents;
+use fashion_domain::history::{
+    PurchaseRecord, TrainingEvent, Window, interactions_in, purchases_in,
+};
+use fashion_domain::lake::{Cell, PartitionInfo, PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{
     HistorySource, LakeError, LakeWriter, PartitionWriter, QueryEngine, QueryParam, QueryResult,
     TableCatalog, WriteMode, check_open,
@@ -159,134 +160,27 @@ impl TableCatalog for InMemoryLake {
     }
 }
 
-fn ts(t: &DateTime<Utc>) -> Value {
-    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
-fn money(c: Cents) -> Value {
-    Value::String(c.to_string())
-}
-
-/// The rows as JSON values in the table's column order (the order of [`TableDef::columns`]).
-fn row_values(rows: &TableRows) -> Vec<Vec<Value>> {
-    match rows {
-        TableRows::Clickstream(r) => r
-            .iter()
-            .map(|e| {
-                vec![
-                    json!(e.event_id.to_string()),
-                    json!(e.event_type.as_str()),
-                    json!(e.user_id.get()),
-                    json!(e.session_id.as_str()),
-                    e.product_id.map_or(Value::Null, |p| json!(p.get())),
-                    ts(&e.occurred_utc()),
-                    json!(e.occurred_at.offset().local_minus_utc() / 60),
-                    json!(e.device.as_str()),
-                    json!(e.schema_version),
-                ]
-            })
-            .collect(),
-        TableRows::Orders(r) => r
-            .iter()
-            .map(|o| {
-                vec![
-                    json!(o.order_id.get()),
-                    json!(o.customer_id.get()),
-                    ts(&o.ordered_at),
-                    json!(o.status.as_str()),
-                    json!(o.item_count),
-                    json!(o.units),
-                    money(o.total),
-                    json!(o.currency),
-                ]
-            })
-            .collect(),
-        TableRows::OrderItems(r) => r
-            .iter()
-            .map(|l| {
-                vec![
-                    json!(l.order_id.get()),
-                    json!(l.line_no),
-                    json!(l.customer_id.get()),
-                    json!(l.product_id.get()),
-                    json!(l.quantity),
-                    money(l.unit_price),
-                    money(l.line_total),
-                    ts(&l.ordered_at),
-                ]
-            })
-            .collect(),
-        TableRows::DailySales(r) => r
-            .iter()
-            .map(|s| {
-                vec![
-                    json!(s.product_id.get()),
-                    json!(s.article_type),
-                    json!(s.colour),
-                    json!(s.gender),
-                    json!(s.master_category),
-                    json!(s.city),
-                    json!(s.units),
-                    money(s.revenue),
-                    json!(s.orders),
-                    json!(s.distinct_customers),
-                ]
-            })
-            .collect(),
-        TableRows::CustomerDaily(r) => r
-            .iter()
-            .map(|c| {
-                vec![
-                    json!(c.customer_id.get()),
-                    json!(c.city),
-                    json!(c.orders),
-                    json!(c.units),
-                    money(c.revenue),
-                ]
-            })
-            .collect(),
-        TableRows::Quarantine(r) => r
-            .iter()
-            .map(|q| {
-                vec![
-                    json!(q.rule.as_str()),
-                    json!(q.record_key),
-                    json!(q.detail),
-                    json!(q.record),
-                ]
-            })
-            .collect(),
-        TableRows::Products(r) => r
-            .iter()
-            .map(|p| {
-                vec![
-                    json!(p.id.get()),
-                    json!(p.gender),
-                    json!(p.master_category),
-                    json!(p.sub_category),
-                    json!(p.article_type),
-                    json!(p.base_colour),
-                    json!(p.season),
-                    json!(p.year),
-                    json!(p.usage),
-                    json!(p.product_display_name),
-                    p.price.map_or(Value::Null, money),
-                ]
-            })
-            .collect(),
-        TableRows::Customers(r) => r
-            .iter()
-            .map(|c| {
-                vec![
-                    json!(c.id.get()),
-                    json!(c.city),
-                    json!(c.country),
-                    json!(c.segment),
-                    ts(&c.signed_up_at),
-                ]
-            })
-            .collect(),
+/// A stored cell as JSON: numbers as numbers, money as exact decimal text, instants as RFC 3339.
+fn cell_json(cell: &Cell<'_>) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Int32(v) => json!(v),
+        Cell::Int64(v) => json!(v),
+        Cell::Float64(v) => json!(v),
+        Cell::Utf8(s) => json!(s),
+        Cell::Timestamp(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        Cell::Money(c) => Value::String(c.to_string()),
     }
+}
+
+/// The rows as JSON values in the table's column order, through the lake's one row codec.
+fn row_values(rows: &TableRows) -> Vec<Vec<Value>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let _ = rows.try_for_each_row(|cells| {
+        out.push(cells.iter().map(cell_json).collect());
+        Ok::<_, std::convert::Infallible>(())
+    });
+    out
 }
 
 /// A query engine for `SELECT * | SELECT COUNT(*) FROM t [WHERE col = value] [LIMIT n]` over
@@ -466,17 +360,15 @@ impl HistorySource for InMemoryLake {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
+        let window = Window::new(from, to);
         let out: Vec<TrainingEvent> = self
-            .all_rows(fashion_domain::lake::tables::CLICKSTREAM)
+            .all_rows(tables::CLICKSTREAM)
             .iter()
             .flat_map(|b| match b {
-                TableRows::Clickstream(r) => r.clone(),
+                TableRows::Clickstream(r) => interactions_in(r, window, &mut seen),
                 _ => Vec::new(),
             })
-            .filter(|e| seen.insert(e.event_id))
-            .filter_map(|e| TrainingEvent::from_event(&e))
-            .filter(|e| e.at >= from && e.at < to)
             .collect();
         stream::iter([Ok(out)]).boxed()
     }
@@ -486,19 +378,13 @@ impl HistorySource for InMemoryLake {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
+        let window = Window::new(from, to);
         let out: Vec<PurchaseRecord> = self
-            .all_rows(fashion_domain::lake::tables::ORDER_ITEMS)
+            .all_rows(tables::ORDER_ITEMS)
             .iter()
             .flat_map(|b| match b {
-                TableRows::OrderItems(r) => r.clone(),
+                TableRows::OrderItems(r) => purchases_in(r, window),
                 _ => Vec::new(),
-            })
-            .filter(|l| l.ordered_at >= from && l.ordered_at < to)
-            .map(|l| PurchaseRecord {
-                customer: l.customer_id,
-                order: l.order_id,
-                product: l.product_id,
-                at: l.ordered_at,
             })
             .collect();
         stream::iter([Ok(out)]).boxed()

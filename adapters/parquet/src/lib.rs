@@ -1,6 +1,10 @@
 //! Parquet encoding of the lake's tables, shared by every lake adapter (local disk, S3) so that
 //! all of them write byte-compatible files: the same Arrow schema for a [`TableDef`], money as
 //! `decimal(18,2)`, instants as UTC microsecond timestamps, zstd compression.
+//!
+//! Rows go to Arrow and back through the domain's one row codec ([`Cell`](fashion_domain::lake::Cell)):
+//! [`record_batch`] and [`decode_batch`] know column types, never tables. [`read_rows`] reads a
+//! lake file back as domain rows; the local and S3 histories read the lake through it.
 
 // No panic reachable from input: these are denied outside tests (each allowed exception sits on
 // the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
@@ -26,14 +30,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampMicrosecondBuilder,
-};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, Utc};
 use fashion_domain::lake::{ColumnType, TableDef, TableRows};
-use fashion_domain::money::Cents;
 use fashion_domain::ports::LakeError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -71,226 +69,13 @@ pub fn arrow_schema(table: &TableDef) -> SchemaRef {
     ))
 }
 
+mod codec;
+pub use codec::{Skipped, decode_batch, read_rows, record_batch};
+
 fn schema_err(e: impl std::fmt::Display) -> LakeError {
     LakeError::Schema {
         message: e.to_string(),
     }
-}
-
-/// Column builders in table order; each row pushes one value per column.
-struct Columns {
-    builders: Vec<Builder>,
-}
-
-enum Builder {
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F64(Float64Builder),
-    Str(StringBuilder),
-    Ts(TimestampMicrosecondBuilder),
-    Money(Decimal128Builder),
-}
-
-/// One value of a row.
-enum V<'a> {
-    I32(Option<i32>),
-    I64(Option<i64>),
-    Str(Option<&'a str>),
-    Ts(DateTime<Utc>),
-    Money(Option<Cents>),
-}
-
-impl Columns {
-    fn new(table: &TableDef, capacity: usize) -> Result<Self, LakeError> {
-        let builders = table
-            .columns
-            .iter()
-            .map(|c| {
-                Ok(match c.ty {
-                    ColumnType::Int32 => Builder::I32(Int32Builder::with_capacity(capacity)),
-                    ColumnType::Int64 => Builder::I64(Int64Builder::with_capacity(capacity)),
-                    ColumnType::Float64 => Builder::F64(Float64Builder::with_capacity(capacity)),
-                    ColumnType::Utf8 => Builder::Str(StringBuilder::with_capacity(
-                        capacity,
-                        capacity.saturating_mul(16),
-                    )),
-                    ColumnType::TimestampMicros => Builder::Ts(
-                        TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
-                    ),
-                    ColumnType::Money => Builder::Money(
-                        Decimal128Builder::with_capacity(capacity)
-                            .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
-                            .map_err(schema_err)?,
-                    ),
-                })
-            })
-            .collect::<Result<_, LakeError>>()?;
-        Ok(Self { builders })
-    }
-
-    fn push(&mut self, row: &[V<'_>]) -> Result<(), LakeError> {
-        if row.len() != self.builders.len() {
-            return Err(schema_err(format!(
-                "row has {} values for {} columns",
-                row.len(),
-                self.builders.len()
-            )));
-        }
-        for (b, v) in self.builders.iter_mut().zip(row) {
-            match (b, v) {
-                (Builder::I32(b), V::I32(x)) => b.append_option(*x),
-                (Builder::I64(b), V::I64(x)) => b.append_option(*x),
-                (Builder::Str(b), V::Str(x)) => b.append_option(*x),
-                (Builder::Ts(b), V::Ts(t)) => b.append_value(t.timestamp_micros()),
-                (Builder::Money(b), V::Money(c)) => b.append_option(c.map(|c| i128::from(c.get()))),
-                _ => return Err(schema_err("a value does not match its column type")),
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Vec<ArrayRef> {
-        self.builders
-            .into_iter()
-            .map(|b| -> ArrayRef {
-                match b {
-                    Builder::I32(mut b) => Arc::new(b.finish()),
-                    Builder::I64(mut b) => Arc::new(b.finish()),
-                    Builder::F64(mut b) => Arc::new(b.finish()),
-                    Builder::Str(mut b) => Arc::new(b.finish()),
-                    Builder::Ts(mut b) => Arc::new(b.finish()),
-                    Builder::Money(mut b) => Arc::new(b.finish()),
-                }
-            })
-            .collect()
-    }
-}
-
-/// Converts rows of a table to one Arrow record batch with [`arrow_schema`]`(table)`.
-///
-/// # Errors
-/// [`LakeError::Schema`] when the rows belong to another table or do not fit its columns.
-pub fn record_batch(table: &TableDef, rows: &TableRows) -> Result<RecordBatch, LakeError> {
-    if rows.table() != table.name {
-        return Err(schema_err(format!(
-            "rows of {} written to table {}",
-            rows.table(),
-            table.name
-        )));
-    }
-    let mut cols = Columns::new(table, rows.len())?;
-    match rows {
-        TableRows::Clickstream(r) => {
-            for e in r {
-                let offset_minutes = e.occurred_at.offset().local_minus_utc() / 60;
-                cols.push(&[
-                    V::Str(Some(&e.event_id.to_string())),
-                    V::Str(Some(e.event_type.as_str())),
-                    V::I64(Some(e.user_id.as_i64())),
-                    V::Str(Some(e.session_id.as_str())),
-                    V::I64(e.product_id.map(|p| i64::from(p.get()))),
-                    V::Ts(e.occurred_utc()),
-                    V::I32(Some(offset_minutes)),
-                    V::Str(Some(e.device.as_str())),
-                    V::I32(Some(i32::from(e.schema_version))),
-                ])?;
-            }
-        }
-        TableRows::Orders(r) => {
-            for o in r {
-                cols.push(&[
-                    V::I64(Some(o.order_id.as_i64())),
-                    V::I64(Some(o.customer_id.as_i64())),
-                    V::Ts(o.ordered_at),
-                    V::Str(Some(o.status.as_str())),
-                    V::I32(i32::try_from(o.item_count).ok()),
-                    V::I64(Some(o.units)),
-                    V::Money(Some(o.total)),
-                    V::Str(Some(&o.currency)),
-                ])?;
-            }
-        }
-        TableRows::OrderItems(r) => {
-            for l in r {
-                cols.push(&[
-                    V::I64(Some(l.order_id.as_i64())),
-                    V::I32(i32::try_from(l.line_no).ok()),
-                    V::I64(Some(l.customer_id.as_i64())),
-                    V::I64(Some(i64::from(l.product_id.get()))),
-                    V::I32(i32::try_from(l.quantity).ok()),
-                    V::Money(Some(l.unit_price)),
-                    V::Money(Some(l.line_total)),
-                    V::Ts(l.ordered_at),
-                ])?;
-            }
-        }
-        TableRows::DailySales(r) => {
-            for s in r {
-                cols.push(&[
-                    V::I64(Some(i64::from(s.product_id.get()))),
-                    V::Str(Some(&s.article_type)),
-                    V::Str(Some(&s.colour)),
-                    V::Str(Some(&s.gender)),
-                    V::Str(Some(&s.master_category)),
-                    V::Str(Some(&s.city)),
-                    V::I64(Some(s.units)),
-                    V::Money(Some(s.revenue)),
-                    V::I64(Some(s.orders)),
-                    V::I64(Some(s.distinct_customers)),
-                ])?;
-            }
-        }
-        TableRows::CustomerDaily(r) => {
-            for c in r {
-                cols.push(&[
-                    V::I64(Some(c.customer_id.as_i64())),
-                    V::Str(Some(&c.city)),
-                    V::I64(Some(c.orders)),
-                    V::I64(Some(c.units)),
-                    V::Money(Some(c.revenue)),
-                ])?;
-            }
-        }
-        TableRows::Quarantine(r) => {
-            for q in r {
-                cols.push(&[
-                    V::Str(Some(q.rule.as_str())),
-                    V::Str(Some(&q.record_key)),
-                    V::Str(Some(&q.detail)),
-                    V::Str(Some(&q.record)),
-                ])?;
-            }
-        }
-        TableRows::Products(r) => {
-            for p in r {
-                cols.push(&[
-                    V::I64(Some(i64::from(p.id.get()))),
-                    V::Str(Some(&p.gender)),
-                    V::Str(Some(&p.master_category)),
-                    V::Str(Some(&p.sub_category)),
-                    V::Str(Some(&p.article_type)),
-                    V::Str(p.base_colour.as_deref()),
-                    V::Str(p.season.as_deref()),
-                    V::I32(p.year.map(i32::from)),
-                    V::Str(p.usage.as_deref()),
-                    V::Str(Some(&p.product_display_name)),
-                    V::Money(p.price),
-                ])?;
-            }
-        }
-        TableRows::Customers(r) => {
-            for c in r {
-                cols.push(&[
-                    V::I64(Some(c.id.as_i64())),
-                    V::Str(Some(&c.city)),
-                    V::Str(Some(&c.country)),
-                    V::Str(Some(&c.segment)),
-                    V::Ts(c.signed_up_at),
-                ])?;
-            }
-        }
-    }
-    RecordBatch::try_new(arrow_schema(table), cols.finish()).map_err(schema_err)
 }
 
 /// Writer properties every lake file uses.
@@ -384,9 +169,9 @@ pub fn encode(table: &TableDef, batches: &[TableRows]) -> Result<Vec<u8>, LakeEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, Decimal128Array, StringArray};
-    use fashion_domain::lake::tables;
-    use fashion_tests::fixtures::{product, view};
+    use arrow::array::{Array, ArrayRef, Decimal128Array, RecordBatch, StringArray};
+    use fashion_domain::lake::{PartitionKey, tables};
+    use fashion_tests::fixtures::{event_id, product, view};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn read(bytes: Vec<u8>) -> Vec<RecordBatch> {
@@ -429,6 +214,107 @@ mod tests {
         let table = TableDef::named(tables::PRODUCTS).unwrap();
         let err = encode(&table, &[TableRows::Clickstream(vec![view(1, 1, 1, 0)])]).unwrap_err();
         assert!(matches!(err, LakeError::Schema { .. }));
+    }
+
+    fn no_partition() -> PartitionKey {
+        PartitionKey(Vec::new())
+    }
+
+    #[test]
+    fn rows_read_back_exactly_through_the_codec() {
+        let clicks = TableDef::named(tables::CLICKSTREAM).unwrap();
+        let mut page = view(3, 2, 9, 30);
+        page.product_id = None;
+        page.event_type = fashion_domain::event::EventType::PageView;
+        let written = TableRows::Clickstream(vec![view(1, 1, 5, 0), view(2, 1, 6, 10), page]);
+        let bytes = bytes::Bytes::from(encode(&clicks, &[written.clone()]).unwrap());
+        let (read, skipped) = read_rows(&clicks, &no_partition(), "clicks", bytes).unwrap();
+        assert_eq!(read, written);
+        assert_eq!(skipped, Skipped::default());
+
+        let products = TableDef::named(tables::PRODUCTS).unwrap();
+        let written = TableRows::Products((1..=10).map(product).collect());
+        let bytes = bytes::Bytes::from(encode(&products, &[written.clone()]).unwrap());
+        let (read, _) = read_rows(&products, &no_partition(), "products", bytes).unwrap();
+        assert_eq!(read, written, "nulls, commas and exact money");
+    }
+
+    /// A clickstream file as another engine may write it: Int32 user ids, nanosecond instants
+    /// without a zone, large strings, no `utc_offset_minutes`, an extra column, and one row the
+    /// domain refuses.
+    fn foreign_clickstream() -> Vec<u8> {
+        use arrow::array::{Int32Array, Int64Array, LargeStringArray, TimestampNanosecondArray};
+        let id = |n: u64| event_id(n).to_string();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("event_id", DataType::LargeUtf8, false),
+            Field::new("event_type", DataType::LargeUtf8, false),
+            Field::new("user_id", DataType::Int32, false),
+            Field::new("session_id", DataType::LargeUtf8, false),
+            Field::new("product_id", DataType::Int64, true),
+            Field::new(
+                "occurred_at",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+            Field::new("device", DataType::LargeUtf8, false),
+            Field::new("schema_version", DataType::Int32, false),
+            Field::new("extra", DataType::Int32, false),
+        ]));
+        let at = fashion_tests::fixtures::t0();
+        let nanos = at.timestamp_nanos_opt().unwrap();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(LargeStringArray::from(vec![id(1), "not-a-uuid".to_owned()])),
+            Arc::new(LargeStringArray::from(vec!["click", "click"])),
+            Arc::new(Int32Array::from(vec![7, 7])),
+            Arc::new(LargeStringArray::from(vec!["s-1", "s-1"])),
+            Arc::new(Int64Array::from(vec![Some(5), Some(5)])),
+            Arc::new(TimestampNanosecondArray::from(vec![nanos, nanos])),
+            Arc::new(LargeStringArray::from(vec!["mobile", "mobile"])),
+            Arc::new(Int32Array::from(vec![1, 1])),
+            Arc::new(Int32Array::from(vec![0, 0])),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let mut w = ArrowWriter::try_new(Vec::new(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn files_of_other_writers_are_cast_and_refused_rows_counted_with_their_reason() {
+        let clicks = TableDef::named(tables::CLICKSTREAM).unwrap();
+        let bytes = bytes::Bytes::from(foreign_clickstream());
+        let (read, skipped) = read_rows(&clicks, &no_partition(), "f", bytes).unwrap();
+        let TableRows::Clickstream(events) = read else {
+            panic!("clickstream rows")
+        };
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].user_id.as_i64(), 7);
+        assert_eq!(events[0].occurred_utc(), fashion_tests::fixtures::t0());
+        assert_eq!(
+            events[0].occurred_at.offset().local_minus_utc(),
+            0,
+            "no offset: UTC"
+        );
+        assert_eq!(skipped.rows, 1);
+        assert!(
+            skipped.first.as_deref().unwrap().contains("event_id"),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_column_refuses_every_row_and_a_damaged_file_is_an_error() {
+        let orders = TableDef::named(tables::ORDERS).unwrap();
+        let bytes = bytes::Bytes::from(foreign_clickstream());
+        let (read, skipped) = read_rows(&orders, &no_partition(), "f", bytes).unwrap();
+        assert!(read.is_empty());
+        assert_eq!(skipped.rows, 2);
+        assert!(skipped.first.unwrap().contains("order_id"));
+        let junk = bytes::Bytes::from_static(b"PAR1 not really");
+        assert!(matches!(
+            read_rows(&orders, &no_partition(), "f", junk),
+            Err(LakeError::Unexpected(_))
+        ));
     }
 
     #[test]

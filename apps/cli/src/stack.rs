@@ -1,18 +1,19 @@
 //! Builds the configured stack's adapters. The local stack lives under the data directory: SQLite
-//! stores, the embedded stream, the Parquet lake with its catalog and DataFusion, model files, and
-//! the transactional database (SQLite, or PostgreSQL when `database_url` is set).
+//! stores, the embedded stream, the Parquet lake with its catalog and history, model files, and
+//! the transactional database (SQLite, or PostgreSQL when `database_url` is set). SQL over the
+//! lake (DataFusion) is compiled in with the feature `sql`, on by default.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use fashion_domain::ports::{Clock, PurchaseSource, PurchaseStore};
+use fashion_domain::ports::{Clock, PurchaseSource, PurchaseStore, QueryEngine};
 use fashion_domain::services::daily_job::DailyJob;
 use fashion_domain::services::lake_sink::{LakeSink, SinkConfig};
 use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, StreamProcessor};
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 use fashion_local::{
-    DataFusionEngine, FileModelStore, LocalLake, SqliteCheckpointStore, SqliteDeadLetterSink,
+    FileModelStore, LocalHistory, LocalLake, SqliteCheckpointStore, SqliteDeadLetterSink,
     SqliteProductCatalog, SqlitePurchaseStore, SqliteRecommendationStore, SqliteStreamLog,
     SqliteTableCatalog, SqliteUserActivityStore, StateDb,
 };
@@ -64,7 +65,7 @@ pub type LocalSink = LakeSink<
 >;
 
 /// The trainer as the local stack wires it.
-pub type LocalTrainer = Trainer<Arc<DataFusionEngine>, SqliteProductCatalog, Arc<FileModelStore>>;
+pub type LocalTrainer = Trainer<Arc<LocalHistory>, SqliteProductCatalog, Arc<FileModelStore>>;
 
 /// Every adapter of the local stack.
 pub struct LocalStack {
@@ -76,8 +77,8 @@ pub struct LocalStack {
     pub lake: LocalLake,
     /// The lake's catalog.
     pub catalog: Arc<SqliteTableCatalog>,
-    /// SQL over the lake; also the trainer's history.
-    pub engine: Arc<DataFusionEngine>,
+    /// The lake's history, for the trainer, the evaluation and the trend report.
+    pub history: Arc<LocalHistory>,
     /// Model artifacts.
     pub models: Arc<FileModelStore>,
     /// The transactional database.
@@ -110,7 +111,7 @@ impl LocalStack {
         lake.clean_staging()
             .context("failed to clean the lake's staging area")?;
         let catalog = Arc::new(state.table_catalog());
-        let engine = Arc::new(DataFusionEngine::new(lake.clone(), catalog.clone()));
+        let history = Arc::new(LocalHistory::new(lake.clone(), catalog.clone()));
         let models = Arc::new(FileModelStore::new(s.path(files::MODELS)));
         let purchases = purchases(s).await?;
         Ok(Self {
@@ -118,7 +119,7 @@ impl LocalStack {
             stream,
             lake,
             catalog,
-            engine,
+            history,
             models,
             purchases,
             clock,
@@ -191,11 +192,32 @@ impl LocalStack {
         Ok(trimmed)
     }
 
+    /// SQL over the lake (`fashion query`, the dashboard).
+    ///
+    /// # Errors
+    /// When this binary was built without the feature `sql`.
+    pub fn sql(&self) -> anyhow::Result<Arc<dyn QueryEngine>> {
+        #[cfg(feature = "sql")]
+        {
+            Ok(Arc::new(fashion_local::DataFusionEngine::new(
+                self.lake.clone(),
+                self.catalog.clone(),
+            )))
+        }
+        #[cfg(not(feature = "sql"))]
+        {
+            anyhow::bail!(
+                "this `fashion` was built without SQL over the lake (DataFusion): build it with \
+                 the default features, e.g. `cargo run --release -p fashion -- <command>`"
+            )
+        }
+    }
+
     /// The trainer.
     #[must_use]
     pub fn trainer(&self) -> LocalTrainer {
         Trainer::new(
-            self.engine.clone(),
+            self.history.clone(),
             self.state.catalog(),
             self.models.clone(),
             TrainerParams::default(),

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use fashion_domain::ports::SystemClock;
 use fashion_local::{
-    DataFusionEngine, FileModelStore, LocalLake, SqlitePurchaseStore, SqliteStreamLog, StateDb,
+    DataFusionEngine, FileModelStore, LocalHistory, LocalLake, SqlitePurchaseStore,
+    SqliteStreamLog, StateDb,
 };
 use fashion_tests::contract;
 
@@ -83,15 +84,15 @@ async fn parquet_lake_with_catalog_and_datafusion_honours_the_lake_contract() {
 }
 
 #[tokio::test]
-async fn parquet_lake_with_catalog_and_datafusion_honours_the_history_source_contract() {
+async fn parquet_lake_history_honours_the_history_source_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = StateDb::open(&dir.path().join("state.db"))
         .await
         .expect("open state.db");
     let lake = LocalLake::new(dir.path().join("lake"));
     let catalog = Arc::new(db.table_catalog());
-    let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
-    contract::history::history_source_contract(&lake, catalog.as_ref(), &engine).await;
+    let history = LocalHistory::new(lake.clone(), catalog.clone());
+    contract::history::history_source_contract(&lake, catalog.as_ref(), &history).await;
 }
 
 /// Issue 14: `fashion query` is read-only: DataFusion's DDL and DML, which could read or write

@@ -125,7 +125,7 @@ impl DemoStack {
             recommendations,
             tables,
             lake,
-            history: stack.engine.clone(),
+            history: stack.history.clone(),
             models: models.clone(),
             purchases: stack.purchases.clone(),
             processor: Box::new(ConsumerRun {

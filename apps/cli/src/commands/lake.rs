@@ -58,7 +58,7 @@ pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow:
         .map(|p| QueryParam::Text(p.clone()))
         .collect();
     let res = stack
-        .engine
+        .sql()?
         .query(&sql, &params)
         .await
         .context("the query failed")?;
@@ -95,7 +95,7 @@ pub async fn trend_report(
         events,
         purchases,
         products,
-    } = load_full_history(stack.engine.as_ref(), &stack.state.catalog()).await?;
+    } = load_full_history(stack.history.as_ref(), &stack.state.catalog()).await?;
     trend_report_of(&events, &purchases, &products, settings.tz(), date, top)
 }
 

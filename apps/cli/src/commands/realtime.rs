@@ -214,7 +214,7 @@ pub async fn eval(settings: &Settings, json: bool) -> anyhow::Result<()> {
         events,
         purchases,
         products,
-    } = load_full_history(stack.engine.as_ref(), &stack.state.catalog()).await?;
+    } = load_full_history(stack.history.as_ref(), &stack.state.catalog()).await?;
     anyhow::ensure!(
         !events.is_empty(),
         "the lake has no clicks yet: run `fashion demo`, or generate, consume and sink first"

@@ -14,6 +14,9 @@ use crate::order::{Order, OrderLine};
 use crate::product::Product;
 use crate::sales::{CustomerDay, DailySales, QuarantinedRow};
 
+mod codec;
+pub use codec::{Cell, CellError, RowDecoder};
+
 /// Table names, used everywhere instead of string literals.
 pub mod tables {
     /// Raw click events, partitioned by event date and hour.

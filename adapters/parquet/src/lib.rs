@@ -227,14 +227,14 @@ mod tests {
         page.product_id = None;
         page.event_type = fashion_domain::event::EventType::PageView;
         let written = TableRows::Clickstream(vec![view(1, 1, 5, 0), view(2, 1, 6, 10), page]);
-        let bytes = bytes::Bytes::from(encode(&clicks, &[written.clone()]).unwrap());
+        let bytes = bytes::Bytes::from(encode(&clicks, std::slice::from_ref(&written)).unwrap());
         let (read, skipped) = read_rows(&clicks, &no_partition(), "clicks", bytes).unwrap();
         assert_eq!(read, written);
         assert_eq!(skipped, Skipped::default());
 
         let products = TableDef::named(tables::PRODUCTS).unwrap();
         let written = TableRows::Products((1..=10).map(product).collect());
-        let bytes = bytes::Bytes::from(encode(&products, &[written.clone()]).unwrap());
+        let bytes = bytes::Bytes::from(encode(&products, std::slice::from_ref(&written)).unwrap());
         let (read, _) = read_rows(&products, &no_partition(), "products", bytes).unwrap();
         assert_eq!(read, written, "nulls, commas and exact money");
     }

@@ -1,6 +1,7 @@
 //! `fashion serve`: the front door over the local stack: the click collector publishes to the
-//! embedded stream, recommendations come from the local store, trends and the dashboard from the
-//! Parquet lake through DataFusion. Stops gracefully on Ctrl-C or SIGTERM.
+//! embedded stream, recommendations come from the local store, trends from the lake's history,
+//! the dashboard's panels from SQL over the lake (DataFusion: the feature `sql`, on by default).
+//! Stops gracefully on Ctrl-C or SIGTERM.
 
 use std::sync::Arc;
 

@@ -7,12 +7,14 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{ClickEvent, EventType};
 use crate::ids::{CustomerId, EventId, OrderId, ProductId};
-use crate::lake::{PartitionKey, tables};
+use crate::lake::{PartitionKey, TableRows, tables};
 use crate::order::OrderLine;
+use crate::ports::LakeError;
 
 /// One product interaction from the clickstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +195,38 @@ pub fn purchases_in(lines: &[OrderLine], window: Window) -> Vec<PurchaseRecord> 
             at: l.ordered_at,
         })
         .collect()
+}
+
+/// A lake reader's stream of `clickstream` rows (one item per file) as the history's
+/// interactions: kept by [`interactions_in`], each event id once across the whole stream, empty
+/// chunks dropped.
+pub fn interactions_from(
+    rows: BoxStream<'static, Result<TableRows, LakeError>>,
+    window: Window,
+) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
+    rows.scan(HashSet::new(), move |seen, rows| {
+        let chunk = rows.map(|rows| match rows {
+            TableRows::Clickstream(events) => interactions_in(&events, window, seen),
+            _ => Vec::new(),
+        });
+        futures::future::ready(Some(chunk))
+    })
+    .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
+    .boxed()
+}
+
+/// A lake reader's stream of `order_items` rows (one item per file) as the history's purchases,
+/// kept by [`purchases_in`], empty chunks dropped.
+pub fn purchases_from(
+    rows: BoxStream<'static, Result<TableRows, LakeError>>,
+    window: Window,
+) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
+    rows.map_ok(move |rows| match rows {
+        TableRows::OrderItems(lines) => purchases_in(&lines, window),
+        _ => Vec::new(),
+    })
+    .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
+    .boxed()
 }
 
 #[cfg(test)]

@@ -13,13 +13,11 @@
 //! default); a few are downloaded and decoded at once ([`DEFAULT_CONCURRENCY`]). Files whose names
 //! start with `_` or `.` (the version manifest) are skipped, as Hive and Athena skip them.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use chrono::{DateTime, NaiveDate, Utc};
 use fashion_domain::history::{
-    PurchaseRecord, TrainingEvent, Window, interactions_in, partition_margin, purchases_in,
+    PurchaseRecord, TrainingEvent, Window, interactions_from, partition_margin, purchases_from,
 };
 use fashion_domain::lake::{PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{HistorySource, LakeError};
@@ -252,16 +250,7 @@ impl HistorySource for S3HistorySource {
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
         let window = Window::new(from, to);
-        self.read(tables::CLICKSTREAM, window)
-            .scan(HashSet::new(), move |seen, rows| {
-                let chunk = rows.map(|rows| match rows {
-                    TableRows::Clickstream(events) => interactions_in(&events, window, seen),
-                    _ => Vec::new(),
-                });
-                futures::future::ready(Some(chunk))
-            })
-            .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
-            .boxed()
+        interactions_from(self.read(tables::CLICKSTREAM, window), window)
     }
 
     fn purchases(
@@ -270,13 +259,7 @@ impl HistorySource for S3HistorySource {
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
         let window = Window::new(from, to);
-        self.read(tables::ORDER_ITEMS, window)
-            .map_ok(move |rows| match rows {
-                TableRows::OrderItems(lines) => purchases_in(&lines, window),
-                _ => Vec::new(),
-            })
-            .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
-            .boxed()
+        purchases_from(self.read(tables::ORDER_ITEMS, window), window)
     }
 }
 

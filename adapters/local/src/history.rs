@@ -9,14 +9,13 @@
 //! the swap may be gone when it is opened: that read fails with the file's name and can be
 //! rerun, as a query would.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fashion_domain::history::{
-    PurchaseRecord, TrainingEvent, Window, interactions_in, partition_margin, purchases_in,
+    PurchaseRecord, TrainingEvent, Window, interactions_from, partition_margin, purchases_from,
 };
 use fashion_domain::lake::{PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{HistorySource, LakeError, TableCatalog};
@@ -173,16 +172,7 @@ impl HistorySource for LocalHistory {
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
         let window = Window::new(from, to);
-        self.read(tables::CLICKSTREAM, window)
-            .scan(HashSet::new(), move |seen, rows| {
-                let chunk = rows.map(|rows| match rows {
-                    TableRows::Clickstream(events) => interactions_in(&events, window, seen),
-                    _ => Vec::new(),
-                });
-                futures::future::ready(Some(chunk))
-            })
-            .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
-            .boxed()
+        interactions_from(self.read(tables::CLICKSTREAM, window), window)
     }
 
     fn purchases(
@@ -191,13 +181,7 @@ impl HistorySource for LocalHistory {
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
         let window = Window::new(from, to);
-        self.read(tables::ORDER_ITEMS, window)
-            .map_ok(move |rows| match rows {
-                TableRows::OrderItems(lines) => purchases_in(&lines, window),
-                _ => Vec::new(),
-            })
-            .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
-            .boxed()
+        purchases_from(self.read(tables::ORDER_ITEMS, window), window)
     }
 }
 

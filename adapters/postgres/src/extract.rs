@@ -2,7 +2,19 @@
 //! orders and lines streamed with binary `COPY` from one repeatable-read snapshot on two
 //! connections, decoded in chunks and sent through a bounded channel.
 
-use super::*;
+use anyhow::anyhow;
+use chrono::{DateTime, SecondsFormat, Utc};
+use fashion_domain::calendar::StoreDay;
+use fashion_domain::order::{OrderItemRow, OrderRow, StoredOrder};
+use fashion_domain::ports::PurchaseStoreError;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, PgConnection, Postgres};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::copy::{self, CopyFeed, Fields};
+use super::{EXTRACT_CHUNK, pg_err};
 
 /// The day's filter on `orders o`, reading the bounds `bind_day` binds; each bound is read
 /// once, as an init plan, so the planner can use it as an index condition on either instant.
@@ -47,20 +59,20 @@ pub(super) const LINES_OF_DAY_COPY: &str = concat!(
 
 /// A range scan reads at most this many ids per order of the day (plus [`RANGE_SLACK`]) before
 /// the semi-join is cheaper.
-pub(super) const RANGE_FACTOR: i64 = 4;
-pub(super) const RANGE_SLACK: i64 = 10_000;
+const RANGE_FACTOR: i64 = 4;
+const RANGE_SLACK: i64 = 10_000;
 
 /// Columns of [`ORDERS_COPY`] and of the lines `COPY`s.
-pub(super) const ORDER_COLUMNS: usize = 7;
-pub(super) const LINE_COLUMNS: usize = 5;
+const ORDER_COLUMNS: usize = 7;
+const LINE_COLUMNS: usize = 5;
 
-pub(super) fn rfc3339(t: DateTime<Utc>) -> String {
+fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Starts a read-only repeatable-read transaction: orders and their lines come from one snapshot
 /// even while the shop writes.
-pub(super) async fn begin(conn: &mut PgConnection) -> Result<(), PurchaseStoreError> {
+async fn begin(conn: &mut PgConnection) -> Result<(), PurchaseStoreError> {
     sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *conn)
         .await
@@ -69,10 +81,7 @@ pub(super) async fn begin(conn: &mut PgConnection) -> Result<(), PurchaseStoreEr
 }
 
 /// Binds the day's bounds for `day_filter!`, for the rest of the transaction.
-pub(super) async fn bind_day(
-    conn: &mut PgConnection,
-    day: StoreDay,
-) -> Result<(), PurchaseStoreError> {
+async fn bind_day(conn: &mut PgConnection, day: StoreDay) -> Result<(), PurchaseStoreError> {
     sqlx::query(
         "SELECT set_config('fashion.day_start', $1, true), set_config('fashion.day_end', $2, true)",
     )
@@ -212,7 +221,7 @@ impl DayConnections {
     }
 }
 
-pub(super) fn order_row(f: &Fields<'_, ORDER_COLUMNS>) -> Result<OrderRow, PurchaseStoreError> {
+fn order_row(f: &Fields<'_, ORDER_COLUMNS>) -> Result<OrderRow, PurchaseStoreError> {
     Ok(OrderRow {
         order_id: copy::int8(f[0], "order_id")?,
         customer_id: copy::opt_int8(f[1], "customer_id")?,
@@ -224,7 +233,7 @@ pub(super) fn order_row(f: &Fields<'_, ORDER_COLUMNS>) -> Result<OrderRow, Purch
     })
 }
 
-pub(super) fn line_row(f: &Fields<'_, LINE_COLUMNS>) -> Result<OrderItemRow, PurchaseStoreError> {
+fn line_row(f: &Fields<'_, LINE_COLUMNS>) -> Result<OrderItemRow, PurchaseStoreError> {
     Ok(OrderItemRow {
         order_id: copy::int8(f[0], "order_id")?,
         line_no: copy::int4(f[1], "line_no")?,
@@ -235,7 +244,7 @@ pub(super) fn line_row(f: &Fields<'_, LINE_COLUMNS>) -> Result<OrderItemRow, Pur
 }
 
 /// Why the extraction task stopped early.
-pub(super) enum Stop {
+enum Stop {
     /// The caller dropped the stream.
     ReceiverGone,
     /// The database or the decoder failed.
@@ -248,7 +257,7 @@ impl From<PurchaseStoreError> for Stop {
     }
 }
 
-pub(super) type ChunkSender = mpsc::Sender<Result<Vec<StoredOrder>, PurchaseStoreError>>;
+type ChunkSender = mpsc::Sender<Result<Vec<StoredOrder>, PurchaseStoreError>>;
 
 /// The extraction task: streams the day through `tx`, or one error.
 pub(super) async fn stream_day(pool: PgPool, day: StoreDay, tx: ChunkSender) {
@@ -269,7 +278,7 @@ pub(super) async fn stream_day(pool: PgPool, day: StoreDay, tx: ChunkSender) {
 }
 
 /// Merges the orders stream with the lines stream (both in order-id order) into whole orders.
-pub(super) async fn copy_day(conns: &mut DayConnections, tx: &ChunkSender) -> Result<(), Stop> {
+async fn copy_day(conns: &mut DayConnections, tx: &ChunkSender) -> Result<(), Stop> {
     let plan = conns.plan;
     let mut chunk: Vec<StoredOrder> = Vec::with_capacity(EXTRACT_CHUNK);
     {

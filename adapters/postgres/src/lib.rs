@@ -51,24 +51,20 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::customer::Customer;
 use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::money::Cents;
-use fashion_domain::order::{OrderItemRow, OrderRow, StoredOrder};
+use fashion_domain::order::{OrderItemRow, StoredOrder};
 use fashion_domain::ports::{PurchaseSource, PurchaseStore, PurchaseStoreError};
 use fashion_domain::product::Product;
 use futures::TryStreamExt;
 use futures::stream::{self, BoxStream, StreamExt};
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use self::copy::{CopyFeed, Fields};
-use self::extract::*;
+use self::extract::{DayConnections, Extraction, ORDERS_COPY, stream_day};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/store_postgres_001.sql"))];
 
@@ -570,6 +566,9 @@ fn is_plain_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::{
+        DAY_ID_RANGE, LINES_IN_RANGE_COPY, LINES_OF_DAY_COPY, LinesPlan, is_snapshot_id,
+    };
 
     #[test]
     fn a_batch_naming_a_row_twice_keeps_the_last_version() {

@@ -23,7 +23,7 @@ use fashion_domain::ports::{
     LakeWriter, ModelStore, ProductCatalog, RecommendationStore, TableCatalog, UserActivityStore,
 };
 use fashion_domain::services::daily_job::DailyJob;
-use fashion_domain::services::evaluation::{EvalParams, EvalReport, evaluate};
+use fashion_domain::services::evaluation::{EvalParams, evaluate};
 use fashion_domain::services::history::{FullHistory, load_full_history};
 use fashion_domain::services::lake_sink::LakeSink;
 use fashion_domain::services::schedule::{Due, Schedule};
@@ -31,13 +31,15 @@ use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, S
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 use fashion_domain::stream::OutboundRecord;
 use fashion_memory::ManualClock;
-use serde::Serialize;
 
+use self::summary::{Checks, DemoSummary, EtlTotals, LakeTable, TrendLine, print_summary};
 use super::pipeline::{ProcessorTotals, process_pass};
 use crate::cli::{DemoArgs, DemoStack as StackChoice};
-use crate::demo_stack::{DemoStack, DynProcessor, StackInfo, StreamRunner};
+use crate::demo_stack::{DemoStack, DynProcessor, StreamRunner};
 use crate::output::{print_json, progress};
 use crate::settings::Settings;
+
+mod summary;
 use crate::stack::{LocalStack, PurchaseDb, files, is_empty_dir, sink_config};
 
 /// Marks a data directory as the demo's own, so a rerun may wipe it.
@@ -163,64 +165,6 @@ impl DemoStack {
             TrainerParams::default(),
         )
     }
-}
-
-#[derive(Debug, Default, Serialize)]
-struct LakeTable {
-    partitions: usize,
-    files: u64,
-    rows: u64,
-    bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct TrendLine {
-    key: String,
-    growth: f64,
-    score: f64,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct EtlTotals {
-    runs: u64,
-    orders_written: u64,
-    lines_written: u64,
-    duplicate_lines_dropped: u64,
-    quarantined_by_rule: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Serialize)]
-struct Checks {
-    every_event_accounted_for: bool,
-    lake_clickstream_equals_valid_events: bool,
-    daily_jobs_balanced: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct DemoSummary {
-    days: u32,
-    customers: usize,
-    products: usize,
-    events_generated: u64,
-    events_exact_duplicates: u64,
-    events_processed: u64,
-    events_duplicates_skipped: u64,
-    events_dead_lettered: u64,
-    events_valid_expected: u64,
-    lake_rows: BTreeMap<String, u64>,
-    lake_tables: BTreeMap<String, LakeTable>,
-    customers_with_recommendations: u64,
-    models_trained: u64,
-    etl: EtlTotals,
-    top_trends: Vec<TrendLine>,
-    planted_trends: Vec<String>,
-    evaluation: EvalReport,
-    checks: Checks,
-    wall_seconds: f64,
-    data_dir: String,
-    /// Where the emulator run happened (absent on the local stack).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    emulator: Option<StackInfo>,
 }
 
 /// Prepares the data directory: a previous demo's is wiped; anything else is refused unless forced.
@@ -587,91 +531,4 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     }
     print_summary(&summary);
     Ok(())
-}
-
-fn print_summary(s: &DemoSummary) {
-    println!(
-        "Simulated {} days of a store with {} customers and {} products ({:.1} s).",
-        s.days, s.customers, s.products, s.wall_seconds
-    );
-    println!();
-    println!("Clickstream");
-    println!(
-        "  events generated        {:>9}  ({} exact duplicates)",
-        s.events_generated, s.events_exact_duplicates
-    );
-    println!("  processed               {:>9}", s.events_processed);
-    println!(
-        "  duplicates skipped      {:>9}",
-        s.events_duplicates_skipped
-    );
-    println!("  dead-lettered           {:>9}", s.events_dead_lettered);
-    println!(
-        "  customers with recs     {:>9}",
-        s.customers_with_recommendations
-    );
-    println!();
-    match &s.emulator {
-        Some(e) => println!("Lake ({})", e.lake_url),
-        None => println!("Lake ({})", s.data_dir),
-    }
-    for (name, t) in &s.lake_tables {
-        println!(
-            "  {name:<16} {:>9} rows  {:>5} files  {:>4} partitions  {:>9} bytes",
-            t.rows, t.files, t.partitions, t.bytes
-        );
-    }
-    println!();
-    println!(
-        "Daily job: {} runs, {} orders and {} lines published, {} duplicate lines dropped",
-        s.etl.runs, s.etl.orders_written, s.etl.lines_written, s.etl.duplicate_lines_dropped
-    );
-    for (rule, n) in &s.etl.quarantined_by_rule {
-        println!("  quarantined {rule:<24} {n:>6} rows");
-    }
-    println!();
-    println!(
-        "Trends (article type / colour)          planted: {}",
-        s.planted_trends.join(", ")
-    );
-    for t in &s.top_trends {
-        let mark = if s.planted_trends.contains(&t.key) {
-            "  <- planted"
-        } else {
-            ""
-        };
-        println!(
-            "  {:<36} growth x{:<6.2} score {:>6.1}{mark}",
-            t.key, t.growth, t.score
-        );
-    }
-    println!();
-    let e = &s.evaluation;
-    println!(
-        "Recommendations: HR@10 {:.3} vs popularity {:.3} (x{:.1}), random {:.3}; NDCG@10 {:.3}; {} models trained.",
-        e.hr_at_10,
-        e.popularity_hr_at_10,
-        e.lift_over_popularity,
-        e.random_hr_at_10,
-        e.ndcg_at_10,
-        s.models_trained
-    );
-    println!(
-        "Checks: every event accounted for: {}; lake clickstream = valid events: {}; daily jobs balanced: {}.",
-        s.checks.every_event_accounted_for,
-        s.checks.lake_clickstream_equals_valid_events,
-        s.checks.daily_jobs_balanced
-    );
-    if let Some(e) = &s.emulator {
-        println!();
-        println!(
-            "Emulator {} (resources {}*, state in {})",
-            e.endpoint_url, e.name_prefix, e.state_file
-        );
-        println!("  stream processor: {}", e.stream_processor);
-        println!("  Lambda packages:  {}", e.lambda_packages);
-        for (role, name) in &e.resources {
-            println!("  {role:<26} {name}");
-        }
-    }
 }

@@ -9,6 +9,9 @@
 //!   one, never a mix; the old one is then deleted (a query that listed the old files just before
 //!   the swap fails and can be rerun). A crash before the swap leaves the live partition untouched
 //!   and only staging garbage, removed once its writer's process is gone.
+//!
+//! A commit reports the partition's files, rows and bytes; `sizes` keeps the row counts it has
+//! already read in the partition's `_sizes.json`, so an append reads no earlier file's footer.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -18,6 +21,10 @@ use async_trait::async_trait;
 use fashion_domain::lake::{PartitionInfo, PartitionKey, TableDef, TableRows};
 use fashion_domain::ports::{LakeError, LakeWriter, PartitionWriter, WriteMode, check_open};
 use fashion_parquet::ParquetFileWriter;
+
+mod sizes;
+
+use sizes::{DirStats, dir_stats};
 
 /// Directory (under the lake root) where replacements are built.
 const STAGING: &str = ".staging";
@@ -115,27 +122,6 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Counts the Parquet files of a partition directory, their rows (from the footers) and bytes.
-fn dir_stats(dir: &Path) -> std::io::Result<(u64, u64, u64)> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let (mut files, mut rows, mut bytes) = (0_u64, 0_u64, 0_u64);
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".parquet") && !name.starts_with('.') {
-            files = files.saturating_add(1);
-            bytes = bytes.saturating_add(e.metadata()?.len());
-            let reader =
-                SerializedFileReader::new(File::open(e.path())?).map_err(std::io::Error::other)?;
-            rows = rows.saturating_add(
-                u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0),
-            );
-        }
-    }
-    Ok((files, rows, bytes))
 }
 
 struct LocalPartitionWriter {
@@ -255,18 +241,24 @@ impl LocalPartitionWriter {
                 let _ = std::fs::remove_dir_all(&staging_root);
             }
         }
-        let (files, rows, bytes) = if live.exists() {
-            dir_stats(&live).map_err(|e| io_err(&e, "read partition sizes"))?
+        let written = self
+            .final_file
+            .file_name()
+            .map(|n| (n.to_string_lossy().into_owned(), rows_written))
+            .filter(|_| rows_written > 0);
+        let stats = if live.exists() {
+            dir_stats(&live, written.as_ref().map(|(n, r)| (n.as_str(), *r)))
+                .map_err(|e| io_err(&e, "read partition sizes"))?
         } else {
-            (0, 0, 0)
+            DirStats::default()
         };
         Ok(PartitionInfo {
             table: self.table.name,
             key: self.key,
             location: live.display().to_string(),
-            files,
-            rows,
-            bytes,
+            files: stats.files,
+            rows: stats.rows,
+            bytes: stats.bytes,
         })
     }
 }

@@ -141,7 +141,9 @@ fn decay(now: DateTime<Utc>, at: DateTime<Utc>, half_life_days: f64) -> f32 {
     0.5f64.powf(age_days / half_life_days) as f32
 }
 
-/// Adds every pair of a basket's products to the co-occurrence counts.
+/// Adds every pair of a basket's products to the co-occurrence counts, once per unordered pair
+/// (the smaller id first): the map is the largest thing training holds, and both directions of a
+/// pair have the same weight.
 fn add_pairs(
     co: &mut HashMap<(ProductId, ProductId), f32>,
     items: &mut Vec<(ProductId, f32)>,
@@ -156,8 +158,7 @@ fn add_pairs(
     for (i, &(a, wa)) in items.iter().enumerate() {
         for &(b, wb) in items.iter().skip(i.saturating_add(1)) {
             let w = d * (wa * wb).sqrt();
-            *co.entry((a, b)).or_default() += w;
-            *co.entry((b, a)).or_default() += w;
+            *co.entry((a.min(b), a.max(b))).or_default() += w;
         }
     }
 }
@@ -217,9 +218,14 @@ pub fn build_model(
         let norm = (pop.get(&a).copied().unwrap_or(1.0) * pop.get(&b).copied().unwrap_or(1.0))
             .sqrt()
             .max(1e-6);
+        let score = w / norm;
         per_item.entry(a).or_default().push(Neighbour {
             product_id: b,
-            score: w / norm,
+            score,
+        });
+        per_item.entry(b).or_default().push(Neighbour {
+            product_id: a,
+            score,
         });
     }
     let mut neighbours: Vec<(ProductId, Vec<Neighbour>)> = per_item
@@ -347,6 +353,21 @@ mod tests {
     use super::*;
     use crate::event::EventType;
     use crate::ids::OrderId;
+
+    #[test]
+    fn co_occurrence_holds_each_unordered_pair_once() {
+        let mut co = HashMap::new();
+        let mut basket: Vec<(ProductId, f32)> = (1..=5)
+            .rev()
+            .map(|i| (ProductId::new(i).unwrap(), 1.0))
+            .collect();
+        add_pairs(&mut co, &mut basket, 30, 1.0);
+        assert_eq!(co.len(), 10, "5 products make 10 pairs");
+        assert!(co.keys().all(|(a, b)| a < b));
+        add_pairs(&mut co, &mut basket, 30, 0.5);
+        assert_eq!(co.len(), 10);
+        assert!(co.values().all(|w| (*w - 1.5).abs() < 1e-6));
+    }
 
     fn product(id: u32, ty: &str, colour: &str) -> Product {
         Product {

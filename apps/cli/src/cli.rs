@@ -199,7 +199,8 @@ pub struct QueryArgs {
     /// List the named queries.
     #[arg(long)]
     pub list: bool,
-    /// Parameters bound to $1, $2, ... (text).
+    /// Parameters bound to $1, $2, ... (text). A named query over recent days takes its last
+    /// day as $1 (YYYY-MM-DD); without it, the latest day its table holds.
     #[arg(long = "param")]
     pub params: Vec<String>,
 }

@@ -1,4 +1,11 @@
 //! Named analysis queries over the lake, in SQL that both DataFusion and Athena run.
+//!
+//! A query that looks at recent days takes the last day of its window as `$1` (`YYYY-MM-DD`)
+//! and filters the `dt` partition key with it, so the engine reads that window's partitions and
+//! not the whole history: its cost follows the days it asks for, not the store's age. When no
+//! day is given, [`params_for`] takes the latest day the table's catalog holds.
+
+use crate::ports::{LakeError, QueryParam, TableCatalog};
 
 /// One named query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +16,8 @@ pub struct NamedQuery {
     pub description: &'static str,
     /// The SQL.
     pub sql: &'static str,
+    /// For a query over a window of days: the table whose latest partition day `$1` defaults to.
+    pub last_day_of: Option<&'static str>,
 }
 
 /// Every named query.
@@ -19,38 +28,47 @@ pub const NAMED_QUERIES: &[NamedQuery] = &[
         sql: "SELECT product_id, article_type, colour, gender, SUM(units) AS units, SUM(revenue) AS revenue, \
               SUM(orders) AS orders FROM daily_sales GROUP BY product_id, article_type, colour, gender \
               ORDER BY revenue DESC, product_id LIMIT 20",
+        last_day_of: None,
     },
     NamedQuery {
         name: "rising_article_types",
-        description: "Article types by units sold in the last 7 days against the 7 days before",
-        sql: "WITH bounds AS (SELECT MAX(CAST(dt AS DATE)) AS last_day FROM daily_sales), \
-              windows AS ( \
-                SELECT s.article_type, \
-                  SUM(CASE WHEN CAST(s.dt AS DATE) > b.last_day - INTERVAL '7' DAY THEN s.units ELSE 0 END) AS this_week, \
-                  SUM(CASE WHEN CAST(s.dt AS DATE) <= b.last_day - INTERVAL '7' DAY \
-                            AND CAST(s.dt AS DATE) > b.last_day - INTERVAL '14' DAY THEN s.units ELSE 0 END) AS last_week \
-                FROM daily_sales s CROSS JOIN bounds b GROUP BY s.article_type) \
+        description: "Article types by units sold in the 7 days ending $1 against the 7 days before \
+                      (default: the last day of sales)",
+        sql: "WITH windows AS ( \
+                SELECT article_type, \
+                  SUM(CASE WHEN dt > CAST(CAST($1 AS DATE) - INTERVAL '7' DAY AS VARCHAR) THEN units ELSE 0 END) AS this_week, \
+                  SUM(CASE WHEN dt <= CAST(CAST($1 AS DATE) - INTERVAL '7' DAY AS VARCHAR) THEN units ELSE 0 END) AS last_week \
+                FROM daily_sales \
+                WHERE dt > CAST(CAST($1 AS DATE) - INTERVAL '14' DAY AS VARCHAR) AND dt <= $1 \
+                GROUP BY article_type) \
               SELECT article_type, this_week, last_week, \
                 CAST(this_week AS DOUBLE) / CAST(GREATEST(last_week, 1) AS DOUBLE) AS growth \
               FROM windows ORDER BY growth DESC, this_week DESC, article_type LIMIT 20",
+        last_day_of: Some("daily_sales"),
     },
     NamedQuery {
         name: "revenue_by_gender_city",
         description: "Revenue, units and orders by product gender and customer city",
         sql: "SELECT gender, city, SUM(revenue) AS revenue, SUM(units) AS units, SUM(orders) AS orders \
               FROM daily_sales GROUP BY gender, city ORDER BY revenue DESC, gender, city",
+        last_day_of: None,
     },
     NamedQuery {
         name: "daily_funnel",
-        description: "Clicks by day and event type: views, clicks, carts",
+        description: "Clicks by day and event type (views, clicks, carts) over the 30 days ending $1 \
+                      (default: the last day of clicks)",
         sql: "SELECT dt, event_type, COUNT(*) AS events, COUNT(DISTINCT user_id) AS customers \
-              FROM clickstream GROUP BY dt, event_type ORDER BY dt, events DESC",
+              FROM clickstream \
+              WHERE dt > CAST(CAST($1 AS DATE) - INTERVAL '30' DAY AS VARCHAR) AND dt <= $1 \
+              GROUP BY dt, event_type ORDER BY dt, events DESC",
+        last_day_of: Some("clickstream"),
     },
     NamedQuery {
         name: "quarantine_by_rule",
         description: "Rows the daily job refused, by day, source table and rule",
         sql: "SELECT dt, source_table, rule, COUNT(*) AS rows FROM quarantine \
               GROUP BY dt, source_table, rule ORDER BY dt, source_table, rows DESC",
+        last_day_of: None,
     },
 ];
 
@@ -58,4 +76,51 @@ pub const NAMED_QUERIES: &[NamedQuery] = &[
 #[must_use]
 pub fn named_query(name: &str) -> Option<&'static NamedQuery> {
     NAMED_QUERIES.iter().find(|q| q.name == name)
+}
+
+/// The parameters to run `query` with: `given` when there are any; for a windowed query without
+/// them, the latest `dt` among the partitions `catalog` holds for its table.
+///
+/// # Errors
+/// [`LakeError`] when the catalog cannot be read, or [`LakeError::Query`] when the table has no
+/// partition yet (there is no last day to end the window on).
+pub async fn params_for(
+    query: &NamedQuery,
+    given: Vec<QueryParam>,
+    catalog: &dyn TableCatalog,
+) -> Result<Vec<QueryParam>, LakeError> {
+    let Some(table) = query.last_day_of.filter(|_| given.is_empty()) else {
+        return Ok(given);
+    };
+    let last = catalog
+        .partitions(table)
+        .await?
+        .into_iter()
+        .filter_map(|p| p.key.0.into_iter().find(|(k, _)| k == "dt").map(|(_, v)| v))
+        .max()
+        .ok_or_else(|| LakeError::Query {
+            message: format!(
+                "{} needs a last day ($1, YYYY-MM-DD) and the {table} table has no partition yet",
+                query.name
+            ),
+        })?;
+    Ok(vec![QueryParam::Text(last)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windowed_queries_filter_the_partition_key_with_their_parameter() {
+        for q in NAMED_QUERIES {
+            let filtered = q.sql.contains("WHERE dt >") && q.sql.contains("dt <= $1");
+            assert_eq!(
+                q.last_day_of.is_some(),
+                filtered,
+                "{}: a window needs a last day and a filter on dt",
+                q.name
+            );
+        }
+    }
 }

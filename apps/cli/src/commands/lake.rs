@@ -9,7 +9,7 @@ use fashion_domain::history::{PurchaseRecord, TrainingEvent};
 use fashion_domain::ports::{QueryEngine, QueryParam, QueryResult, SystemClock};
 use fashion_domain::product::Product;
 use fashion_domain::services::history::{FullHistory, load_full_history};
-use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query};
+use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query, params_for};
 use fashion_domain::services::trends::{
     TrendAttributes, TrendParams, compute_trends, last_full_day,
 };
@@ -43,20 +43,26 @@ pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow:
         }
         return Ok(());
     }
-    let sql = match (&args.named, &args.sql) {
-        (Some(name), _) => named_query(name)
-            .with_context(|| format!("no named query {name:?}; `fashion query --list` shows them"))?
-            .sql
-            .to_owned(),
-        (None, Some(sql)) => sql.clone(),
+    let (sql, named) = match (&args.named, &args.sql) {
+        (Some(name), _) => {
+            let q = named_query(name).with_context(|| {
+                format!("no named query {name:?}; `fashion query --list` shows them")
+            })?;
+            (q.sql.to_owned(), Some(q))
+        }
+        (None, Some(sql)) => (sql.clone(), None),
         (None, None) => anyhow::bail!("give SQL, --named NAME or --list"),
     };
     let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
-    let params: Vec<QueryParam> = args
+    let given: Vec<QueryParam> = args
         .params
         .iter()
         .map(|p| QueryParam::Text(p.clone()))
         .collect();
+    let params = match named {
+        Some(q) => params_for(q, given, stack.catalog.as_ref()).await?,
+        None => given,
+    };
     let res = stack
         .sql()?
         .query(&sql, &params)

@@ -1,11 +1,12 @@
-//! The whole history, read once: every interaction and order line the lake holds, and the
-//! catalog they refer to. The trend report, the evaluation and the demo's summary start from it.
+//! History read once: the interactions and order lines of a time range (or of everything the
+//! lake holds), and the catalog they refer to. The trend report, the evaluation and the demo's
+//! summary start from it; [`latest_day`] finds where a table's days end without reading them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt as _;
 
 use crate::history::{PurchaseRecord, TrainingEvent};
-use crate::ports::{HistorySource, LakeError, ProductCatalog, StoreError};
+use crate::ports::{HistorySource, LakeError, ProductCatalog, StoreError, TableCatalog};
 use crate::product::Product;
 
 /// The lake's interactions and order lines, with the catalog.
@@ -41,7 +42,26 @@ pub async fn load_full_history(
     history: &dyn HistorySource,
     catalog: &dyn ProductCatalog,
 ) -> Result<FullHistory, HistoryError> {
-    let (from, to) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    load_history(
+        history,
+        catalog,
+        DateTime::<Utc>::MIN_UTC,
+        DateTime::<Utc>::MAX_UTC,
+    )
+    .await
+}
+
+/// Reads the interactions and order lines in `[from, to)` and the catalog: the lake's readers
+/// open only the partitions that range may hold.
+///
+/// # Errors
+/// The first read that fails, named.
+pub async fn load_history(
+    history: &dyn HistorySource,
+    catalog: &dyn ProductCatalog,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<FullHistory, HistoryError> {
     let events = history
         .interactions(from, to)
         .try_concat()
@@ -58,6 +78,29 @@ pub async fn load_full_history(
         purchases,
         products,
     })
+}
+
+/// The latest `dt` among the partitions `catalog` holds for `table` (`None` when it has none):
+/// read from the catalog, not the data.
+///
+/// # Errors
+/// [`LakeError`] when the catalog cannot be read.
+pub async fn latest_day(
+    catalog: &dyn TableCatalog,
+    table: &str,
+) -> Result<Option<NaiveDate>, LakeError> {
+    Ok(catalog
+        .partitions(table)
+        .await?
+        .into_iter()
+        .filter_map(|p| {
+            p.key
+                .0
+                .into_iter()
+                .find(|(k, _)| k == "dt")
+                .and_then(|(_, v)| v.parse::<NaiveDate>().ok())
+        })
+        .max())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! not the whole history: its cost follows the days it asks for, not the store's age. When no
 //! day is given, [`params_for`] takes the latest day the table's catalog holds.
 
+use super::history::latest_day;
 use crate::ports::{LakeError, QueryParam, TableCatalog};
 
 /// One named query.
@@ -92,18 +93,15 @@ pub async fn params_for(
     let Some(table) = query.last_day_of.filter(|_| given.is_empty()) else {
         return Ok(given);
     };
-    let last = catalog
-        .partitions(table)
+    let last = latest_day(catalog, table)
         .await?
-        .into_iter()
-        .filter_map(|p| p.key.0.into_iter().find(|(k, _)| k == "dt").map(|(_, v)| v))
-        .max()
         .ok_or_else(|| LakeError::Query {
             message: format!(
                 "{} needs a last day ($1, YYYY-MM-DD) and the {table} table has no partition yet",
                 query.name
             ),
-        })?;
+        })?
+        .to_string();
     Ok(vec![QueryParam::Text(last)])
 }
 

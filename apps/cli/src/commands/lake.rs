@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::history::{PurchaseRecord, TrainingEvent};
+use fashion_domain::lake::tables;
 use fashion_domain::ports::{QueryEngine, QueryParam, QueryResult, SystemClock};
 use fashion_domain::product::Product;
-use fashion_domain::services::history::{FullHistory, load_full_history};
+use fashion_domain::services::history::{FullHistory, latest_day, load_history};
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query, params_for};
 use fashion_domain::services::trends::{
     TrendAttributes, TrendParams, compute_trends, last_full_day,
@@ -90,19 +91,43 @@ pub struct TrendReport {
     pub products: Vec<TrendSignal>,
 }
 
-/// Computes the report at the end of `date` (default: the last full day with clicks).
+/// Computes the report at the end of `date` (default: the last full day with clicks), reading
+/// only the days the trend windows cover (and the day before, in case the last one is not full).
 pub async fn trend_report(
     stack: &LocalStack,
     settings: &Settings,
     date: Option<NaiveDate>,
     top: usize,
 ) -> anyhow::Result<TrendReport> {
+    let tz = settings.tz();
+    let last = match date {
+        Some(d) => d,
+        None => latest_day(stack.catalog.as_ref(), tables::CLICKSTREAM)
+            .await?
+            .context("the lake has no clicks yet")?,
+    };
+    let (from, to) = trend_window(last, tz);
     let FullHistory {
         events,
         purchases,
         products,
-    } = load_full_history(stack.history.as_ref(), &stack.state.catalog()).await?;
-    trend_report_of(&events, &purchases, &products, settings.tz(), date, top)
+    } = load_history(stack.history.as_ref(), &stack.state.catalog(), from, to).await?;
+    trend_report_of(&events, &purchases, &products, tz, date, top)
+}
+
+/// The instants a report ending on `last` (or the day before, when `last` is not full) needs:
+/// the trend windows plus a day.
+fn trend_window(last: NaiveDate, tz: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    let params = TrendParams::default();
+    let span = params
+        .recent
+        .num_days()
+        .saturating_add(params.baseline.num_days())
+        .saturating_add(1);
+    let first = last
+        .checked_sub_days(Days::new(u64::try_from(span).unwrap_or(0)))
+        .unwrap_or(last);
+    (StoreDay::new(first, tz).start, StoreDay::new(last, tz).end)
 }
 
 /// The report over history already read: at the end of `date` (default: the last full day with
@@ -176,6 +201,60 @@ pub async fn trends(settings: &Settings, args: &TrendsArgs, json: bool) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `fashion trends` reads only [`trend_window`]; the report must be the one the whole
+    /// history gives, for an explicit day and for the default (the last full one).
+    #[test]
+    fn the_trend_window_holds_everything_the_report_uses() {
+        use fashion_domain::event::EventType;
+        use fashion_domain::ids::{CustomerId, ProductId};
+        let tz: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
+        let products: Vec<Product> = (1..=6).map(fashion_tests::fixtures::product).collect();
+        let start = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let mut events = Vec::new();
+        for day in 0..30_u32 {
+            let date = start + Days::new(u64::from(day));
+            // The last day has only just begun: a few events.
+            let n = if day == 29 { 3 } else { 40 + day };
+            for k in 0..n {
+                let at =
+                    StoreDay::new(date, tz).start + chrono::Duration::minutes(i64::from(k) * 20);
+                // Product 2 rises over the last days.
+                let product = if day > 24 && k % 3 != 0 {
+                    2
+                } else {
+                    1 + (k % 6)
+                };
+                events.push(TrainingEvent {
+                    customer: CustomerId::new(u64::from(k) + 1).unwrap(),
+                    product: ProductId::new(product).unwrap(),
+                    kind: EventType::AddToCart,
+                    at,
+                    session: u64::from(day * 1000 + k),
+                });
+            }
+        }
+        let last = start + Days::new(29);
+        let (from, to) = trend_window(last, tz);
+        let windowed: Vec<TrainingEvent> = events
+            .iter()
+            .filter(|e| e.at >= from && e.at < to)
+            .cloned()
+            .collect();
+        assert!(windowed.len() < events.len() / 2);
+        for date in [None, Some(last), Some(last - Days::new(1))] {
+            let all = trend_report_of(&events, &[], &products, tz, date, 5).unwrap();
+            let part = trend_report_of(&windowed, &[], &products, tz, date, 5).unwrap();
+            assert_eq!(
+                serde_json::to_value(&all).unwrap(),
+                serde_json::to_value(&part).unwrap()
+            );
+            assert!(
+                !all.article_types.is_empty(),
+                "{date:?}: the test needs trends to compare"
+            );
+        }
+    }
 
     #[test]
     fn rows_print_as_an_aligned_table_with_nulls_and_long_values_cut() {

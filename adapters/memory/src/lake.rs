@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use fashion_domain::history::{
     PurchaseRecord, TrainingEvent, Window, interactions_in, purchases_in,
 };
@@ -160,24 +160,11 @@ impl TableCatalog for InMemoryLake {
     }
 }
 
-/// A stored cell as JSON: numbers as numbers, money as exact decimal text, instants as RFC 3339.
-fn cell_json(cell: &Cell<'_>) -> Value {
-    match cell {
-        Cell::Null => Value::Null,
-        Cell::Int32(v) => json!(v),
-        Cell::Int64(v) => json!(v),
-        Cell::Float64(v) => json!(v),
-        Cell::Utf8(s) => json!(s),
-        Cell::Timestamp(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        Cell::Money(c) => Value::String(c.to_string()),
-    }
-}
-
 /// The rows as JSON values in the table's column order, through the lake's one row codec.
 fn row_values(rows: &TableRows) -> Vec<Vec<Value>> {
     let mut out = Vec::with_capacity(rows.len());
     let _ = rows.try_for_each_row(|cells| {
-        out.push(cells.iter().map(cell_json).collect());
+        out.push(cells.iter().map(Cell::to_json).collect());
         Ok::<_, std::convert::Infallible>(())
     });
     out

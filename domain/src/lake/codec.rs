@@ -59,6 +59,26 @@ impl Cell<'_> {
     }
 }
 
+impl Cell<'_> {
+    /// The value as JSON: numbers as numbers, money as exact decimal text, instants as RFC 3339
+    /// in UTC (`Z`, with only the fraction digits they need).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Self::Null => Value::Null,
+            Self::Int32(v) => Value::from(*v),
+            Self::Int64(v) => Value::from(*v),
+            Self::Float64(v) => Value::from(*v),
+            Self::Utf8(s) => Value::String(s.to_string()),
+            Self::Timestamp(t) => {
+                Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            }
+            Self::Money(c) => Value::String(c.to_string()),
+        }
+    }
+}
+
 fn text(s: &str) -> Cell<'_> {
     Cell::Utf8(Cow::Borrowed(s))
 }

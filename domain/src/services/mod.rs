@@ -4,6 +4,7 @@ pub mod consumer;
 pub mod daily_job;
 pub mod evaluation;
 pub mod history;
+pub mod lake_gate;
 pub mod lake_sink;
 pub mod named_queries;
 pub mod recommender;

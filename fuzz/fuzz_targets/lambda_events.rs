@@ -1,15 +1,20 @@
 //! The Lambda payloads on arbitrary JSON: a Kinesis batch as the event-source mapping delivers it
 //! (records decoded, their data parsed as clicks, the partial batch response mapped back), and the
-//! schedules' events the daily job and the trainer read their day and instant from. Nothing
-//! panics; a day or instant that is accepted is never after the invocation's now (plus the
+//! schedules' events the daily job and the trainer read their day and instant from, and a
+//! Firehose transformation batch (judged by the lake gate, answered one record per record, every
+//! `Ok` a JSON row with its event-hour keys). Nothing panics; a day or instant that is accepted is never after the invocation's now (plus the
 //! allowed skew).
 #![no_main]
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use chrono::{DateTime, Utc};
 use fashion_domain::event::{ClickEvent, MAX_FUTURE_SKEW};
+use fashion_domain::services::lake_gate::judge;
 use fashion_domain::services::stream_processor::BatchReport;
-use fashion_lambda::events::{day_of, records_done, response, to_stream_record, training_time};
+use fashion_lambda::events::{
+    FirehoseBatch, day_of, firehose_payloads, firehose_response, gate_records, records_done,
+    response, to_stream_record, training_time,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// True when the input is JSON whose records' `approximateArrivalTimestamp`s have at most 3
@@ -67,6 +72,28 @@ fuzz_target!(|data: &[u8]| {
         }
         let answer = response(&batch.records, &report);
         assert!(records_done(&batch.records, &answer) <= batch.records.len());
+    }
+
+    if let Ok(batch) = serde_json::from_slice::<FirehoseBatch>(json) {
+        let payloads = firehose_payloads(&batch, now);
+        let verdicts = judge(&gate_records(&batch, &payloads), now);
+        let answer = firehose_response(&batch, &verdicts);
+        assert_eq!(answer.records.len(), batch.records.len());
+        for (out, sent) in answer.records.iter().zip(&batch.records) {
+            assert_eq!(out.record_id, sent.record_id);
+            if out.result.as_deref() == Some("Ok") {
+                let row: serde_json::Value =
+                    serde_json::from_slice(&out.data.0).expect("an Ok record is a JSON row");
+                assert!(row.is_object());
+                let keys = &out.metadata.partition_keys;
+                assert!(
+                    keys.contains_key("dt") && keys.contains_key("hour"),
+                    "{keys:?}"
+                );
+            } else {
+                assert_eq!(out.result.as_deref(), Some("Dropped"));
+            }
+        }
     }
 
     if let Ok(event) = serde_json::from_slice::<serde_json::Value>(json) {

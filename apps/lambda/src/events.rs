@@ -1,9 +1,10 @@
 //! What each function is invoked with, decoded: the Kinesis batch's records, the schedules'
-//! events (which day the daily job runs, which instant the trainer trains up to) and the partial
-//! batch response. Pure functions over the payloads, compiled without the AWS SDK (the `fuzz`
+//! events (which day the daily job runs, which instant the trainer trains up to), the partial
+//! batch response, and Firehose's transformation batch and the answer it expects. Pure functions over the payloads, compiled without the AWS SDK (the `fuzz`
 //! crate drives them with arbitrary input).
 
 use aws_lambda_events::encodings::SecondTimestamp;
+use aws_lambda_events::event::firehose::{KinesisFirehoseResponse, KinesisFirehoseResponseRecord};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,6 +12,7 @@ use chrono_tz::Tz;
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
 use fashion_domain::services::daily_job::DailyJobError;
+use fashion_domain::services::lake_gate::{GateRecord, Verdict};
 use fashion_domain::services::stream_processor::BatchReport;
 use fashion_domain::services::trainer::TrainError;
 use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
@@ -227,6 +229,127 @@ fn text_field<'a>(
         }
     }
     Ok(None)
+}
+
+/// A Firehose transformation batch, decoded here rather than with `aws_lambda_events`'
+/// `KinesisFirehoseEvent`: its millisecond timestamps assert that a number has no fraction
+/// (aws_lambda_events 1.2.1, `encodings/time.rs`, `deserialize_milliseconds`), a panic on input
+/// the fuzz target found. Firehose sends whole milliseconds; this decoder takes any number.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirehoseBatch {
+    /// The records, in Firehose's order.
+    #[serde(default)]
+    pub records: Vec<FirehoseRecord>,
+}
+
+/// One record of a [`FirehoseBatch`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirehoseRecord {
+    /// Firehose's id of the record, returned with its result.
+    #[serde(default)]
+    pub record_id: Option<String>,
+    /// When Firehose received it, in milliseconds since the epoch.
+    #[serde(default)]
+    pub approximate_arrival_timestamp: Option<f64>,
+    /// The record, base64-encoded.
+    #[serde(default)]
+    pub data: String,
+    /// Where it came from, when Firehose reads a Kinesis stream.
+    #[serde(default)]
+    pub kinesis_record_metadata: Option<FirehoseKinesisMetadata>,
+}
+
+/// The Kinesis side of a [`FirehoseRecord`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirehoseKinesisMetadata {
+    /// When the stream received it, in milliseconds since the epoch.
+    #[serde(default)]
+    pub approximate_arrival_timestamp: Option<f64>,
+}
+
+/// An instant from milliseconds since the epoch, if it is one.
+fn from_millis(ms: Option<f64>) -> Option<DateTime<Utc>> {
+    let ms = ms.filter(|m| m.is_finite())?;
+    // Whole milliseconds; `as` saturates, and anything outside chrono's range is no instant.
+    DateTime::from_timestamp_millis(ms.trunc() as i64)
+}
+
+/// The decoded payloads and arrivals of a batch's records, in order. A record's arrival is the
+/// Kinesis stream's (when Firehose reads one), else Firehose's own, else `now`. A payload that
+/// is not base64 is passed on as its text (which then fails as a click event, with a dead letter).
+#[must_use]
+pub fn firehose_payloads(
+    batch: &FirehoseBatch,
+    now: DateTime<Utc>,
+) -> Vec<(Vec<u8>, DateTime<Utc>)> {
+    use base64::Engine as _;
+    batch
+        .records
+        .iter()
+        .map(|r| {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(&r.data)
+                .unwrap_or_else(|_| r.data.as_bytes().to_vec());
+            let arrived = r
+                .kinesis_record_metadata
+                .as_ref()
+                .and_then(|m| from_millis(m.approximate_arrival_timestamp))
+                .or_else(|| from_millis(r.approximate_arrival_timestamp))
+                .unwrap_or(now);
+            (data, arrived)
+        })
+        .collect()
+}
+
+/// The records as the lake gate reads them, over [`firehose_payloads`].
+#[must_use]
+pub fn gate_records<'a>(
+    batch: &'a FirehoseBatch,
+    payloads: &'a [(Vec<u8>, DateTime<Utc>)],
+) -> Vec<GateRecord<'a>> {
+    batch
+        .records
+        .iter()
+        .zip(payloads)
+        .map(|(r, (data, arrived_at))| GateRecord {
+            id: r.record_id.as_deref().unwrap_or(""),
+            data,
+            arrived_at: *arrived_at,
+        })
+        .collect()
+}
+
+/// Firehose's answer for a judged batch, one record per record in the same order: `Ok` with the
+/// lake row (one JSON line) and its `dt`/`hour` as partition keys, or `Dropped` (an invalid
+/// record, once its dead letter is stored, or a duplicate).
+#[must_use]
+pub fn firehose_response(batch: &FirehoseBatch, verdicts: &[Verdict]) -> KinesisFirehoseResponse {
+    let records = batch
+        .records
+        .iter()
+        .zip(verdicts)
+        .map(|(r, v)| {
+            // The payload types are non-exhaustive: built from their defaults, field by field.
+            let mut out = KinesisFirehoseResponseRecord::default();
+            out.record_id.clone_from(&r.record_id);
+            out.result = Some("Dropped".to_owned());
+            out.data.0 = r.data.as_bytes().to_vec();
+            if let Verdict::Land { partition, row } = v {
+                let mut line = serde_json::to_vec(row).unwrap_or_default();
+                line.push(b'\n');
+                out.result = Some("Ok".to_owned());
+                out.data.0 = line;
+                out.metadata.partition_keys = partition.0.iter().cloned().collect();
+            }
+            out
+        })
+        .collect();
+    let mut response = KinesisFirehoseResponse::default();
+    response.records = records;
+    response
 }
 
 #[cfg(test)]

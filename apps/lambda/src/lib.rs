@@ -1,6 +1,7 @@
 //! AWS Lambda functions of the pipeline, built with `lambda_runtime`: the stream processor
-//! (Kinesis event source with partial batch responses), the daily job and the trainer (both on
-//! EventBridge schedules), and the API behind a function URL (`lambda_http`).
+//! (Kinesis event source with partial batch responses), the Firehose transformation (the lake's
+//! rules on the delivery stream), the daily job and the trainer (both on EventBridge schedules),
+//! and the API behind a function URL (`lambda_http`).
 //! The binaries in `src/bin` only read settings, build the adapters once per cold start and run
 //! the handlers defined here.
 
@@ -32,6 +33,8 @@ pub mod api;
 #[cfg(feature = "functions")]
 pub mod daily_job;
 pub mod events;
+#[cfg(feature = "functions")]
+pub mod firehose_transform;
 pub mod settings;
 #[cfg(feature = "functions")]
 pub mod stream_processor;

@@ -99,6 +99,38 @@ fn from_process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// What the Firehose transformation needs: where invalid records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirehoseTransformSettings {
+    /// Dead-letter table.
+    pub dead_letters_table: String,
+}
+
+impl FirehoseTransformSettings {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(&from_process_env)
+    }
+
+    /// From any variable lookup.
+    ///
+    /// # Errors
+    /// [`SettingsError`] listing every missing or invalid variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+        let settings = Self {
+            dead_letters_table: r.required(DEAD_LETTERS_TABLE),
+        };
+        r.finish(settings)
+    }
+}
+
 /// What the stream processor needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamProcessorSettings {

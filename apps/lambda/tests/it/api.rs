@@ -9,7 +9,7 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{FakeRuntime, Outcome, ProcessorResources, emulator, endpoint, small_model, unique};
+use common::{FakeRuntime, Outcome, ProcessorResources, emulator, small_model, unique};
 use fashion_aws::AwsConfig;
 use fashion_domain::ports::{
     ClickstreamSource, DeadLetterReader, ModelStore, ProductCatalog, RecommendationStore,
@@ -220,22 +220,7 @@ async fn the_api_bootstrap_answers_function_url_events_through_the_runtime_api()
     let r = Resources::create(&aws).await;
     r.fill(&aws).await;
     let mut runtime = FakeRuntime::start().await;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_api"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "api")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/api")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_REGION", common::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
+    let mut command = common::bootstrap(env!("CARGO_BIN_EXE_api"), "api", 256, &runtime);
     for (k, v) in r.env() {
         command.env(k, v);
     }

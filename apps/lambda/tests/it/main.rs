@@ -3,5 +3,6 @@
 mod api;
 mod common;
 mod daily_job;
+mod firehose_transform;
 mod runtime_api;
 mod trainer;

@@ -6,7 +6,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Span;
-use common::{FakeRuntime, Outcome, ProcessorResources, emulator, endpoint, kinesis_event};
+use common::{FakeRuntime, Outcome, ProcessorResources, emulator, kinesis_event};
 use fashion_domain::ports::{
     DeadLetterReader, ModelStore, ProductCatalog, RecommendationReader, UserActivityStore,
 };
@@ -23,28 +23,19 @@ fn spawn_bootstrap(
     r: &ProcessorResources,
     recommendations_table: &str,
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_stream-processor"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "stream-processor")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/stream-processor")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_REGION", common::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("RUST_LOG", "warn")
-        .env(settings::ACTIVITY_TABLE, &r.activity)
-        .env(settings::RECOMMENDATIONS_TABLE, recommendations_table)
-        .env(settings::CATALOG_TABLE, &r.catalog)
-        .env(settings::DEAD_LETTERS_TABLE, &r.dead_letters)
-        .env(settings::MODELS_BUCKET, &r.models)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the bootstrap binary")
+    common::bootstrap(
+        env!("CARGO_BIN_EXE_stream-processor"),
+        "stream-processor",
+        256,
+        runtime,
+    )
+    .env(settings::ACTIVITY_TABLE, &r.activity)
+    .env(settings::RECOMMENDATIONS_TABLE, recommendations_table)
+    .env(settings::CATALOG_TABLE, &r.catalog)
+    .env(settings::DEAD_LETTERS_TABLE, &r.dead_letters)
+    .env(settings::MODELS_BUCKET, &r.models)
+    .spawn()
+    .expect("start the bootstrap binary")
 }
 
 fn response(outcome: Outcome) -> Value {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use common::{FakeRuntime, Outcome, catalog_table, emulator, endpoint, lake};
+use common::{FakeRuntime, Outcome, catalog_table, emulator, lake};
 use fashion_aws::AwsConfig;
 use fashion_domain::event::{ClickEvent, EventType};
 use fashion_domain::ids::OrderId;
@@ -197,22 +197,7 @@ async fn the_trainer_bootstrap_answers_a_scheduled_event_with_its_report() {
     let aws = emulator().await;
     let r = arrange(&aws).await;
     let mut runtime = FakeRuntime::start().await;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_trainer"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "trainer")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/trainer")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_REGION", common::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
+    let mut command = common::bootstrap(env!("CARGO_BIN_EXE_trainer"), "trainer", 2048, &runtime);
     for (k, v) in r.env() {
         command.env(k, v);
     }

@@ -405,3 +405,31 @@ pub async fn lake(aws: &AwsConfig) -> (String, String) {
     fashion_tests::aws::create_glue_database(&aws.glue_client(), &database).await;
     (bucket, database)
 }
+
+/// A function's `bootstrap` binary started as Lambda starts it: pointed at `runtime`, with the
+/// runtime's variables, the emulator's endpoint and test credentials, and nothing else from this
+/// process's environment. The caller adds the function's settings and spawns it.
+pub fn bootstrap(
+    exe: &str,
+    name: &str,
+    memory_mib: u32,
+    runtime: &FakeRuntime,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mib.to_string())
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    command
+}

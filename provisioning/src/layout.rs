@@ -23,6 +23,8 @@ pub mod names {
     pub const CLICKSTREAM_TO_LAKE: &str = "clickstream-to-lake";
     /// The stream processor (function, role, mapping).
     pub const STREAM_PROCESSOR: &str = "stream-processor";
+    /// Firehose's data-transformation function (the lake's rules; function, role).
+    pub const FIREHOSE_TRANSFORM: &str = "firehose-transform";
     /// The daily job (function, role, schedule).
     pub const DAILY_JOB: &str = "daily-job";
     /// The trainer (function, role, schedule).

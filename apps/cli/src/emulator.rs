@@ -41,7 +41,7 @@ use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
 use fashion_lambda::settings::StreamProcessorSettings;
 use fashion_lambda::stream_processor::{StreamProcessorFunction, records_done, to_kinesis_event};
 use fashion_memory::ManualClock;
-use provisioning::config::{FunctionConfig, StackConfig, StackName};
+use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::state::StackOutputs;
 use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
@@ -159,12 +159,7 @@ fn unique_prefix() -> String {
 /// Points each function at its packaged zip, or at a placeholder written under `dir` when the
 /// packaging script has not built it. Says which.
 fn lambda_packages(cfg: &mut StackConfig, dir: &Path) -> anyhow::Result<String> {
-    let functions: [(&str, &mut FunctionConfig); 4] = [
-        (names::STREAM_PROCESSOR, &mut cfg.functions.stream_processor),
-        (names::DAILY_JOB, &mut cfg.functions.daily_job),
-        (names::TRAINER, &mut cfg.functions.trainer),
-        (names::API, &mut cfg.functions.api),
-    ];
+    let functions = cfg.functions_by_name();
     let mut packaged = Vec::new();
     let mut placeholders = Vec::new();
     for (name, f) in functions {

@@ -214,6 +214,8 @@ pub struct FunctionsConfig {
     pub architecture: String,
     /// Validate, enrich, recommend.
     pub stream_processor: FunctionConfig,
+    /// The lake's rules on the delivery stream (Firehose's data transformation).
+    pub firehose_transform: FunctionConfig,
     /// Yesterday's orders into the lake.
     pub daily_job: FunctionConfig,
     /// Neighbours and trends into a model artifact.
@@ -356,6 +358,7 @@ impl StackConfig {
                 runtime: "provided.al2023".to_owned(),
                 architecture: "x86_64".to_owned(),
                 stream_processor: function("stream-processor", 512, 60),
+                firehose_transform: function("firehose-transform", 256, 60),
                 daily_job: function("daily-job", 2048, 900),
                 trainer: function("trainer", 2048, 900),
                 api: function("api", 256, 10),
@@ -440,14 +443,29 @@ impl StackConfig {
         Ok(cfg)
     }
 
-    /// The four functions' settings with their config keys.
+    /// The functions' settings with their config keys.
     #[must_use]
-    pub fn function_configs(&self) -> [(&'static str, &FunctionConfig); 4] {
+    pub fn function_configs(&self) -> [(&'static str, &FunctionConfig); 5] {
         [
             ("stream_processor", &self.functions.stream_processor),
+            ("firehose_transform", &self.functions.firehose_transform),
             ("daily_job", &self.functions.daily_job),
             ("trainer", &self.functions.trainer),
             ("api", &self.functions.api),
+        ]
+    }
+
+    /// The functions' settings by function name (which is also their package's name), to
+    /// point them at packages.
+    pub fn functions_by_name(&mut self) -> [(&'static str, &mut FunctionConfig); 5] {
+        use crate::layout::names;
+        let f = &mut self.functions;
+        [
+            (names::STREAM_PROCESSOR, &mut f.stream_processor),
+            (names::FIREHOSE_TRANSFORM, &mut f.firehose_transform),
+            (names::DAILY_JOB, &mut f.daily_job),
+            (names::TRAINER, &mut f.trainer),
+            (names::API, &mut f.api),
         ]
     }
 
@@ -549,7 +567,16 @@ mod tests {
         // Act
         let keys: Vec<&str> = cfg.function_configs().iter().map(|(k, _)| *k).collect();
         // Assert
-        assert_eq!(keys, ["stream_processor", "daily_job", "trainer", "api"]);
+        assert_eq!(
+            keys,
+            [
+                "stream_processor",
+                "firehose_transform",
+                "daily_job",
+                "trainer",
+                "api"
+            ]
+        );
         let api = &cfg.functions.api;
         assert_eq!(api.zip.file_name().unwrap(), "api.zip");
         assert_eq!(api.zip.parent(), cfg.functions.trainer.zip.parent());

@@ -59,12 +59,7 @@ pub fn emulator_config(tag: &str, dir: &Path) -> StackConfig {
     // The policy is part of what the tests check (see stacks/emulator.toml for why the stack
     // itself leaves it off).
     cfg.lake.require_tls = true;
-    for (name, f) in [
-        ("stream-processor", &mut cfg.functions.stream_processor),
-        ("daily-job", &mut cfg.functions.daily_job),
-        ("trainer", &mut cfg.functions.trainer),
-        ("api", &mut cfg.functions.api),
-    ] {
+    for (name, f) in cfg.functions_by_name() {
         let zip = dir.join(format!("{name}.zip"));
         std::fs::write(
             &zip,

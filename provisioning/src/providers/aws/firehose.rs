@@ -1,6 +1,7 @@
 //! The Firehose delivery stream (`aws:firehose:delivery-stream`) that lands the clickstream in the
-//! lake: Kinesis stream as source, S3 as destination, size/time buffering, event-time partitions
-//! through dynamic partitioning, Parquet conversion against the Glue table, and an error prefix.
+//! lake: Kinesis stream as source, S3 as destination, size/time buffering, a Lambda
+//! data-transformation processor whose partition keys drive dynamic partitioning, Parquet
+//! conversion against the Glue table, and an error prefix.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,16 +33,14 @@ pub const KIND: &str = "aws:firehose:delivery-stream";
 pub const FIREHOSE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// A delivery stream is gone within this after its deletion.
 pub const FIREHOSE_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// The JSON engine Firehose runs metadata-extraction queries with.
-pub const JQ_ENGINE: &str = "JQ-1.6";
+/// What the Lambda processor is told: a retry count and Firehose's buffering towards it
+/// (1 MiB or 60 s; a Lambda payload is at most 6 MB). Read back, only the function's ARN is
+/// compared: AWS fills its own defaults into the rest.
+const PROCESSOR_RETRIES: &str = "3";
+const PROCESSOR_BUFFER_MIB: &str = "1";
+const PROCESSOR_BUFFER_SECS: &str = "60";
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
-
-/// The partition keys of a click event from its own time, `occurred_at` (RFC 3339 with an
-/// offset), turned into UTC: `{dt: "YYYY-MM-DD", hour: "HH"}`. JQ 1.6's `fromdateiso8601` only
-/// reads `Z` times, so the offset is applied by hand. Checked with jq 1.6 against offsets east
-/// and west of UTC, `Z`, and fractional seconds.
-pub const EVENT_TIME_PARTITION_QUERY: &str = r#".occurred_at as $t | ($t[0:19] + "Z" | fromdateiso8601) - (if ($t | endswith("Z")) then 0 else ($t[-6:] as $o | ($o[1:3] | tonumber) * 3600 + ($o[4:6] | tonumber) * 60 | if $o[0:1] == "-" then -. else . end) end) | {dt: strftime("%Y-%m-%d"), hour: strftime("%H")}"#;
 
 /// Parquet conversion against a Glue table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +80,9 @@ pub struct DeliveryStreamProps {
     pub buffer_size_mib: i32,
     /// Object compression (`UNCOMPRESSED` when converting to Parquet, which compresses itself).
     pub compression: String,
-    /// JQ query extracting partition keys (dynamic partitioning); `None` disables it.
-    pub partition_query: Option<String>,
+    /// The Lambda function that transforms each batch and returns each record's partition keys
+    /// (dynamic partitioning, `!{partitionKeyFromLambda:…}` in the prefix); `None` disables both.
+    pub processor_arn: Option<String>,
     /// Seconds Firehose retries delivery of a partition.
     pub partition_retry_secs: i32,
     /// Parquet conversion.
@@ -103,27 +103,36 @@ struct Parts {
 }
 
 fn parts(p: &DeliveryStreamProps) -> Result<Parts, ProvisionError> {
-    let processing = match &p.partition_query {
-        Some(q) => ProcessingConfiguration::builder()
-            .enabled(true)
-            .processors(
-                Processor::builder()
-                    .r#type(ProcessorType::MetadataExtraction)
-                    .parameters(
-                        ProcessorParameter::builder()
-                            .parameter_name(ProcessorParameterName::MetadataExtractionQuery)
-                            .parameter_value(q)
-                            .build()?,
-                    )
-                    .parameters(
-                        ProcessorParameter::builder()
-                            .parameter_name(ProcessorParameterName::JsonParsingEngine)
-                            .parameter_value(JQ_ENGINE)
-                            .build()?,
-                    )
-                    .build()?,
-            )
-            .build(),
+    let processing = match &p.processor_arn {
+        Some(arn) => {
+            let param = |name: ProcessorParameterName, value: &str| {
+                ProcessorParameter::builder()
+                    .parameter_name(name)
+                    .parameter_value(value)
+                    .build()
+            };
+            ProcessingConfiguration::builder()
+                .enabled(true)
+                .processors(
+                    Processor::builder()
+                        .r#type(ProcessorType::Lambda)
+                        .parameters(param(ProcessorParameterName::LambdaArn, arn)?)
+                        .parameters(param(
+                            ProcessorParameterName::LambdaNumberOfRetries,
+                            PROCESSOR_RETRIES,
+                        )?)
+                        .parameters(param(
+                            ProcessorParameterName::BufferSizeInMb,
+                            PROCESSOR_BUFFER_MIB,
+                        )?)
+                        .parameters(param(
+                            ProcessorParameterName::BufferIntervalInSeconds,
+                            PROCESSOR_BUFFER_SECS,
+                        )?)
+                        .build()?,
+                )
+                .build()
+        }
         None => ProcessingConfiguration::builder().enabled(false).build(),
     };
     let conversion = match &p.conversion {
@@ -176,7 +185,7 @@ fn parts(p: &DeliveryStreamProps) -> Result<Parts, ProvisionError> {
             .build(),
         processing,
         partitioning: DynamicPartitioningConfiguration::builder()
-            .enabled(p.partition_query.is_some())
+            .enabled(p.processor_arn.is_some())
             .retry_options(
                 RetryOptions::builder()
                     .duration_in_seconds(p.partition_retry_secs)
@@ -260,17 +269,15 @@ impl ResourceKind for FirehoseDeliveryStream {
             .and_then(|s| s.kinesis_stream_source_description());
         let dest = d.destinations().first();
         let s3 = dest.and_then(|x| x.extended_s3_destination_description());
-        let partition_query = s3
+        let processor_arn = s3
             .and_then(|s| s.processing_configuration())
             .filter(|p| p.enabled() == Some(true))
             .and_then(|p| {
                 p.processors()
                     .iter()
-                    .filter(|x| x.r#type() == &ProcessorType::MetadataExtraction)
+                    .filter(|x| x.r#type() == &ProcessorType::Lambda)
                     .flat_map(|x| x.parameters())
-                    .find(|x| {
-                        x.parameter_name() == &ProcessorParameterName::MetadataExtractionQuery
-                    })
+                    .find(|x| x.parameter_name() == &ProcessorParameterName::LambdaArn)
                     .map(|x| x.parameter_value().to_owned())
             });
         let conversion = s3
@@ -343,7 +350,7 @@ impl ResourceKind for FirehoseDeliveryStream {
                 .and_then(|p| p.retry_options())
                 .and_then(|r| r.duration_in_seconds())
                 .unwrap_or(300),
-            partition_query,
+            processor_arn,
             conversion,
             tags: comparable_tags(
                 tags.tags()
@@ -368,19 +375,20 @@ impl ResourceKind for FirehoseDeliveryStream {
     }
 
     /// The source cannot change, and dynamic partitioning cannot be turned off once on: both
-    /// mean a new delivery stream.
+    /// mean a new delivery stream. (A stream partitioned by the JQ query of earlier versions
+    /// reads back without a processor; moving it to the Lambda processor is an update.)
     fn diff(&self, spec: &ResourceSpec, seen: &Observed) -> Change {
         let turns_off_partitioning = seen
             .fields
-            .get("partition_query")
+            .get("processor_arn")
             .is_some_and(|v| !v.is_null())
             && spec
                 .fields
-                .get("partition_query")
+                .get("processor_arn")
                 .is_none_or(serde_json::Value::is_null);
         if turns_off_partitioning {
             return Change::Replace {
-                field: "partition_query".to_owned(),
+                field: "processor_arn".to_owned(),
             };
         }
         diff_fields(
@@ -455,7 +463,7 @@ impl ResourceKind for FirehoseDeliveryStream {
             "buffer_interval_secs",
             "buffer_size_mib",
             "compression",
-            "partition_query",
+            "processor_arn",
             "partition_retry_secs",
             "conversion",
         ]
@@ -550,12 +558,12 @@ mod tests {
             source_role_arn: "arn:aws:iam::1:role/f".into(),
             role_arn: "arn:aws:iam::1:role/f".into(),
             bucket_arn: "arn:aws:s3:::lake".into(),
-            prefix: "lake/clickstream/dt=!{partitionKeyFromQuery:dt}/".into(),
+            prefix: "lake/clickstream/dt=!{partitionKeyFromLambda:dt}/".into(),
             error_prefix: "raw/firehose-errors/!{firehose:error-output-type}/".into(),
             buffer_interval_secs: 300,
             buffer_size_mib: 64,
             compression: "UNCOMPRESSED".into(),
-            partition_query: Some(EVENT_TIME_PARTITION_QUERY.into()),
+            processor_arn: Some("arn:aws:lambda:us-east-1:1:function:t".into()),
             partition_retry_secs: 300,
             conversion: Some(ParquetConversion {
                 database: "lake".into(),
@@ -609,11 +617,11 @@ mod tests {
             }
         );
         let mut unpartitioned = props();
-        unpartitioned.partition_query = None;
+        unpartitioned.processor_arn = None;
         assert_eq!(
             FirehoseDeliveryStream.diff(&spec(&unpartitioned), &seen(&props())),
             Change::Replace {
-                field: "partition_query".into()
+                field: "processor_arn".into()
             }
         );
     }

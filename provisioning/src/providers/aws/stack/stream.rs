@@ -1,21 +1,27 @@
 //! The clickstream: the Kinesis stream the shop's pages publish to, and the Firehose delivery
-//! that lands it in the lake as Parquet, with the role Firehose acts with.
+//! that lands it in the lake as Parquet, with the role Firehose acts with and the function that
+//! applies the lake's rules to every batch on the way (valid events partitioned by event hour;
+//! invalid ones to the dead-letter table).
 
 use fashion_domain::lake::tables;
 
-use super::common::{glue_table_arns, lake_arn, lake_objects, stream_arn};
-use super::identity::{role_arn, role_policy, service_role};
+use fashion_aws_core::vars;
+
+use super::common::{
+    function_arn, glue_table_arns, lake_arn, lake_objects, stream_arn, table_arn, table_name,
+};
+use super::functions::{function, var};
+use super::identity::{execution_role, logs, role_arn, role_policy, service_role};
 use crate::config::StreamMode;
 use crate::engine::desired::{Builder, tags};
 use crate::layout::names;
-use crate::providers::aws::firehose::{
-    self, DeliveryStreamProps, EVENT_TIME_PARTITION_QUERY, ParquetConversion,
-};
+use crate::providers::aws::firehose::{self, DeliveryStreamProps, ParquetConversion};
 use crate::providers::aws::glue;
 use crate::providers::aws::iam::allow;
 use crate::providers::aws::kinesis::{self, MODE_ON_DEMAND, MODE_PROVISIONED, StreamProps};
+use crate::providers::aws::lambda;
 
-/// The stream, Firehose's role and policy, the delivery stream.
+/// The stream, the transformation function, Firehose's role and policy, the delivery stream.
 pub fn declare(b: &mut Builder<'_>) {
     let cfg = b.cfg;
     let stream = &cfg.stream;
@@ -35,6 +41,7 @@ pub fn declare(b: &mut Builder<'_>) {
         },
         &[],
     );
+    transform_function(b);
     service_role(
         b,
         names::FIREHOSE,
@@ -45,6 +52,36 @@ pub fn declare(b: &mut Builder<'_>) {
     let statements = firehose_statements(b);
     let policy = role_policy(b, names::FIREHOSE, &statements);
     delivery_stream(b, policy);
+}
+
+/// The function Firehose hands each batch to: it may only store dead letters and write its logs.
+fn transform_function(b: &mut Builder<'_>) {
+    let cfg = b.cfg;
+    execution_role(
+        b,
+        names::FIREHOSE_TRANSFORM,
+        "Applies the lake's rules to the clickstream on its way to the lake",
+    );
+    let statements = vec![
+        allow(
+            "SetAsideDeadLetters",
+            &["dynamodb:PutItem"],
+            &[table_arn(b, names::DEAD_LETTERS)],
+        ),
+        logs(b, &cfg.physical(names::FIREHOSE_TRANSFORM)),
+    ];
+    role_policy(b, names::FIREHOSE_TRANSFORM, &statements);
+    let env = vec![var(
+        vars::DEAD_LETTERS_TABLE,
+        table_name(b, names::DEAD_LETTERS),
+    )];
+    function(
+        b,
+        names::FIREHOSE_TRANSFORM,
+        &cfg.functions.firehose_transform,
+        env,
+        None,
+    );
 }
 
 /// Where Firehose writes the records it could not convert or partition.
@@ -88,6 +125,12 @@ fn firehose_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
             ],
             &[stream_arn(b)],
         ),
+        // AWS documents both for a Lambda processor.
+        allow(
+            "TransformRecords",
+            &["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+            &[function_arn(b, names::FIREHOSE_TRANSFORM)],
+        ),
         allow(
             "ReadSchema",
             &[
@@ -105,14 +148,18 @@ fn firehose_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
 fn delivery_stream(b: &mut Builder<'_>, policy: String) {
     let cfg = b.cfg;
     let role = role_arn(b, names::FIREHOSE);
-    let after = [b.id(glue::TABLE_KIND, tables::CLICKSTREAM), policy];
+    let after = [
+        b.id(glue::TABLE_KIND, tables::CLICKSTREAM),
+        b.id(lambda::FUNCTION_KIND, names::FIREHOSE_TRANSFORM),
+        policy,
+    ];
     let props = DeliveryStreamProps {
         source_stream_arn: stream_arn(b),
         source_role_arn: role.clone(),
         role_arn: role.clone(),
         bucket_arn: lake_arn(b),
         prefix: format!(
-            "{}{}/dt=!{{partitionKeyFromQuery:dt}}/hour=!{{partitionKeyFromQuery:hour}}/",
+            "{}{}/dt=!{{partitionKeyFromLambda:dt}}/hour=!{{partitionKeyFromLambda:hour}}/",
             cfg.lake.prefix,
             tables::CLICKSTREAM
         ),
@@ -123,7 +170,7 @@ fn delivery_stream(b: &mut Builder<'_>, policy: String) {
         buffer_interval_secs: cfg.sink.buffer_interval_secs,
         buffer_size_mib: cfg.sink.buffer_size_mib,
         compression: "UNCOMPRESSED".into(),
-        partition_query: Some(EVENT_TIME_PARTITION_QUERY.into()),
+        processor_arn: Some(function_arn(b, names::FIREHOSE_TRANSFORM)),
         partition_retry_secs: 300,
         conversion: Some(ParquetConversion {
             database: cfg.glue_database(),

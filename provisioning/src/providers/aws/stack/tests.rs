@@ -38,9 +38,9 @@ fn every_aws_resource_of_the_design_is_declared_in_dependency_order() {
     assert_eq!(count(glue::DATABASE_KIND), 1);
     assert_eq!(count(glue::TABLE_KIND), all_tables().len());
     assert_eq!(count(firehose::KIND), 1);
-    assert_eq!(count(iam::ROLE_KIND), 6);
-    assert_eq!(count(iam::POLICY_KIND), 6);
-    assert_eq!(count(lambda::FUNCTION_KIND), 4);
+    assert_eq!(count(iam::ROLE_KIND), 7);
+    assert_eq!(count(iam::POLICY_KIND), 7);
+    assert_eq!(count(lambda::FUNCTION_KIND), 5);
     assert_eq!(count(lambda_mapping::MAPPING_KIND), 1);
     assert_eq!(count(function_url::KIND), 1);
     assert_eq!(count(scheduler::GROUP_KIND), 1);
@@ -56,10 +56,14 @@ fn every_aws_resource_of_the_design_is_declared_in_dependency_order() {
         pos("aws::aws:glue:table::clickstream")
             < pos("aws::aws:firehose:delivery-stream::clickstream-to-lake")
     );
+    assert!(
+        pos("aws::aws:lambda:function::firehose-transform")
+            < pos("aws::aws:firehose:delivery-stream::clickstream-to-lake")
+    );
     assert!(pos("aws::aws:rds:db-instance::orders") < pos("aws::aws:lambda:function::daily-job"));
     assert!(pos("aws::aws:iam:role-policy::api") < pos("aws::aws:lambda:function::api"));
     assert!(pos("aws::aws:lambda:function::api") < pos("aws::aws:lambda:function-url::api"));
-    assert_eq!(specs.len(), 33 + all_tables().len());
+    assert_eq!(specs.len(), 36 + all_tables().len());
 }
 
 #[test]
@@ -178,7 +182,7 @@ fn no_policy_allows_every_action_on_every_resource() {
         .iter()
         .filter(|s| s.kind == iam::POLICY_KIND)
         .collect();
-    assert_eq!(policies.len(), 6);
+    assert_eq!(policies.len(), 7);
     for s in policies {
         let doc = &s.fields["document"];
         assert!(!iam::allows_star_on_star(doc), "{}", s.id);
@@ -477,9 +481,30 @@ fn each_role_may_touch_only_what_its_function_uses() {
                 ],
                 &refs(&glue_tables(&["clickstream"])),
             ),
+            on(
+                &["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+                &["${aws::aws:lambda:function::firehose-transform.arn}"],
+            ),
         ])
     );
-    // The delivery stream writes where its role may write.
+    // Its transformation only stores dead letters (and logs).
+    assert_eq!(
+        grants(names::FIREHOSE_TRANSFORM),
+        union(vec![
+            on(&["dynamodb:PutItem"], &[&table("dead-letters")]),
+            logs("fashion-prod-firehose-transform"),
+        ])
+    );
+    // The delivery stream writes where its role may write, partitioned by the function it may
+    // invoke.
+    assert_eq!(
+        specs
+            .iter()
+            .find(|s| s.kind == firehose::KIND)
+            .unwrap()
+            .fields["processor_arn"],
+        "${aws::aws:lambda:function::firehose-transform.arn}"
+    );
     let firehose = specs.iter().find(|s| s.kind == firehose::KIND).unwrap();
     for key in ["prefix", "error_prefix"] {
         let prefix = firehose.fields[key].as_str().unwrap();
@@ -685,7 +710,7 @@ fn no_policy_has_a_wildcard_action_a_not_action_or_a_star_resource_but_vpc_inter
             .iter()
             .filter(|s| s.kind == iam::POLICY_KIND)
             .collect();
-        assert_eq!(policies.len(), 6);
+        assert_eq!(policies.len(), 7);
         let mut star_statements = 0;
         for s in policies {
             // Act

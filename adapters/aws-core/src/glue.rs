@@ -4,8 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use fashion_domain::lake::TableDef;
+use fashion_domain::lake::{TableDef, tables};
 use serde::{Deserialize, Serialize};
+
+/// Tables a delivery service writes straight under `dt=…/hour=…/` prefixes (Firehose's dynamic
+/// partitioning), registering no partition: the catalog projects their partitions (Athena's
+/// partition projection) and readers list their prefixes instead of asking Glue.
+pub const DELIVERED_TABLES: &[&str] = &[tables::CLICKSTREAM];
+
+/// True when `table` is one of [`DELIVERED_TABLES`].
+#[must_use]
+pub fn is_delivered(table: &str) -> bool {
+    DELIVERED_TABLES.contains(&table)
+}
 
 /// Hive's Parquet input format.
 pub const PARQUET_INPUT_FORMAT: &str =

@@ -9,9 +9,18 @@
 //! ([`Window::may_hold`]; store-local days keep a day of margin on both ends). Rows are then
 //! filtered exactly by event time, and events deduplicated by id, by the domain's rules.
 //!
+//! The clickstream on AWS is written by Firehose straight under `dt=…/hour=…/` prefixes, and no
+//! partition is registered (the table is projected; see fashion-aws-core's
+//! [`DELIVERED_TABLES`](fashion_aws_core::glue::DELIVERED_TABLES)). For such a table the history
+//! also lists the window's `dt=` prefixes in S3 and reads the partition of each object from its
+//! key: a partition Glue knows is read from its catalogued version directory only (as the S3
+//! lake writer left it), any other from every object under its prefix (as Firehose wrote it).
+//!
 //! Objects are read whole (a lake file is at most [`crate::lake::DEFAULT_MAX_FILE_BYTES`] by
 //! default); a few are downloaded and decoded at once ([`DEFAULT_CONCURRENCY`]). Files whose names
 //! start with `_` or `.` (the version manifest) are skipped, as Hive and Athena skip them.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -22,6 +31,8 @@ use fashion_domain::history::{
 use fashion_domain::lake::{PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{HistorySource, LakeError};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+
+use fashion_aws_core::glue::is_delivered;
 
 use crate::error::lake_err;
 use crate::glue::GlueTableCatalog;
@@ -84,6 +95,13 @@ impl S3HistorySource {
             .catalog
             .partitions_where(table, dt_expression(lo, hi).as_deref())
             .await?;
+        if is_delivered(table) {
+            let catalogued: HashMap<PartitionKey, String> =
+                parts.into_iter().map(|p| (p.key, p.location)).collect();
+            return self
+                .delivered_files(table, (lo, hi), &catalogued, keep)
+                .await;
+        }
         let locations: Vec<(String, PartitionKey)> = parts
             .into_iter()
             .filter(|p| keep(&p.key))
@@ -96,6 +114,97 @@ impl S3HistorySource {
             .try_concat()
             .await
     }
+}
+
+impl S3HistorySource {
+    /// The data objects of a delivered table whose `dt` lies in `[lo, hi]` and whose partition
+    /// `keep` accepts, listed from S3 one `dt=` prefix at a time (the whole table when the
+    /// window is unbounded); a `catalogued` partition only below its location.
+    async fn delivered_files(
+        &self,
+        table: &str,
+        (lo, hi): (Option<NaiveDate>, Option<NaiveDate>),
+        catalogued: &HashMap<PartitionKey, String>,
+        keep: impl Fn(&PartitionKey) -> bool,
+    ) -> Result<Vec<DataFile>, LakeError> {
+        let (bucket, table_prefix) = split_location(&self.catalog.table_location(table))?;
+        let prefixes: Vec<String> = match (lo, hi) {
+            (Some(lo), Some(hi)) => lo
+                .iter_days()
+                .take_while(|d| *d <= hi)
+                .map(|d| format!("{table_prefix}{DT}={}/", d.format("%Y-%m-%d")))
+                .collect(),
+            _ => vec![table_prefix.clone()],
+        };
+        let s3 = self.s3.clone();
+        let listed: Vec<Vec<(String, Option<i64>)>> = stream::iter(prefixes)
+            .map(|prefix| list_keys(s3.clone(), bucket.clone(), prefix))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        let mut out: Vec<DataFile> = listed
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, size)| {
+                let partition = key_partition(&table_prefix, &key)?;
+                let dir = match catalogued.get(&partition) {
+                    Some(location) => split_location(location).ok()?.1,
+                    None => format!("{table_prefix}{}/", partition.path()),
+                };
+                (keep(&partition) && is_data_object(&dir, &key, size)).then(|| DataFile {
+                    bucket: bucket.clone(),
+                    key,
+                    partition,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+/// Every key (and size) under `prefix`.
+async fn list_keys(
+    s3: Client,
+    bucket: String,
+    prefix: String,
+) -> Result<Vec<(String, Option<i64>)>, LakeError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(&prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| lake_err(&e, &format!("list s3://{bucket}/{prefix}")))?;
+        out.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| Some((o.key()?.to_owned(), o.size()))),
+        );
+        match page.next_continuation_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The partition an object's key names below its table's prefix: the leading `k=v` segments
+/// (`dt=2026-11-25/hour=09/…`); `None` when there are none.
+fn key_partition(table_prefix: &str, key: &str) -> Option<PartitionKey> {
+    let rel = key.strip_prefix(table_prefix)?;
+    let mut segments: Vec<&str> = rel.split('/').collect();
+    segments.pop(); // the object's own name
+    let pairs: Vec<(String, String)> = segments
+        .iter()
+        .map_while(|seg| seg.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (!pairs.is_empty()).then_some(PartitionKey(pairs))
 }
 
 /// A Glue partition expression selecting `dt` in `[lo, hi]`; `None` for an unbounded window.
@@ -151,30 +260,16 @@ async fn list_data_files(
     partition: PartitionKey,
 ) -> Result<Vec<DataFile>, LakeError> {
     let (bucket, prefix) = split_location(&location)?;
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(&bucket)
-            .prefix(&prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| lake_err(&e, &format!("list {location}")))?;
-        out.extend(page.contents().iter().filter_map(|o| {
-            let key = o.key()?;
-            is_data_object(&prefix, key, o.size()).then(|| DataFile {
-                bucket: bucket.clone(),
-                key: key.to_owned(),
-                partition: partition.clone(),
-            })
-        }));
-        match page.next_continuation_token() {
-            Some(t) => token = Some(t.to_owned()),
-            None => break,
-        }
-    }
+    let mut out: Vec<DataFile> = list_keys(s3, bucket.clone(), prefix.clone())
+        .await?
+        .into_iter()
+        .filter(|(key, size)| is_data_object(&prefix, key, *size))
+        .map(|(key, _)| DataFile {
+            bucket: bucket.clone(),
+            key,
+            partition: partition.clone(),
+        })
+        .collect();
     out.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(out)
 }
@@ -291,6 +386,34 @@ mod tests {
         let (lo, hi) = Window::new(utc("2026-11-25T00:30:00Z"), DateTime::<Utc>::MAX_UTC)
             .dt_bounds(STORE_DAY_MARGIN);
         assert_eq!(dt_expression(lo, hi).as_deref(), Some("dt >= '2026-11-24'"));
+    }
+
+    #[test]
+    fn a_delivered_objects_partition_is_read_from_its_key() {
+        let hour = |dt: &str, h: &str| {
+            Some(PartitionKey(vec![
+                ("dt".to_owned(), dt.to_owned()),
+                ("hour".to_owned(), h.to_owned()),
+            ]))
+        };
+        let p = "lake/clickstream/";
+        assert_eq!(
+            key_partition(
+                p,
+                "lake/clickstream/dt=2026-11-25/hour=09/fashion-prod-clickstream-to-lake-1-2026-11-25-09-15-00-ab12"
+            ),
+            hour("2026-11-25", "09")
+        );
+        assert_eq!(
+            key_partition(
+                p,
+                "lake/clickstream/dt=2026-11-25/hour=10/v-1/part-a.parquet"
+            ),
+            hour("2026-11-25", "10"),
+            "the S3 lake writer's version directories"
+        );
+        assert_eq!(key_partition(p, "lake/clickstream/loose.parquet"), None);
+        assert_eq!(key_partition(p, "lake/orders/dt=2026-11-25/x"), None);
     }
 
     #[test]

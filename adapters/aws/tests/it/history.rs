@@ -236,3 +236,206 @@ async fn files_of_other_engines_with_other_physical_types_are_read() {
         }]
     );
 }
+
+/// Julian day of the Unix epoch, which INT96 timestamps count from.
+const JULIAN_EPOCH_DAY: i64 = 2_440_588;
+
+/// An instant as Hive's INT96: nanoseconds of the day, then the Julian day.
+fn int96(at: DateTime<Utc>) -> parquet::data_type::Int96 {
+    let nanos = at.timestamp_nanos_opt().expect("in range");
+    let day = nanos.div_euclid(86_400_000_000_000);
+    let of_day = u64::try_from(nanos.rem_euclid(86_400_000_000_000)).expect("positive");
+    let mut v = parquet::data_type::Int96::new();
+    v.set_data(
+        u32::try_from(of_day & 0xffff_ffff).expect("low"),
+        u32::try_from(of_day >> 32).expect("high"),
+        u32::try_from(day + JULIAN_EPOCH_DAY).expect("day"),
+    );
+    v
+}
+
+/// One Parquet file the way Firehose's record format conversion writes the clickstream: Hive's
+/// Parquet SerDe (every column optional, timestamps as INT96), Snappy compression, columns from
+/// the Glue table, one row per event.
+fn firehose_parquet(events: &[fashion_domain::event::ClickEvent]) -> Vec<u8> {
+    use parquet::basic::Compression;
+    use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type, Int96Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    let schema = Arc::new(
+        parse_message_type(
+            "message hive_schema {
+               optional binary event_id (STRING);
+               optional binary event_type (STRING);
+               optional int64 user_id;
+               optional binary session_id (STRING);
+               optional int64 product_id;
+               optional int96 occurred_at;
+               optional int32 utc_offset_minutes;
+               optional binary device (STRING);
+               optional int32 schema_version;
+             }",
+        )
+        .expect("schema"),
+    );
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
+    let text = |f: &dyn Fn(&fashion_domain::event::ClickEvent) -> String| -> Vec<ByteArray> {
+        events
+            .iter()
+            .map(|e| ByteArray::from(f(e).as_str()))
+            .collect()
+    };
+    let all_defined = vec![1_i16; events.len()];
+    let mut buf = Vec::new();
+    let mut w = SerializedFileWriter::new(&mut buf, schema, props).expect("writer");
+    let mut rg = w.next_row_group().expect("row group");
+    let mut column = 0;
+    while let Some(mut col) = rg.next_column().expect("column") {
+        match column {
+            0 => col.typed::<ByteArrayType>().write_batch(
+                &text(&|e| e.event_id.to_string()),
+                Some(&all_defined),
+                None,
+            ),
+            1 => col.typed::<ByteArrayType>().write_batch(
+                &text(&|e| e.event_type.as_str().to_owned()),
+                Some(&all_defined),
+                None,
+            ),
+            2 => col.typed::<Int64Type>().write_batch(
+                &events
+                    .iter()
+                    .map(|e| i64::try_from(e.user_id.get()).expect("id"))
+                    .collect::<Vec<_>>(),
+                Some(&all_defined),
+                None,
+            ),
+            3 => col.typed::<ByteArrayType>().write_batch(
+                &text(&|e| e.session_id.as_str().to_owned()),
+                Some(&all_defined),
+                None,
+            ),
+            4 => col.typed::<Int64Type>().write_batch(
+                &events
+                    .iter()
+                    .filter_map(|e| e.product_id.map(|p| i64::from(p.get())))
+                    .collect::<Vec<_>>(),
+                Some(
+                    &events
+                        .iter()
+                        .map(|e| i16::from(e.product_id.is_some()))
+                        .collect::<Vec<_>>(),
+                ),
+                None,
+            ),
+            5 => col.typed::<Int96Type>().write_batch(
+                &events
+                    .iter()
+                    .map(|e| int96(e.occurred_utc()))
+                    .collect::<Vec<_>>(),
+                Some(&all_defined),
+                None,
+            ),
+            6 => col.typed::<Int32Type>().write_batch(
+                &events
+                    .iter()
+                    .map(|e| e.occurred_at.offset().local_minus_utc() / 60)
+                    .collect::<Vec<_>>(),
+                Some(&all_defined),
+                None,
+            ),
+            7 => col.typed::<ByteArrayType>().write_batch(
+                &text(&|e| e.device.as_str().to_owned()),
+                Some(&all_defined),
+                None,
+            ),
+            _ => col.typed::<Int32Type>().write_batch(
+                &vec![1; events.len()],
+                Some(&all_defined),
+                None,
+            ),
+        }
+        .expect("write column");
+        col.close().expect("close column");
+        column += 1;
+    }
+    rg.close().expect("close row group");
+    w.close().expect("close file");
+    buf
+}
+
+#[tokio::test]
+async fn clickstream_objects_in_firehoses_layout_are_read_without_a_registered_partition() {
+    // Arrange: two hours of clicks as the delivery stream lands them (object names as Firehose
+    // gives them, no extension, no Glue partition), a duplicate delivery of one object (Firehose
+    // is at-least-once), an error-output object and a hidden one that are not data.
+    let l = lake().await;
+    let first: Vec<_> = (1..=3)
+        .map(|n| view(n, 42, 7, i64::try_from(n).unwrap() * 60))
+        .collect();
+    let second = vec![view(4, 43, 8, 3_700)];
+    let stream = "fashion-prod-clickstream-to-lake";
+    for (events, suffix) in [(&first, "a1"), (&first, "b2"), (&second, "c3")] {
+        let key = PartitionKey::hour_of(events[0].occurred_utc());
+        put(
+            &l,
+            &format!(
+                "lake/clickstream/{}/{stream}-1-2026-11-25-10-15-00-{suffix}",
+                key.path()
+            ),
+            firehose_parquet(events),
+        )
+        .await;
+    }
+    let hour = PartitionKey::hour_of(first[0].occurred_utc()).path();
+    put(
+        &l,
+        &format!("lake/clickstream/{hour}/_SUCCESS"),
+        b"x".to_vec(),
+    )
+    .await;
+    put(
+        &l,
+        &format!("lake/clickstream/{hour}/.tmp-x"),
+        b"x".to_vec(),
+    )
+    .await;
+
+    // Act: the whole history, and a window of the second hour only.
+    let events = all(&l.history).await.expect("history");
+    let later: Vec<TrainingEvent> = l
+        .history
+        .interactions(
+            second[0].occurred_utc(),
+            second[0].occurred_utc() + Duration::minutes(1),
+        )
+        .try_concat()
+        .await
+        .expect("window");
+
+    // Assert: each event once, decoded from Snappy and INT96.
+    let expected = |e: &fashion_domain::event::ClickEvent| TrainingEvent {
+        customer: e.user_id,
+        session: session_hash(e.session_id.as_str()),
+        product: e.product_id.expect("a product"),
+        kind: e.event_type,
+        at: e.occurred_utc(),
+    };
+    let mut got = events.clone();
+    got.sort_by_key(|e| e.at);
+    assert_eq!(
+        got,
+        first
+            .iter()
+            .chain(&second)
+            .map(expected)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(later, vec![expected(&second[0])]);
+}

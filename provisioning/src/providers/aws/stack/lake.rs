@@ -107,7 +107,7 @@ fn catalog(b: &mut Builder<'_>) {
     );
     for def in all_tables() {
         let location = format!("s3://{bucket}/{lake_prefix}{}/", def.name);
-        let extra = if def.name == tables::CLICKSTREAM {
+        let extra = if fashion_aws_core::glue::is_delivered(&def.name) {
             clickstream_projection(&def, &location)
         } else {
             BTreeMap::new()

@@ -147,20 +147,26 @@ fn outputs(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn engine(args: &Args) -> anyhow::Result<Engine> {
-    provisioning::providers::connect(StackConfig::load(args.stack)?).await
+/// The engine of the stack `args` name; preview and up (`planning`) refuse an aws stack whose
+/// daily job could not reach its database, before any AWS call.
+async fn engine(args: &Args, planning: bool) -> anyhow::Result<Engine> {
+    let config = StackConfig::load(args.stack)?;
+    if planning && let Some(problem) = config.unreachable_database() {
+        anyhow::bail!("{problem}");
+    }
+    provisioning::providers::connect(config).await
 }
 
 async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
     match verb {
         Verb::Outputs(args) => outputs(&args),
         Verb::Preview(args) => {
-            let plan = engine(&args).await?.preview().await?;
+            let plan = engine(&args, true).await?.preview().await?;
             print(&plan, args.json)?;
             Ok(exit(&plan))
         }
         Verb::Up(args) => {
-            let engine = engine(&args).await?;
+            let engine = engine(&args, true).await?;
             if !args.yes {
                 let plan = engine.preview().await?;
                 if !plan.is_ok() {
@@ -182,7 +188,7 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
             Ok(exit(&report))
         }
         Verb::Destroy(args) => {
-            let engine = engine(&args).await?;
+            let engine = engine(&args, false).await?;
             if !args.yes {
                 let plan = engine.preview_destroy().await?;
                 if plan.has_changes() {

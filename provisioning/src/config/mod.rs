@@ -630,4 +630,29 @@ mod tests {
         assert_eq!(cfg.glue_database(), "fashion_dev_lake");
         assert_eq!(cfg.partition(), "aws");
     }
+
+    #[test]
+    fn the_aws_stack_refuses_to_plan_a_daily_job_that_cannot_reach_its_database() {
+        let mut cfg = StackConfig::builtin(StackName::Aws).unwrap();
+        let problem = cfg.unreachable_database().expect("no network is set");
+        for setting in [
+            "network.subnet_ids",
+            "network.security_group_ids",
+            "network.db_subnet_group",
+        ] {
+            assert!(problem.contains(setting), "{problem}");
+        }
+        cfg.network.subnet_ids = vec!["subnet-1".into(), "subnet-2".into()];
+        cfg.network.security_group_ids = vec!["sg-1".into()];
+        let problem = cfg.unreachable_database().expect("no subnet group");
+        assert!(!problem.contains("network.subnet_ids"), "{problem}");
+        cfg.network.db_subnet_group = "orders".into();
+        assert_eq!(cfg.unreachable_database(), None);
+        let emulator = StackConfig::builtin(StackName::Emulator).unwrap();
+        assert_eq!(
+            emulator.unreachable_database(),
+            None,
+            "the emulator has no VPC"
+        );
+    }
 }

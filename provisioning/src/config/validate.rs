@@ -236,4 +236,35 @@ impl StackConfig {
             )
         }
     }
+
+    /// On the aws stack, why the daily job could not reach the orders database: RDS is never
+    /// public, so the function must run in the database's VPC, and this stack creates no VPC.
+    /// `None` when it can (or on a stack without a private database).
+    #[must_use]
+    pub fn unreachable_database(&self) -> Option<String> {
+        if self.stack != StackName::Aws {
+            return None;
+        }
+        let n = &self.network;
+        let missing: Vec<&str> = [
+            ("network.subnet_ids", n.subnet_ids.is_empty()),
+            (
+                "network.security_group_ids",
+                n.security_group_ids.is_empty(),
+            ),
+            ("network.db_subnet_group", n.db_subnet_group.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, empty)| empty.then_some(name))
+        .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "the daily job cannot reach the orders database: the database is private and \
+                 this stack creates no VPC, so name an existing VPC's private subnets, the \
+                 security groups shared with the database and its DB subnet group ({} not set) \
+                 in provisioning/stacks/aws.toml or the FASHION_PROVISION_NETWORK__* variables",
+                missing.join(", ")
+            )
+        })
+    }
 }

@@ -29,6 +29,7 @@
 
 mod catalog;
 mod day;
+mod dirty;
 mod people;
 
 use std::collections::{BTreeMap, HashMap};

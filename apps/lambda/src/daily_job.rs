@@ -1,16 +1,20 @@
 //! The daily-job function: invoked by the 00:01 schedule (an EventBridge event), it runs the
 //! domain's [`DailyJob`] for "yesterday" in the store's time zone, reading RDS PostgreSQL and
-//! writing the S3 lake catalogued in Glue. An explicit `date` backfills that day instead.
+//! writing the S3 lake catalogued in Glue, then copies the database's new and changed products
+//! to the DynamoDB catalog the stream processor enriches with ([`sync_catalog`]). An explicit
+//! `date` backfills that day instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::Utc;
 use chrono_tz::Tz;
-use fashion_aws::{AwsConfig, GlueTableCatalog, S3LakeWriter};
+use fashion_aws::{AwsConfig, DynamoDbProductCatalog, GlueTableCatalog, S3LakeWriter};
+use fashion_domain::services::catalog_sync::{CatalogSync, sync_catalog};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
 use fashion_postgres::{PostgresPurchaseStore, ServerTls, connect_options};
 use secrecy::ExposeSecret;
+use serde::Serialize;
 use serde_json::Value;
 
 pub use crate::events::{DailyJobFunctionError, day_of};
@@ -19,7 +23,19 @@ use crate::settings::DailyJobSettings;
 /// The function: the database pool and AWS clients live as long as the execution environment.
 pub struct DailyJobFunction {
     job: DailyJob<PostgresPurchaseStore, S3LakeWriter, GlueTableCatalog>,
+    source: Arc<PostgresPurchaseStore>,
+    products: DynamoDbProductCatalog,
     time_zone: Tz,
+}
+
+/// What one invocation did: the day's job, then the catalog's sync.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DailyRun {
+    /// The day's job.
+    #[serde(flatten)]
+    pub job: DailyJobReport,
+    /// The product catalog's sync.
+    pub catalog: CatalogSync,
 }
 
 /// The variable naming the PEM bundle the database's server certificate is verified against
@@ -94,23 +110,30 @@ impl DailyJobFunction {
         source: PostgresPurchaseStore,
         lake: S3LakeWriter,
         catalog: GlueTableCatalog,
+        products: DynamoDbProductCatalog,
         time_zone: Tz,
     ) -> Self {
+        let source = Arc::new(source);
         Self {
-            job: DailyJob::new(Arc::new(source), Arc::new(lake), Arc::new(catalog)),
+            job: DailyJob::new(source.clone(), Arc::new(lake), Arc::new(catalog)),
+            source,
+            products,
             time_zone,
         }
     }
 
-    /// Runs the job for the day the event asks for.
+    /// Runs the job for the day the event asks for, then syncs the product catalog.
     ///
     /// # Errors
-    /// A bad event, or the job's error (the invocation then fails and is retried by its caller).
+    /// A bad event, or the job's or the sync's error (the invocation then fails and is retried
+    /// by its caller; both steps are idempotent).
     #[tracing::instrument(skip_all, err)]
-    pub async fn handle(&self, event: &Value) -> Result<DailyJobReport, DailyJobFunctionError> {
+    pub async fn handle(&self, event: &Value) -> Result<DailyRun, DailyJobFunctionError> {
         let day = day_of(event, Utc::now(), self.time_zone)?;
         tracing::info!(day = %day.date, time_zone = %self.time_zone, "Running the daily job.");
-        Ok(self.job.run(day).await?)
+        let job = self.job.run(day).await?;
+        let catalog = sync_catalog(self.source.as_ref(), &self.products).await?;
+        Ok(DailyRun { job, catalog })
     }
 }
 

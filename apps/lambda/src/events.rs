@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::event::{MAX_FUTURE_SKEW, parse_timestamp};
+use fashion_domain::services::catalog_sync::CatalogSyncError;
 use fashion_domain::services::daily_job::DailyJobError;
 use fashion_domain::services::lake_gate::{GateRecord, Verdict};
 use fashion_domain::services::stream_processor::BatchReport;
@@ -27,6 +28,9 @@ pub enum DailyJobFunctionError {
     /// The job failed; retryable when its cause is.
     #[error(transparent)]
     Job(#[from] DailyJobError),
+    /// The product catalog's sync failed; retryable when its cause is.
+    #[error(transparent)]
+    CatalogSync(#[from] CatalogSyncError),
 }
 
 /// The store day an event asks for: `date` (top level, or in an EventBridge event's `detail`)

@@ -199,6 +199,8 @@ pub struct DailyJobSettings {
     pub lake_bucket: String,
     /// Lake prefix.
     pub lake_prefix: String,
+    /// The product catalog the job keeps in step with the database's products.
+    pub catalog_table: String,
 }
 
 impl DailyJobSettings {
@@ -235,6 +237,7 @@ impl DailyJobSettings {
             glue_database: r.required(GLUE_DATABASE),
             lake_bucket: r.required(LAKE_BUCKET),
             lake_prefix: r.or(LAKE_PREFIX, "lake"),
+            catalog_table: r.required(CATALOG_TABLE),
         };
         r.finish(settings)
     }
@@ -472,6 +475,7 @@ mod tests {
             (TIME_ZONE, "Mars/Olympus"),
             (GLUE_DATABASE, "lake"),
             (LAKE_BUCKET, "b"),
+            (CATALOG_TABLE, "products"),
         ]))
         .expect_err("unknown zone");
         assert_eq!(err.problems.len(), 1, "{err}");

@@ -1,5 +1,6 @@
 //! Services: the business logic, generic over the ports.
 
+pub mod catalog_sync;
 pub mod consumer;
 pub mod daily_job;
 pub mod evaluation;

@@ -48,6 +48,7 @@ async fn main() -> Result<(), Error> {
             &settings.lake_bucket,
             &settings.lake_prefix,
         ),
+        aws.dynamodb_product_catalog(&settings.catalog_table),
         settings.time_zone,
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

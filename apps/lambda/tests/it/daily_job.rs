@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate};
 use common::{emulator, unique};
 use fashion_domain::calendar::{StoreDay, parse_time_zone};
 use fashion_domain::lake::tables;
-use fashion_domain::ports::{PurchaseStore, TableCatalog};
+use fashion_domain::ports::{ProductCatalog, PurchaseStore, TableCatalog};
 use fashion_lambda::daily_job::{DailyJobFunction, connect_source};
 use fashion_lambda::settings::{self, DailyJobSettings};
 use fashion_postgres::PostgresPurchaseStore;
@@ -68,10 +68,20 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
         .expect("bucket");
     let database = unique("lake").replace('-', "_");
     fashion_tests::aws::create_glue_database(&aws.glue_client(), &database).await;
+    // The DynamoDB catalog already knows product 1 as it is and product 2 in another colour.
+    let products_table = common::catalog_table(&aws).await;
+    let products = aws.dynamodb_product_catalog(&products_table);
+    let mut recoloured = product(2);
+    recoloured.base_colour = Some("Never This Colour".into());
+    products
+        .upsert_many(&[product(1), recoloured])
+        .await
+        .expect("catalog");
     let function = DailyJobFunction::new(
         store,
         aws.s3_lake_writer(&database, &bucket, "lake"),
         aws.glue_table_catalog(&database, &bucket, "lake"),
+        aws.dynamodb_product_catalog(&products_table),
         tz,
     );
     // AWS's sample scheduled event, fired at 00:01 on 26 Nov store time.
@@ -89,11 +99,23 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
         .expect("backfill of the same day");
 
     // Assert
+    let (first_sync, again_sync) = (first.catalog, again.catalog);
+    let (first, again) = (first.job, again.job);
     assert_eq!(first.date, day.date);
     assert_eq!(first.written_to(tables::ORDERS), 3, "{first:?}");
     assert_eq!(first.written_to(tables::ORDER_ITEMS), 6);
     assert!(first.is_balanced());
     assert_eq!(again.written, first.written, "a rerun writes the same rows");
+    assert_eq!(
+        (first_sync.in_store, first_sync.written),
+        (4, 3),
+        "products 2 (changed), 3 and 4 (new) reach the catalog; 1 is left alone"
+    );
+    assert_eq!(again_sync.written, 0, "a second sync has nothing to write");
+    assert_eq!(
+        products.list().await.expect("catalog"),
+        (1..=4).map(product).collect::<Vec<_>>()
+    );
     let catalog = aws.glue_table_catalog(&database, &bucket, "lake");
     let orders = catalog
         .partitions(tables::ORDERS)
@@ -142,6 +164,7 @@ fn job_settings(url: &str, secret: Option<&str>) -> DailyJobSettings {
         (settings::TIME_ZONE, Some("Asia/Ho_Chi_Minh")),
         (settings::GLUE_DATABASE, Some("lake")),
         (settings::LAKE_BUCKET, Some("bucket")),
+        (settings::CATALOG_TABLE, Some("products")),
     ];
     DailyJobSettings::from_lookup(&|name| {
         vars.iter()

@@ -6,6 +6,7 @@ use fashion_domain::services::daily_job::DAILY_JOB_TABLES;
 
 use super::common::{
     RDS_CA_BUNDLE_PATH, TRAINER_TABLES, glue_table_arns, lake_arn, lake_objects, table_arn,
+    table_name,
 };
 use super::functions::{function, lake_env, models_env, var};
 use super::identity::{execution_role, logs, role_policy};
@@ -134,6 +135,13 @@ fn daily_job_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
             ],
             &glue_table_arns(cfg, &DAILY_JOB_TABLES),
         ),
+        // The catalog's sync after each day: the catalog read whole, new and changed products
+        // written in batches.
+        allow(
+            "SyncCatalog",
+            &["dynamodb:Scan", "dynamodb:BatchWriteItem"],
+            &[table_arn(b, names::PRODUCTS)],
+        ),
         allow(
             "DatabasePassword",
             &["secretsmanager:GetSecretValue"],
@@ -160,6 +168,7 @@ fn daily_job_env(b: &Builder<'_>) -> Vec<(String, String)> {
             vars::DATABASE_SECRET_ARN,
             b.out(rds::KIND, names::ORDERS_DB, rds::OUT_SECRET_ARN),
         ),
+        var(vars::CATALOG_TABLE, table_name(b, names::PRODUCTS)),
     ]);
     if b.cfg.stack == StackName::Aws {
         // fashion-lambda's daily job verifies RDS's certificate (sslmode=verify-full) against

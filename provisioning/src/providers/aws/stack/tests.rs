@@ -562,7 +562,8 @@ fn each_role_may_touch_only_what_its_function_uses() {
             .all(|(_, r, _)| !r.contains(names::CHECKPOINTS))
     );
 
-    // The daily job: its tables' prefixes and catalog entries, the database's secret.
+    // The daily job: its tables' prefixes and catalog entries, the database's secret, and the
+    // product catalog it keeps in step.
     let daily_prefixes: Vec<String> = DAILY_JOB_TABLES
         .iter()
         .map(|t| format!("lake/{t}/"))
@@ -592,6 +593,10 @@ fn each_role_may_touch_only_what_its_function_uses() {
                     "glue:UpdatePartition",
                 ],
                 &refs(&glue_tables(&DAILY_JOB_TABLES)),
+            ),
+            on(
+                &["dynamodb:Scan", "dynamodb:BatchWriteItem"],
+                &[&table(names::PRODUCTS)],
             ),
             on(
                 &["secretsmanager:GetSecretValue"],

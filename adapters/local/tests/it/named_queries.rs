@@ -11,7 +11,7 @@ use fashion_domain::money::Cents;
 use fashion_domain::ports::{LakeWriter, QueryEngine, TableCatalog, WriteMode};
 use fashion_domain::sales::DailySales;
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query, params_for};
-use fashion_local::{DataFusionEngine, LocalLake, StateDb};
+use fashion_local::{DataFusionEngine, LocalLake, SqliteTableCatalog, StateDb};
 use fashion_tests::fixtures::view;
 
 const DAYS: u64 = 40;
@@ -123,9 +123,13 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[tokio::test]
-async fn windowed_named_queries_read_only_their_days() {
-    // Arrange
+/// An empty lake in a temporary directory, its catalog, and DataFusion over both.
+async fn empty_lake() -> (
+    tempfile::TempDir,
+    LocalLake,
+    Arc<SqliteTableCatalog>,
+    DataFusionEngine,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = StateDb::open(&dir.path().join("state.db"))
         .await
@@ -133,6 +137,13 @@ async fn windowed_named_queries_read_only_their_days() {
     let lake = LocalLake::new(dir.path().join("lake"));
     let catalog = Arc::new(db.table_catalog());
     let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
+    (dir, lake, catalog, engine)
+}
+
+#[tokio::test]
+async fn windowed_named_queries_read_only_their_days() {
+    // Arrange
+    let (dir, lake, catalog, engine) = empty_lake().await;
     forty_days(&lake, catalog.as_ref()).await;
     // The funnel looks at 30 days, the rising article types at 14: anything older is spoiled.
     spoil_days_before(&dir.path().join("lake"), first_day() + Days::new(DAYS - 30));
@@ -169,13 +180,7 @@ async fn windowed_named_queries_read_only_their_days() {
 
 #[tokio::test]
 async fn every_named_query_runs_and_a_window_needs_a_day_to_end_on() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = StateDb::open(&dir.path().join("state.db"))
-        .await
-        .expect("open state.db");
-    let lake = LocalLake::new(dir.path().join("lake"));
-    let catalog = Arc::new(db.table_catalog());
-    let engine = DataFusionEngine::new(lake.clone(), catalog.clone());
+    let (_dir, lake, catalog, engine) = empty_lake().await;
     for table in [tables::DAILY_SALES, tables::CLICKSTREAM, tables::QUARANTINE] {
         let def = TableDef::named(table).expect("table");
         catalog.ensure_table(&def).await.expect("ensure");

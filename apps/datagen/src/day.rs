@@ -14,6 +14,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use uuid::Uuid;
 
 use crate::dirty::{dirty_events, dirty_orders};
+use crate::record::{GeneratedEvent, lines_total};
 use crate::{DayData, GenConfig, Generator, pick_uniform, pick_weighted};
 
 /// Sessions start at these local hours with these weights (evening peak).
@@ -21,32 +22,6 @@ const HOUR_WEIGHTS: [f64; 24] = [
     1.0, 0.5, 0.3, 0.2, 0.2, 0.4, 1.0, 2.0, 3.0, 3.5, 4.0, 4.0, 5.0, 4.5, 4.0, 4.0, 4.0, 4.5, 5.0,
     6.5, 8.0, 8.0, 6.0, 3.0,
 ];
-
-/// One record the website sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratedEvent {
-    /// The customer id as text (the stream's partition key).
-    pub partition_key: String,
-    /// The JSON bytes, possibly dirty.
-    pub data: Vec<u8>,
-    /// When it is sent (its event time for clean records).
-    pub occurred_at: DateTime<Utc>,
-    /// The type of a clean record (`None` for dirty ones).
-    pub event_type: Option<EventType>,
-    /// The product of a clean record.
-    pub product_id: Option<ProductId>,
-}
-
-impl GeneratedEvent {
-    /// The record as the website publishes it to the stream.
-    #[must_use]
-    pub fn outbound(&self) -> fashion_domain::stream::OutboundRecord {
-        fashion_domain::stream::OutboundRecord {
-            partition_key: self.partition_key.clone(),
-            data: self.data.clone(),
-        }
-    }
-}
 
 struct ProductInfo {
     id: ProductId,
@@ -530,12 +505,5 @@ fn make_order(
             currency: "USD".to_owned(),
         },
         items,
-    })
-}
-
-/// The sum of quantity × unit price over `items`, or `None` when it overflows `i64` cents.
-pub(crate) fn lines_total(items: &[OrderItemRow]) -> Option<i64> {
-    items.iter().try_fold(0i64, |sum, i| {
-        sum.checked_add(i64::from(i.quantity).checked_mul(i.unit_price_cents)?)
     })
 }

@@ -8,7 +8,7 @@ use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use serde_json::Value;
 
-use crate::day::{GeneratedEvent, lines_total};
+use crate::record::{GeneratedEvent, lines_total};
 use crate::{DayData, DirtyEvent, DirtyOrder, Generator, pick_uniform};
 
 fn rewrite(data: &[u8], f: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Vec<u8> {

@@ -31,6 +31,7 @@ mod catalog;
 mod day;
 mod dirty;
 mod people;
+mod record;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,8 +45,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use day::GeneratedEvent;
 pub(crate) use people::Persona;
+pub use record::GeneratedEvent;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -80,6 +80,42 @@ pub enum Command {
         /// Customer id.
         user_id: String,
     },
+    /// List the records set aside with their reasons, or put the click events among them that
+    /// are valid now back on the stream.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// The stored dead letters, oldest first.
+    List(DeadLetterFilter),
+    /// Put the click events that pass every check now (a fixed bug, a product added to the
+    /// catalog since) back on the stream; consumers drop event ids they already applied.
+    Replay {
+        /// Which letters.
+        #[command(flatten)]
+        filter: DeadLetterFilter,
+        /// Report what would be replayed, and publish nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLetterFilter {
+    /// Only letters of this rule (for example `unknown_product`).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// Only letters from this component (`stream-processor`, `lake-sink`, `api`, ...).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only letters set aside at or after this instant (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Read at most this many letters, oldest first, before filtering.
+    #[arg(long, default_value_t = 100_000)]
+    pub limit: usize,
 }
 
 /// Where `fashion demo` runs the pipeline.

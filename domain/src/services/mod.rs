@@ -9,6 +9,7 @@ pub mod lake_gate;
 pub mod lake_sink;
 pub mod named_queries;
 pub mod recommender;
+pub mod replay;
 pub mod schedule;
 pub mod stream_processor;
 pub mod trainer;

@@ -1,6 +1,7 @@
 //! One module per command; each builds what it needs and calls the services.
 
 mod catalog;
+mod dead_letters;
 pub mod demo;
 mod etl;
 mod generate;
@@ -38,5 +39,6 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Query(args) => lake::query(&settings, &args, json).await,
         Command::Trends(args) => lake::trends(&settings, &args, json).await,
+        Command::DeadLetters(cmd) => dead_letters::run(cmd, &settings, json).await,
     }
 }

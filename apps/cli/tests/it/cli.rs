@@ -147,3 +147,67 @@ fn bad_configuration_is_reported_all_at_once_before_anything_runs() {
         "{err}"
     );
 }
+
+#[test]
+fn dead_letters_are_listed_by_rule_and_a_replay_accounts_for_every_letter() {
+    // Arrange: a day with dirty records, consumed by the stream processor.
+    let dir = tempfile::tempdir().unwrap();
+    let generate = [
+        "generate",
+        "--days",
+        "1",
+        "--users",
+        "100",
+        "--products",
+        "200",
+        "--dirty-rate",
+        "0.05",
+        "--json",
+    ];
+    json(&fashion(dir.path(), &generate));
+    let consumed = fashion(dir.path(), &["stream", "consume", "--json"]);
+    assert!(consumed.status.success(), "{consumed:?}");
+
+    // Act
+    let all = json(&fashion(dir.path(), &["dead-letters", "list", "--json"]));
+    let malformed = json(&fashion(
+        dir.path(),
+        &["dead-letters", "list", "--code", "malformed", "--json"],
+    ));
+    let replay = json(&fashion(dir.path(), &["dead-letters", "replay", "--json"]));
+    let refused = fashion(
+        dir.path(),
+        &["dead-letters", "list", "--since", "yesterday"],
+    );
+
+    // Assert
+    let total = all["total_stored"].as_u64().unwrap();
+    assert!(total > 0, "{all}");
+    assert_eq!(all["selected"].as_u64().unwrap(), total);
+    let by_rule: u64 = all["by_rule"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_rule, total);
+    let letters = malformed["letters"].as_array().unwrap();
+    assert!(!letters.is_empty(), "{malformed}");
+    assert!(letters.iter().all(|l| l["code"] == "malformed"));
+    // Nothing dirty becomes valid by waiting: every letter is counted, none replayed.
+    let still: u64 = replay["still_invalid"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(replay["examined"].as_u64().unwrap(), total);
+    assert_eq!(replay["replayed"], 0, "{replay}");
+    assert_eq!(
+        still + replay["truncated"].as_u64().unwrap(),
+        total,
+        "{replay}"
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--since"));
+}

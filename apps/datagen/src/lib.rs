@@ -32,6 +32,7 @@ mod day;
 mod dirty;
 mod people;
 mod record;
+mod world;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -248,7 +249,7 @@ pub struct Generator {
     products: Vec<Product>,
     customers: Vec<Customer>,
     personas: Vec<Persona>,
-    world: day::World,
+    world: world::World,
     planted: Vec<PlantedTrend>,
 }
 
@@ -289,7 +290,7 @@ impl Generator {
         let mut rng = stream_rng(config.seed, 1);
         let products = catalog::synthesize(config.products.max(50) as usize, &mut rng);
         let mut rng = stream_rng(config.seed, 2);
-        let world = day::World::new(&products, &mut rng);
+        let world = world::World::new(&products, &mut rng);
         let planted = world.plant_trends(&config, &mut rng);
         let mut rng = stream_rng(config.seed, 3);
         let (customers, personas) = people::synthesize(&config, &world, &mut rng);

@@ -10,7 +10,7 @@ use fashion_domain::ids::CustomerId;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 
-use crate::day::World;
+use crate::world::World;
 use crate::{GenConfig, pick_weighted};
 
 /// The city of a customer when [`CITIES`] gives none (it always does: it is a non-empty

@@ -1,7 +1,7 @@
 //! Compact records of past behaviour, what training and evaluation consume by the million, and
 //! the rules every lake reader applies to produce them: which partitions a window reads
-//! ([`Window::may_hold`]), which rows it keeps ([`interactions_in`], [`purchases_in`]), and
-//! deduplication by event id.
+//! ([`Window::may_hold`]), which rows it keeps ([`interactions_in`], [`events_in`],
+//! [`purchases_in`]), and deduplication by event id.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -182,6 +182,21 @@ pub fn interactions_in(
         .collect()
 }
 
+/// The click events among `events` with event time in the window, page views included, each
+/// event id once: `seen` carries the ids already returned, across chunks. This is the lake's
+/// contract when read: a retried write or an at-least-once delivery may store an event twice.
+#[must_use]
+pub fn events_in(
+    events: Vec<ClickEvent>,
+    window: Window,
+    seen: &mut HashSet<EventId>,
+) -> Vec<ClickEvent> {
+    events
+        .into_iter()
+        .filter(|e| window.contains(e.occurred_utc()) && seen.insert(e.event_id))
+        .collect()
+}
+
 /// The order lines placed in the window.
 #[must_use]
 pub fn purchases_in(lines: &[OrderLine], window: Window) -> Vec<PurchaseRecord> {
@@ -207,6 +222,23 @@ pub fn interactions_from(
     rows.scan(HashSet::new(), move |seen, rows| {
         let chunk = rows.map(|rows| match rows {
             TableRows::Clickstream(events) => interactions_in(&events, window, seen),
+            _ => Vec::new(),
+        });
+        futures::future::ready(Some(chunk))
+    })
+    .try_filter(|chunk| futures::future::ready(!chunk.is_empty()))
+    .boxed()
+}
+
+/// A lake reader's stream of `clickstream` rows (one item per file) as whole click events, kept
+/// by [`events_in`], each event id once across the whole stream, empty chunks dropped.
+pub fn clickstream_from(
+    rows: BoxStream<'static, Result<TableRows, LakeError>>,
+    window: Window,
+) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>> {
+    rows.scan(HashSet::new(), move |seen, rows| {
+        let chunk = rows.map(|rows| match rows {
+            TableRows::Clickstream(events) => events_in(events, window, seen),
             _ => Vec::new(),
         });
         futures::future::ready(Some(chunk))

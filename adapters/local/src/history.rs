@@ -14,8 +14,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use fashion_domain::event::ClickEvent;
 use fashion_domain::history::{
-    PurchaseRecord, TrainingEvent, Window, interactions_from, partition_margin, purchases_from,
+    PurchaseRecord, TrainingEvent, Window, clickstream_from, interactions_from, partition_margin,
+    purchases_from,
 };
 use fashion_domain::lake::{PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{HistorySource, LakeError, TableCatalog};
@@ -173,6 +175,15 @@ impl HistorySource for LocalHistory {
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
         let window = Window::new(from, to);
         interactions_from(self.read(tables::CLICKSTREAM, window), window)
+    }
+
+    fn clickstream(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>> {
+        let window = Window::new(from, to);
+        clickstream_from(self.read(tables::CLICKSTREAM, window), window)
     }
 
     fn purchases(

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use fashion_domain::event::ClickEvent;
 use fashion_domain::history::{
-    PurchaseRecord, TrainingEvent, Window, interactions_in, purchases_in,
+    PurchaseRecord, TrainingEvent, Window, events_in, interactions_in, purchases_in,
 };
 use fashion_domain::lake::{Cell, PartitionInfo, PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{
@@ -354,6 +355,24 @@ impl HistorySource for InMemoryLake {
             .iter()
             .flat_map(|b| match b {
                 TableRows::Clickstream(r) => interactions_in(r, window, &mut seen),
+                _ => Vec::new(),
+            })
+            .collect();
+        stream::iter([Ok(out)]).boxed()
+    }
+
+    fn clickstream(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>> {
+        let mut seen = HashSet::new();
+        let window = Window::new(from, to);
+        let out: Vec<ClickEvent> = self
+            .all_rows(tables::CLICKSTREAM)
+            .into_iter()
+            .flat_map(|b| match b {
+                TableRows::Clickstream(r) => events_in(r, window, &mut seen),
                 _ => Vec::new(),
             })
             .collect();

@@ -4,7 +4,8 @@
 //!
 //! Rows go to Arrow and back through the domain's one row codec ([`Cell`](fashion_domain::lake::Cell)):
 //! [`record_batch`] and [`decode_batch`] know column types, never tables. [`read_rows`] reads a
-//! lake file back as domain rows; the local and S3 histories read the lake through it.
+//! lake file back as domain rows; the local and S3 histories read the lake through it. [`hive`]
+//! writes the shape Firehose's record format conversion delivers (INT96 timestamps, all optional).
 
 // No panic reachable from input: these are denied outside tests (each allowed exception sits on
 // the smallest item, with a comment proving it cannot fire); unit tests may unwrap, index and
@@ -70,6 +71,7 @@ pub fn arrow_schema(table: &TableDef) -> SchemaRef {
 }
 
 mod codec;
+pub mod hive;
 pub use codec::{Skipped, decode_batch, read_rows, record_batch};
 
 fn schema_err(e: impl std::fmt::Display) -> LakeError {

@@ -13,6 +13,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 
+    /// The stack to act on: `local` (the default, embedded), `emulator` or `aws` (as
+    /// provisioned by `cargo run -p provisioning -- up --stack …`). Also `FASHION_STACK` or
+    /// `stack =` in fashion.toml.
+    #[arg(long, global = true, value_enum)]
+    pub stack: Option<crate::settings::StackKind>,
+
     /// Seed for everything random [default: 42].
     #[arg(long, global = true)]
     pub seed: Option<u64>,
@@ -118,33 +124,8 @@ pub struct DeadLetterFilter {
     pub limit: usize,
 }
 
-/// Where `fashion demo` runs the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DemoStack {
-    /// The embedded stack in the data directory.
-    Local,
-    /// The AWS adapters (Kinesis, DynamoDB, S3, Glue) against an AWS emulator at
-    /// `AWS_ENDPOINT_URL`, on resources provisioned for the run (a build with `--features aws`).
-    Emulator,
-}
-
-impl DemoStack {
-    /// `(days, customers, products)` simulated when not given: the emulator answers every call
-    /// over HTTP, so its default store is smaller.
-    #[must_use]
-    pub const fn default_size(self) -> (u32, u32, u32) {
-        match self {
-            Self::Local => (7, 2000, 3000),
-            Self::Emulator => (3, 200, 400),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to run: the embedded stack, or the AWS adapters against an AWS emulator.
-    #[arg(long, value_enum, default_value_t = DemoStack::Local)]
-    pub stack: DemoStack,
     /// Days to simulate [default: 7; 3 on the emulator].
     #[arg(long)]
     pub days: Option<u32>,

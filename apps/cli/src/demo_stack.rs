@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fashion_domain::ports::{
@@ -49,6 +50,36 @@ pub trait StreamRunner: Send + Sync {
     async fn reload_model(&self) -> anyhow::Result<()>;
 }
 
+/// How a stack lands the clickstream in the lake: the local micro-batch sink, or Firehose (on
+/// the emulator, a stand-in that invokes the transformation handler as Firehose does).
+///
+/// Not `Send`: the demo drives it from its own task.
+#[async_trait(?Send)]
+pub trait LakeDelivery {
+    /// Takes in what the stream holds and delivers what its buffering says is due, at `now`.
+    async fn poll(&mut self, now: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// Takes in what the stream holds and delivers everything buffered, at `now`.
+    async fn flush(&mut self, now: DateTime<Utc>) -> anyhow::Result<()>;
+}
+
+#[async_trait(?Send)]
+impl LakeDelivery for DynSink {
+    async fn poll(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        LakeSink::poll(self, now)
+            .await
+            .context("the lake sink failed")?;
+        Ok(())
+    }
+
+    async fn flush(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        LakeSink::flush(self, now)
+            .await
+            .context("the lake sink failed to flush")?;
+        Ok(())
+    }
+}
+
 /// What the summary says about where the demo ran, beyond the data directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackInfo {
@@ -68,6 +99,8 @@ pub struct StackInfo {
     pub lambda_packages: String,
     /// How the stream processor ran.
     pub stream_processor: String,
+    /// How the clickstream reached the lake.
+    pub lake_delivery: String,
 }
 
 /// Every port the demo drives, from either stack.
@@ -90,8 +123,8 @@ pub struct DemoStack {
     pub purchases: Arc<dyn PurchaseDb>,
     /// The stream processor, as the stack runs it.
     pub processor: Box<dyn StreamRunner>,
-    /// The micro-batch lake sink.
-    pub sink: DynSink,
+    /// What lands the clickstream in the lake.
+    pub delivery: Box<dyn LakeDelivery>,
     /// Where it ran, when not on the local stack.
     pub info: Option<StackInfo>,
 }

@@ -22,12 +22,15 @@
     )
 )]
 
+#[cfg(feature = "aws")]
+mod aws_stack;
 mod cli;
 mod commands;
 mod demo_stack;
 #[cfg(feature = "aws")]
 mod emulator;
 mod output;
+mod ports;
 mod settings;
 mod stack;
 mod telemetry;

@@ -18,6 +18,8 @@ use crate::cli::Cli;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// Which stack the commands act on (`--stack`, `FASHION_STACK`, `stack =`).
+    pub stack: StackKind,
     /// Where the local stack keeps its data.
     pub data_dir: PathBuf,
     /// Seed for everything random.
@@ -34,6 +36,37 @@ pub struct Settings {
     pub sink: SinkSettings,
     /// The data generator.
     pub generator: GeneratorSettings,
+}
+
+/// The three ways the system runs; the names are provisioning's stacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StackKind {
+    /// Embedded: SQLite stores, the embedded stream and the Parquet lake in the data directory.
+    #[default]
+    Local,
+    /// The AWS stack provisioned on an AWS emulator (`AWS_ENDPOINT_URL`).
+    Emulator,
+    /// The AWS stack provisioned in an account (the default credential chain).
+    Aws,
+}
+
+impl StackKind {
+    /// The name provisioning and the command line use.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Emulator => "emulator",
+            Self::Aws => "aws",
+        }
+    }
+}
+
+impl std::fmt::Display for StackKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The embedded stream.
@@ -75,6 +108,7 @@ pub struct GeneratorSettings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            stack: StackKind::Local,
             data_dir: PathBuf::from("fashion-data"),
             seed: 42,
             time_zone: "UTC".to_owned(),
@@ -139,6 +173,9 @@ impl Settings {
         let mut s: Self = fig
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if let Some(stack) = cli.stack {
+            s.stack = stack;
+        }
         if let Some(d) = &cli.data_dir {
             s.data_dir.clone_from(d);
         }

@@ -265,16 +265,6 @@ pub async fn purchases(s: &Settings) -> anyhow::Result<Arc<dyn PurchaseDb>> {
     Ok(Arc::new(db))
 }
 
-/// Opens `state.db` only (commands that need nothing else).
-///
-/// # Errors
-/// When the database cannot be opened.
-pub async fn state(s: &Settings) -> anyhow::Result<StateDb> {
-    StateDb::open(&s.path(files::STATE_DB))
-        .await
-        .context("failed to open the local state database")
-}
-
 /// True when `dir` is missing or empty.
 #[must_use]
 pub fn is_empty_dir(dir: &Path) -> bool {

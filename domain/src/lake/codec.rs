@@ -94,6 +94,28 @@ fn count32<'a>(n: u32) -> Cell<'a> {
 }
 
 impl TableRows {
+    /// Each row as a JSON object, one member per data column named as the table declares it,
+    /// from the same cells the Parquet writers store ([`Cell::to_json`]): the lake's row as the
+    /// Firehose transformation hands it on and Firehose's conversion reads it.
+    #[must_use]
+    pub fn json_rows(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let columns: Vec<String> = super::TableDef::named(self.table())
+            .map(|t| t.columns.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(self.len());
+        let _ = self.try_for_each_row(|cells| {
+            out.push(
+                columns
+                    .iter()
+                    .zip(cells)
+                    .map(|(name, cell)| (name.clone(), cell.to_json()))
+                    .collect(),
+            );
+            Ok::<_, std::convert::Infallible>(())
+        });
+        out
+    }
+
     /// Calls `f` with each row's cells, in the order of the table's columns.
     ///
     /// # Errors

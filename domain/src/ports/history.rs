@@ -1,11 +1,12 @@
 //! Port: the history the trainer and the evaluation learn from (the lake's clickstream and
-//! order lines), read in bulk and in compact form.
+//! order lines), read in bulk and in compact form, and the clickstream whole, for checks.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
 use super::errors::LakeError;
+use crate::event::ClickEvent;
 use crate::history::{PurchaseRecord, TrainingEvent};
 
 /// Bulk reads of the lake's history, in chunks.
@@ -22,6 +23,15 @@ pub trait HistorySource: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>>;
+
+    /// Every click event (page views included) with event time in `[from, to)`, in chunks,
+    /// deduplicated by `event_id`, in no particular order: the lake's clickstream read through
+    /// its contract ("unique by `event_id` when read"), for checks and audits.
+    fn clickstream(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>>;
 
     /// Clean order lines placed in `[from, to)`, in chunks.
     fn purchases(

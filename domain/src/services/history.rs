@@ -138,6 +138,14 @@ mod tests {
             stream::iter([Ok(vec![event(1)]), Ok(vec![event(2), event(3)])]).boxed()
         }
 
+        fn clickstream(
+            &self,
+            _from: DateTime<Utc>,
+            _to: DateTime<Utc>,
+        ) -> BoxStream<'static, Result<Vec<crate::event::ClickEvent>, LakeError>> {
+            stream::empty().boxed()
+        }
+
         fn purchases(
             &self,
             _from: DateTime<Utc>,

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::dead_letter::DeadLetter;
 use crate::event::ClickEvent;
 use crate::ids::EventId;
-use crate::lake::{PartitionKey, TableDef, TableRows, tables};
+use crate::lake::{PartitionKey, TableRows};
 
 /// The name dead letters of the gate carry.
 pub const SOURCE: &str = "lake-gate";
@@ -55,9 +55,6 @@ pub enum Verdict {
 /// Judges a batch, one verdict per record in order; `now` stamps the dead letters.
 #[must_use]
 pub fn judge(records: &[GateRecord<'_>], now: DateTime<Utc>) -> Vec<Verdict> {
-    let columns: Vec<String> = TableDef::named(tables::CLICKSTREAM)
-        .map(|t| t.columns.into_iter().map(|c| c.name).collect())
-        .unwrap_or_default();
     let mut seen: HashSet<EventId> = HashSet::with_capacity(records.len());
     records
         .iter()
@@ -65,7 +62,10 @@ pub fn judge(records: &[GateRecord<'_>], now: DateTime<Utc>) -> Vec<Verdict> {
             Ok(ev) if !seen.insert(ev.event_id) => Verdict::Duplicate,
             Ok(ev) => Verdict::Land {
                 partition: PartitionKey::hour_of(ev.occurred_utc()),
-                row: row_of(ev, &columns),
+                row: TableRows::Clickstream(vec![ev])
+                    .json_rows()
+                    .pop()
+                    .unwrap_or_default(),
             },
             Err(e) => Verdict::Invalid(DeadLetter::new(
                 SOURCE,
@@ -79,25 +79,10 @@ pub fn judge(records: &[GateRecord<'_>], now: DateTime<Utc>) -> Vec<Verdict> {
         .collect()
 }
 
-/// The event as the lake's row: the same cells the Parquet writers store, named by column.
-fn row_of(ev: ClickEvent, columns: &[String]) -> Map<String, Value> {
-    let mut row = Map::new();
-    let _ = TableRows::Clickstream(vec![ev]).try_for_each_row(|cells| {
-        row.extend(
-            columns
-                .iter()
-                .zip(cells)
-                .map(|(name, cell)| (name.clone(), cell.to_json())),
-        );
-        Ok::<_, std::convert::Infallible>(())
-    });
-    row
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::Cell;
+    use crate::lake::{Cell, TableDef, tables};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

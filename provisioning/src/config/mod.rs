@@ -497,6 +497,18 @@ impl StackConfig {
         }
     }
 
+    /// Where the delivery stream puts the clickstream: the table's prefix in the lake with
+    /// Firehose's expressions for the `dt` and `hour` keys the transformation function returns
+    /// (`!{partitionKeyFromLambda:dt}`), which Firehose replaces per record.
+    #[must_use]
+    pub fn clickstream_delivery_prefix(&self) -> String {
+        format!(
+            "{}{}/dt=!{{partitionKeyFromLambda:dt}}/hour=!{{partitionKeyFromLambda:hour}}/",
+            self.lake.prefix,
+            fashion_domain::lake::tables::CLICKSTREAM
+        )
+    }
+
     /// The Glue database's name (Glue wants lower case, digits and underscores).
     #[must_use]
     pub fn glue_database(&self) -> String {

@@ -82,6 +82,26 @@ async fn interactions(
     out
 }
 
+async fn clickstream(
+    history: &dyn HistorySource,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<ClickEvent> {
+    let mut out: Vec<ClickEvent> = history
+        .clickstream(from, to)
+        .try_concat()
+        .await
+        .expect("clickstream");
+    out.sort_by_key(|e| e.event_id);
+    out
+}
+
+fn expected_clickstream(events: &[&ClickEvent]) -> Vec<ClickEvent> {
+    let mut out: Vec<ClickEvent> = events.iter().map(|e| (*e).clone()).collect();
+    out.sort_by_key(|e| e.event_id);
+    out
+}
+
 fn expected_interactions(events: &[&ClickEvent]) -> Vec<TrainingEvent> {
     let mut out: Vec<TrainingEvent> = events
         .iter()
@@ -121,7 +141,8 @@ fn expected_purchases(lines: &[&OrderLine]) -> Vec<PurchaseRecord> {
 
 /// `interactions(from, to)` returns exactly the product interactions with event time in the
 /// half-open window (page views excluded, an event written twice returned once, partitions of
-/// other hours and days left out, an event's UTC offset honoured); `purchases(from, to)` returns
+/// other hours and days left out, an event's UTC offset honoured); `clickstream(from, to)` the
+/// same window's click events whole, page views included, each once; `purchases(from, to)` returns
 /// the order lines of the current version of each partition placed in the window, including
 /// lines whose store-local day (their partition) differs from their UTC date.
 pub async fn history_source_contract(
@@ -141,6 +162,12 @@ pub async fn history_source_contract(
             .await
             .is_empty(),
         "a lake without an order_items table has no purchases"
+    );
+    assert!(
+        clickstream(history, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+            .await
+            .is_empty(),
+        "a lake without a clickstream table has no click events"
     );
 
     // Arrange: the clickstream, partitioned by UTC event hour, written by two appends of the
@@ -259,6 +286,29 @@ pub async fn history_source_contract(
             &with_offset
         ]),
         "the whole history: every product interaction once, page views never"
+    );
+
+    // Act + Assert: the clickstream whole, page views included, `cart` (written twice) once.
+    assert_eq!(
+        clickstream(history, from, to).await,
+        expected_clickstream(&[
+            &at_from,
+            &click,
+            &page_view,
+            &cart,
+            &uncart,
+            &next_hour,
+            &last_second,
+            &with_offset
+        ]),
+        "the window [from, to) holds exactly these click events, each once, page views included"
+    );
+    assert_eq!(
+        clickstream(history, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+            .await
+            .len(),
+        11,
+        "the whole clickstream: eleven events, each once"
     );
 
     // Arrange: order lines by store-local day (UTC+7), as the daily job writes them; one day is

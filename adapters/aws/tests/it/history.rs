@@ -237,137 +237,15 @@ async fn files_of_other_engines_with_other_physical_types_are_read() {
     );
 }
 
-/// Julian day of the Unix epoch, which INT96 timestamps count from.
-const JULIAN_EPOCH_DAY: i64 = 2_440_588;
-
-/// An instant as Hive's INT96: nanoseconds of the day, then the Julian day.
-fn int96(at: DateTime<Utc>) -> parquet::data_type::Int96 {
-    let nanos = at.timestamp_nanos_opt().expect("in range");
-    let day = nanos.div_euclid(86_400_000_000_000);
-    let of_day = u64::try_from(nanos.rem_euclid(86_400_000_000_000)).expect("positive");
-    let mut v = parquet::data_type::Int96::new();
-    v.set_data(
-        u32::try_from(of_day & 0xffff_ffff).expect("low"),
-        u32::try_from(of_day >> 32).expect("high"),
-        u32::try_from(day + JULIAN_EPOCH_DAY).expect("day"),
-    );
-    v
-}
-
-/// One Parquet file the way Firehose's record format conversion writes the clickstream: Hive's
-/// Parquet SerDe (every column optional, timestamps as INT96), Snappy compression, columns from
-/// the Glue table, one row per event.
+/// One Parquet file the way Firehose's record format conversion writes the clickstream (Hive's
+/// Parquet SerDe: every column optional, timestamps as INT96, Snappy), one row per event.
 fn firehose_parquet(events: &[fashion_domain::event::ClickEvent]) -> Vec<u8> {
-    use parquet::basic::Compression;
-    use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type, Int96Type};
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
-    use parquet::schema::parser::parse_message_type;
-
-    let schema = Arc::new(
-        parse_message_type(
-            "message hive_schema {
-               optional binary event_id (STRING);
-               optional binary event_type (STRING);
-               optional int64 user_id;
-               optional binary session_id (STRING);
-               optional int64 product_id;
-               optional int96 occurred_at;
-               optional int32 utc_offset_minutes;
-               optional binary device (STRING);
-               optional int32 schema_version;
-             }",
-        )
-        .expect("schema"),
-    );
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build(),
-    );
-    let text = |f: &dyn Fn(&fashion_domain::event::ClickEvent) -> String| -> Vec<ByteArray> {
-        events
-            .iter()
-            .map(|e| ByteArray::from(f(e).as_str()))
-            .collect()
-    };
-    let all_defined = vec![1_i16; events.len()];
-    let mut buf = Vec::new();
-    let mut w = SerializedFileWriter::new(&mut buf, schema, props).expect("writer");
-    let mut rg = w.next_row_group().expect("row group");
-    let mut column = 0;
-    while let Some(mut col) = rg.next_column().expect("column") {
-        match column {
-            0 => col.typed::<ByteArrayType>().write_batch(
-                &text(&|e| e.event_id.to_string()),
-                Some(&all_defined),
-                None,
-            ),
-            1 => col.typed::<ByteArrayType>().write_batch(
-                &text(&|e| e.event_type.as_str().to_owned()),
-                Some(&all_defined),
-                None,
-            ),
-            2 => col.typed::<Int64Type>().write_batch(
-                &events
-                    .iter()
-                    .map(|e| i64::try_from(e.user_id.get()).expect("id"))
-                    .collect::<Vec<_>>(),
-                Some(&all_defined),
-                None,
-            ),
-            3 => col.typed::<ByteArrayType>().write_batch(
-                &text(&|e| e.session_id.as_str().to_owned()),
-                Some(&all_defined),
-                None,
-            ),
-            4 => col.typed::<Int64Type>().write_batch(
-                &events
-                    .iter()
-                    .filter_map(|e| e.product_id.map(|p| i64::from(p.get())))
-                    .collect::<Vec<_>>(),
-                Some(
-                    &events
-                        .iter()
-                        .map(|e| i16::from(e.product_id.is_some()))
-                        .collect::<Vec<_>>(),
-                ),
-                None,
-            ),
-            5 => col.typed::<Int96Type>().write_batch(
-                &events
-                    .iter()
-                    .map(|e| int96(e.occurred_utc()))
-                    .collect::<Vec<_>>(),
-                Some(&all_defined),
-                None,
-            ),
-            6 => col.typed::<Int32Type>().write_batch(
-                &events
-                    .iter()
-                    .map(|e| e.occurred_at.offset().local_minus_utc() / 60)
-                    .collect::<Vec<_>>(),
-                Some(&all_defined),
-                None,
-            ),
-            7 => col.typed::<ByteArrayType>().write_batch(
-                &text(&|e| e.device.as_str().to_owned()),
-                Some(&all_defined),
-                None,
-            ),
-            _ => col.typed::<Int32Type>().write_batch(
-                &vec![1; events.len()],
-                Some(&all_defined),
-                None,
-            ),
-        }
-        .expect("write column");
-        col.close().expect("close column");
-        column += 1;
-    }
-    rg.close().expect("close row group");
-    w.close().expect("close file");
-    buf
+    let table = TableDef::named(tables::CLICKSTREAM).expect("clickstream");
+    fashion_parquet::hive::write_json_rows(
+        &table,
+        &TableRows::Clickstream(events.to_vec()).json_rows(),
+    )
+    .expect("Hive-shaped Parquet")
 }
 
 #[tokio::test]
@@ -438,4 +316,16 @@ async fn clickstream_objects_in_firehoses_layout_are_read_without_a_registered_p
             .collect::<Vec<_>>()
     );
     assert_eq!(later, vec![expected(&second[0])]);
+    let mut whole: Vec<_> = l
+        .history
+        .clickstream(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+        .try_concat()
+        .await
+        .expect("clickstream");
+    whole.sort_by_key(|e| e.event_id);
+    assert_eq!(
+        whole,
+        first.iter().chain(&second).cloned().collect::<Vec<_>>(),
+        "the whole events, each once though one object was delivered twice"
+    );
 }

@@ -3,16 +3,16 @@
 use anyhow::Context;
 use fashion_domain::catalog_csv::{RejectedRow, parse_styles};
 use fashion_domain::ids::ProductId;
-use fashion_domain::ports::ProductCatalog;
 use serde::Serialize;
 
 use crate::cli::CatalogCommand;
 use crate::output::print_json;
+use crate::ports::{Ports, transactional};
 use crate::settings::Settings;
-use crate::stack;
 
 #[derive(Serialize)]
 struct ImportReport {
+    stack: String,
     file: String,
     imported: usize,
     rejected: usize,
@@ -20,7 +20,8 @@ struct ImportReport {
 }
 
 pub async fn run(cmd: CatalogCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let catalog = stack::state(settings).await?.catalog();
+    let ports = Ports::open(settings).await?;
+    let catalog = ports.products.as_ref();
     match cmd {
         CatalogCommand::Import { file } => {
             let text = std::fs::read(&file)
@@ -29,11 +30,24 @@ pub async fn run(cmd: CatalogCommand, settings: &Settings, json: bool) -> anyhow
             let text = String::from_utf8_lossy(&text);
             let parsed = parse_styles(&text)
                 .with_context(|| format!("failed to parse {}", file.display()))?;
+            // The order system's database first (orders refer to its products), then the
+            // catalog the stream processor enriches with.
+            transactional(settings)
+                .await?
+                .put_products(&parsed.products)
+                .await
+                .context("failed to store the products in the transactional database")?;
             catalog
                 .upsert_many(&parsed.products)
                 .await
-                .context("failed to store the products")?;
+                .with_context(|| {
+                    format!(
+                        "failed to store the products in the {} catalog",
+                        ports.stack
+                    )
+                })?;
             let report = ImportReport {
+                stack: ports.stack.to_string(),
                 file: file.display().to_string(),
                 imported: parsed.products.len(),
                 rejected: parsed.rejected.len(),
@@ -43,8 +57,8 @@ pub async fn run(cmd: CatalogCommand, settings: &Settings, json: bool) -> anyhow
                 print_json(&report)
             } else {
                 println!(
-                    "Imported {} products from {}; rejected {}.",
-                    report.imported, report.file, report.rejected
+                    "Imported {} products from {} into the {} stack; rejected {}.",
+                    report.imported, report.file, report.stack, report.rejected
                 );
                 for r in &report.rejections {
                     println!("  line {}: {}", r.line, r.reason);

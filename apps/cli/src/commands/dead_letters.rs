@@ -2,20 +2,19 @@
 //! events that are valid now (the domain's `replay`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use fashion_domain::dead_letter::DeadLetter;
 use fashion_domain::event::parse_timestamp;
-use fashion_domain::ports::{DeadLetterReader, SystemClock};
+use fashion_domain::ports::DeadLetterReader;
 use fashion_domain::services::replay::replay;
 use serde::Serialize;
 
 use crate::cli::{DeadLetterFilter, DeadLettersCommand};
 use crate::output::print_json;
+use crate::ports::Ports;
 use crate::settings::Settings;
-use crate::stack::LocalStack;
 
 /// The letters the filter selects, oldest first.
 async fn select(
@@ -51,11 +50,11 @@ struct Listing {
 }
 
 pub async fn run(cmd: DeadLettersCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
-    let store = stack.state.dead_letters();
+    let ports = Ports::open(settings).await?;
+    let store = ports.dead_letters.as_ref();
     match cmd {
         DeadLettersCommand::List(filter) => {
-            let letters = select(&store, &filter).await?;
+            let letters = select(store, &filter).await?;
             let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
             for l in &letters {
                 let n = by_rule
@@ -95,11 +94,11 @@ pub async fn run(cmd: DeadLettersCommand, settings: &Settings, json: bool) -> an
             Ok(())
         }
         DeadLettersCommand::Replay { filter, dry_run } => {
-            let letters = select(&store, &filter).await?;
+            let letters = select(store, &filter).await?;
             let report = replay(
                 &letters,
-                &stack.state.catalog(),
-                stack.stream.as_ref(),
+                ports.products.as_ref(),
+                ports.stream.as_ref(),
                 dry_run,
             )
             .await?;

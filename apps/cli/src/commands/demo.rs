@@ -7,7 +7,7 @@
 //! data directory (the default), or with `--stack emulator` the AWS adapters against an AWS
 //! emulator (see `crate::emulator`, built with the `aws` feature).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,11 +17,14 @@ use chrono::{DateTime, Days, Duration, TimeZone, Utc};
 use fashion_datagen::{GenConfig, Generator, GroundTruth};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::catalog_csv::write_styles;
+use fashion_domain::event::MAX_FUTURE_SKEW;
+use fashion_domain::ids::ProductId;
 use fashion_domain::lake::all_tables;
 use fashion_domain::ports::{
     CheckpointStore, ClickstreamPublisher, ClickstreamSource, Clock, DeadLetterSink, HistorySource,
     LakeWriter, ModelStore, ProductCatalog, RecommendationStore, TableCatalog, UserActivityStore,
 };
+use fashion_domain::product::Product;
 use fashion_domain::services::daily_job::DailyJob;
 use fashion_domain::services::evaluation::{EvalParams, evaluate};
 use fashion_domain::services::history::{FullHistory, load_full_history};
@@ -31,13 +34,14 @@ use fashion_domain::services::stream_processor::{ModelHandle, ProcessorConfig, S
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 use fashion_domain::stream::OutboundRecord;
 use fashion_memory::ManualClock;
+use futures::TryStreamExt;
 
 use self::summary::{Checks, DemoSummary, EtlTotals, LakeTable, TrendLine, print_summary};
 use super::pipeline::{ProcessorTotals, process_pass};
-use crate::cli::{DemoArgs, DemoStack as StackChoice};
-use crate::demo_stack::{DemoStack, DynProcessor, StreamRunner};
+use crate::cli::DemoArgs;
+use crate::demo_stack::{DemoStack, DynProcessor, DynSink, StreamRunner};
 use crate::output::{print_json, progress};
-use crate::settings::Settings;
+use crate::settings::{Settings, StackKind};
 
 mod summary;
 use crate::stack::{LocalStack, PurchaseDb, files, is_empty_dir, sink_config};
@@ -113,7 +117,7 @@ impl DemoStack {
             model,
             ProcessorConfig::default(),
         );
-        let sink = LakeSink::new(
+        let sink: DynSink = LakeSink::new(
             stack.stream.clone() as Arc<dyn ClickstreamSource>,
             checkpoints.clone(),
             lake.clone(),
@@ -136,7 +140,7 @@ impl DemoStack {
                 processor,
                 models,
             }),
-            sink,
+            delivery: Box::new(sink),
             info: None,
         })
     }
@@ -207,11 +211,7 @@ impl Sim<'_> {
         self.clock.set(now);
         let t = self.stack.processor.pass(now).await?;
         self.totals.merge(&t);
-        self.stack
-            .sink
-            .poll(now)
-            .await
-            .context("the lake sink failed")?;
+        self.stack.delivery.poll(now).await?;
         for job in self.schedule.due(self.last_check, now) {
             match job {
                 Due::DailyJob { day, .. } => {
@@ -243,12 +243,8 @@ impl Sim<'_> {
                     self.etl_balanced &= report.is_balanced();
                 }
                 Due::Train { .. } => {
-                    // The trainer reads the lake: write out what the sink holds first.
-                    self.stack
-                        .sink
-                        .flush(now)
-                        .await
-                        .context("the lake sink failed to flush")?;
+                    // The trainer reads the lake: deliver what is buffered first.
+                    self.stack.delivery.flush(now).await?;
                     self.stack
                         .trainer()
                         .train(now)
@@ -286,26 +282,76 @@ async fn lake_tables(stack: &DemoStack) -> anyhow::Result<BTreeMap<String, LakeT
     Ok(out)
 }
 
-/// Opens the chosen stack's ports.
+/// The lake's clickstream as read through its contract (each event id once), checked against
+/// the catalog and the simulated time.
+#[derive(Debug, Default)]
+struct ClickstreamReadBack {
+    events: u64,
+    unknown_products: u64,
+    outside_window: u64,
+}
+
+/// Reads the whole clickstream back from the lake, chunk by chunk: events whose product is not
+/// among `products`, or whose time lies outside `[from, to]`, are counted.
+async fn read_back_clickstream(
+    history: &dyn HistorySource,
+    products: &[Product],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<ClickstreamReadBack> {
+    let known: HashSet<ProductId> = products.iter().map(|p| p.id).collect();
+    let mut chunks = history.clickstream(DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    let mut out = ClickstreamReadBack::default();
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .context("failed to read the clickstream back from the lake")?
+    {
+        for e in chunk {
+            out.events = out.events.saturating_add(1);
+            if e.product_id.is_some_and(|p| !known.contains(&p)) {
+                out.unknown_products = out.unknown_products.saturating_add(1);
+            }
+            if !(from..=to).contains(&e.occurred_utc()) {
+                out.outside_window = out.outside_window.saturating_add(1);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `(days, customers, products)` simulated when not given: the emulator answers every call
+/// over HTTP, so its default store is smaller.
+const fn default_size(stack: StackKind) -> (u32, u32, u32) {
+    match stack {
+        StackKind::Local | StackKind::Aws => (7, 2000, 3000),
+        StackKind::Emulator => (3, 200, 400),
+    }
+}
+
+/// Opens the configured stack's ports.
 #[cfg_attr(not(feature = "aws"), allow(clippy::unused_async))]
 async fn open_stack(
-    choice: StackChoice,
     settings: &Settings,
     clock: Arc<ManualClock>,
     json: bool,
 ) -> anyhow::Result<DemoStack> {
-    match choice {
-        StackChoice::Local => DemoStack::local(settings, clock).await,
+    match settings.stack {
+        StackKind::Local => DemoStack::local(settings, clock).await,
         #[cfg(feature = "aws")]
-        StackChoice::Emulator => Box::pin(crate::emulator::open(settings, clock, json)).await,
+        StackKind::Emulator => Box::pin(crate::emulator::open(settings, clock, json)).await,
         #[cfg(not(feature = "aws"))]
-        StackChoice::Emulator => {
+        StackKind::Emulator => {
             let _ = json;
             anyhow::bail!(
                 "this build has no AWS support: `--stack emulator` needs the `aws` feature \
                  (cargo run --release -p fashion --features aws -- demo --stack emulator)"
             )
         }
+        StackKind::Aws => anyhow::bail!(
+            "`fashion demo` simulates a store on a stack of its own, locally or on an AWS \
+             emulator (--stack emulator); it never writes simulated data into an AWS account"
+        ),
     }
 }
 
@@ -313,7 +359,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     let started = Instant::now();
     prepare_dir(settings, args.force)?;
     let tz = settings.tz();
-    let (days, users, products) = args.stack.default_size();
+    let (days, users, products) = default_size(settings.stack);
     let config = GenConfig {
         seed: settings.seed,
         start: settings.generator.start,
@@ -329,7 +375,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         .earliest()
         .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
     let clock = Arc::new(ManualClock::new(day0));
-    let mut stack = Box::pin(open_stack(args.stack, settings, clock.clone(), json)).await?;
+    let mut stack = Box::pin(open_stack(settings, clock.clone(), json)).await?;
 
     // Provision: catalog (and its Kaggle-format file), customers, products, lake tables.
     let dir = settings.path(files::GENERATED);
@@ -440,11 +486,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     let totals = sim.totals.clone();
     let etl = std::mem::take(&mut sim.etl);
     let (etl_balanced, mut models_trained) = (sim.etl_balanced, sim.models);
-    stack
-        .sink
-        .flush(now)
-        .await
-        .context("the lake sink failed to flush")?;
+    stack.delivery.flush(now).await?;
     stack
         .trainer()
         .train(now)
@@ -473,6 +515,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
     })
     .await
     .context("the evaluation failed")?;
+    let lake_clicks = read_back_clickstream(
+        stack.history.as_ref(),
+        generator.products(),
+        day0,
+        now.checked_add_signed(MAX_FUTURE_SKEW).unwrap_or(now),
+    )
+    .await?;
     let tables = lake_tables(&stack).await?;
     let lake_rows: BTreeMap<String, u64> =
         tables.iter().map(|(k, v)| (k.clone(), v.rows)).collect();
@@ -495,14 +544,13 @@ pub async fn run(settings: &Settings, args: &DemoArgs, json: bool) -> anyhow::Re
         checks: Checks {
             every_event_accounted_for: totals.processed.checked_add(totals.dead_lettered)
                 == truth.events_sent.checked_sub(truth.event_duplicates),
-            lake_clickstream_equals_valid_events: lake_rows
-                .get("clickstream")
-                .copied()
-                .unwrap_or(0)
-                == expected_valid,
+            lake_clickstream_equals_valid_events: lake_clicks.events == expected_valid,
+            lake_clickstream_products_in_catalog: lake_clicks.unknown_products == 0,
+            lake_clickstream_times_accepted: lake_clicks.outside_window == 0,
             daily_jobs_balanced: etl_balanced,
         },
         lake_rows,
+        lake_clickstream_events: lake_clicks.events,
         lake_tables: tables,
         customers_with_recommendations: stack.recommendations.count().await?,
         models_trained,

@@ -17,6 +17,9 @@ use crate::settings::Settings;
 /// Runs the parsed command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let json = cli.json;
+    if let Some(why) = crate::ports::local_only(&cli.command, settings.stack) {
+        anyhow::bail!("{why}");
+    }
     match cli.command {
         Command::Catalog(cmd) => catalog::run(cmd, &settings, json).await,
         Command::Generate(args) => generate::run(&args, &settings, json).await,

@@ -258,9 +258,9 @@ pub async fn eval(settings: &Settings, json: bool) -> anyhow::Result<()> {
 
 pub async fn recs(settings: &Settings, user: &str, json: bool) -> anyhow::Result<()> {
     let id = CustomerId::parse(user)?;
-    let state = crate::stack::state(settings).await?;
-    let recs = state
-        .recommendations()
+    let ports = crate::ports::Ports::open(settings).await?;
+    let recs = ports
+        .recommendations
         .get(id)
         .await
         .context("failed to read recommendations")?;
@@ -275,8 +275,8 @@ pub async fn recs(settings: &Settings, user: &str, json: bool) -> anyhow::Result
         return print_json(&recs);
     }
     let ids: Vec<_> = recs.items.iter().map(|i| i.product_id).collect();
-    let products = state
-        .catalog()
+    let products = ports
+        .products
         .get_many(&ids)
         .await
         .context("failed to read the catalog")?;

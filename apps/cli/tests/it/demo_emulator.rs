@@ -1,7 +1,9 @@
 //! `fashion demo --stack emulator` against the AWS emulator the test command starts (moto on
 //! loopback, `FASHION_TEST_AWS_ENDPOINT`): it provisions its own stack, runs the pipeline through
-//! Kinesis, the Lambda handler, DynamoDB, S3 and Glue, and must tell the same story as the local
-//! demo of the same store. What its summary claims is then checked in the emulator directly.
+//! Kinesis, the Lambda handlers (the stream processor behind the event-source poller, the
+//! Firehose transformation behind the Firehose stand-in), DynamoDB, S3 and Glue, and must tell
+//! the same story as the local demo of the same store. What its summary claims is then checked
+//! in the emulator directly, the lake read back from S3.
 //! Built only with the `aws` feature (`scripts/test` runs it).
 
 use std::process::Command;
@@ -11,8 +13,11 @@ use chrono::{Duration, Utc};
 use fashion_aws::AwsConfig;
 use fashion_domain::lake::tables;
 use fashion_domain::ports::{
-    CheckpointStore, ClickstreamSource, ModelStore, RecommendationReader, TableCatalog,
+    CheckpointStore, ClickstreamSource, DeadLetterReader, HistorySource, ModelStore,
+    RecommendationReader, TableCatalog,
 };
+use fashion_domain::services::{lake_gate, stream_processor};
+use futures::TryStreamExt;
 use serde_json::Value;
 
 const ENDPOINT_VAR: &str = "FASHION_TEST_AWS_ENDPOINT";
@@ -22,7 +27,7 @@ const BACKEND_VAR: &str = "FASHION_TEST_AWS_BACKEND";
 
 /// The emulator's endpoint; a test that needs it fails (never skips) without it, and on real AWS
 /// (`FASHION_TEST_AWS_BACKEND=aws`), where only the AWS adapters' contract suites run.
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     assert!(
         !std::env::var(BACKEND_VAR).is_ok_and(|b| b.trim() == "aws"),
         "{BACKEND_VAR}=aws: this test runs the demo on an emulator stack and needs an AWS \
@@ -110,6 +115,8 @@ async fn the_emulator_demo_runs_the_pipeline_through_aws_and_agrees_with_the_loc
     for check in [
         "every_event_accounted_for",
         "lake_clickstream_equals_valid_events",
+        "lake_clickstream_products_in_catalog",
+        "lake_clickstream_times_accepted",
         "daily_jobs_balanced",
     ] {
         assert_eq!(
@@ -129,7 +136,7 @@ async fn the_emulator_demo_runs_the_pipeline_through_aws_and_agrees_with_the_loc
         "events_duplicates_skipped",
         "events_dead_lettered",
         "events_valid_expected",
-        "lake_rows",
+        "lake_clickstream_events",
         "customers_with_recommendations",
         "models_trained",
         "etl",
@@ -140,6 +147,15 @@ async fn the_emulator_demo_runs_the_pipeline_through_aws_and_agrees_with_the_loc
         assert_eq!(
             on_aws[field], local[field],
             "{field} differs between the emulator and the local stack"
+        );
+    }
+    for (table, rows) in local["lake_rows"].as_object().expect("lake rows") {
+        if table == tables::CLICKSTREAM {
+            continue;
+        }
+        assert_eq!(
+            &on_aws["lake_rows"][table], rows,
+            "the daily job's {table} differs between the emulator and the local stack"
         );
     }
     assert!(
@@ -158,41 +174,64 @@ async fn the_emulator_demo_runs_the_pipeline_through_aws_and_agrees_with_the_loc
     let bucket = resource(&on_aws, "lake_bucket");
     let database = resource(&on_aws, "glue_database");
     let catalog = aws.glue_table_catalog(&database, &bucket, "lake");
-    let partitions = catalog
-        .partitions(tables::CLICKSTREAM)
-        .await
-        .expect("Glue partitions");
     assert!(
-        !partitions.is_empty(),
-        "the clickstream is catalogued in Glue"
-    );
-    assert_eq!(
-        partitions.iter().map(|p| p.rows).sum::<u64>(),
-        on_aws["lake_rows"]["clickstream"].as_u64().expect("rows"),
-        "Glue's partitions count the rows the summary reports"
+        catalog
+            .partitions(tables::CLICKSTREAM)
+            .await
+            .expect("Glue partitions")
+            .is_empty(),
+        "Firehose registers no clickstream partition (the table projects them)"
     );
     let s3 = aws.s3_client();
-    for p in partitions.iter().take(3) {
-        let prefix = p
-            .location
-            .strip_prefix(&format!("s3://{bucket}/"))
-            .expect("partitions live in the lake bucket");
-        let listed = s3
-            .list_objects_v2()
-            .bucket(&bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .expect("list the partition");
+    let delivery_stream = resource(&on_aws, "delivery_stream");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("lake/clickstream/dt=")
+        .send()
+        .await
+        .expect("list the clickstream");
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(!keys.is_empty(), "the stand-in delivered objects");
+    for key in &keys {
+        let name = key.rsplit('/').next().unwrap_or_default();
         assert!(
-            listed
-                .contents()
-                .iter()
-                .any(|o| o.key().is_some_and(|k| k.ends_with(".parquet"))),
-            "Parquet objects under {}",
-            p.location
+            key.contains("/hour=") && name.starts_with(&format!("{delivery_stream}-1-")),
+            "{key} is in the delivery stream's layout (dt=/hour=/<stream>-<version>-<time>-<id>)"
         );
     }
+    let history = aws.s3_history_source(&database, &bucket, "lake");
+    let read_back: Vec<_> = history
+        .clickstream(
+            chrono::DateTime::<Utc>::MIN_UTC,
+            chrono::DateTime::<Utc>::MAX_UTC,
+        )
+        .try_concat()
+        .await
+        .expect("read the clickstream from S3");
+    assert_eq!(
+        read_back.len() as u64,
+        on_aws["events_valid_expected"].as_u64().expect("count"),
+        "S3 holds every valid event once, read through the lake's contract"
+    );
+    let dead_letters = aws.dynamodb_dead_letter_sink(&resource(&on_aws, "dead_letters_table"));
+    let letters = dead_letters.list(100_000).await.expect("dead letters");
+    let from = |source: &str| letters.iter().filter(|l| l.source == source).count() as u64;
+    assert_eq!(
+        from(lake_gate::SOURCE),
+        on_aws["events_dead_lettered"].as_u64().expect("count"),
+        "the Firehose transformation set aside the invalid clicks the processor refused"
+    );
+    assert_eq!(
+        from(stream_processor::SOURCE),
+        on_aws["events_dead_lettered"].as_u64().expect("count")
+    );
+    assert!(
+        letters
+            .iter()
+            .all(|l| !l.code.is_empty() && !l.reason.is_empty()),
+        "every dead letter carries its reason"
+    );
     assert!(
         !catalog
             .partitions(tables::ORDER_ITEMS)

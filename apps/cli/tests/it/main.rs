@@ -8,3 +8,5 @@ mod demo_emulator;
 mod etl_postgres;
 mod interop;
 mod serve;
+#[cfg(feature = "aws")]
+mod stack_emulator;

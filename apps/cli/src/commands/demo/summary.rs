@@ -38,7 +38,14 @@ pub(super) struct EtlTotals {
 #[derive(Debug, Serialize)]
 pub(super) struct Checks {
     pub(super) every_event_accounted_for: bool,
+    /// The clickstream read back through the lake's contract (each event id once) holds as many
+    /// events as were valid.
     pub(super) lake_clickstream_equals_valid_events: bool,
+    /// Every product the lake's clickstream names is in the catalog.
+    pub(super) lake_clickstream_products_in_catalog: bool,
+    /// Every event time in the lake's clickstream lies in the simulation, at most the accepted
+    /// future skew past its end.
+    pub(super) lake_clickstream_times_accepted: bool,
     pub(super) daily_jobs_balanced: bool,
 }
 
@@ -55,6 +62,8 @@ pub(super) struct DemoSummary {
     pub(super) events_dead_lettered: u64,
     pub(super) events_valid_expected: u64,
     pub(super) lake_rows: BTreeMap<String, u64>,
+    /// Click events read back from the lake, each event id once.
+    pub(super) lake_clickstream_events: u64,
     pub(super) lake_tables: BTreeMap<String, LakeTable>,
     pub(super) customers_with_recommendations: u64,
     pub(super) models_trained: u64,
@@ -103,6 +112,10 @@ pub(super) fn print_summary(s: &DemoSummary) {
             t.rows, t.files, t.partitions, t.bytes
         );
     }
+    println!(
+        "  clickstream read back {:>9} events, each once",
+        s.lake_clickstream_events
+    );
     println!();
     println!(
         "Daily job: {} runs, {} orders and {} lines published, {} duplicate lines dropped",
@@ -138,11 +151,15 @@ pub(super) fn print_summary(s: &DemoSummary) {
         e.ndcg_at_10,
         s.models_trained
     );
+    let c = &s.checks;
     println!(
-        "Checks: every event accounted for: {}; lake clickstream = valid events: {}; daily jobs balanced: {}.",
-        s.checks.every_event_accounted_for,
-        s.checks.lake_clickstream_equals_valid_events,
-        s.checks.daily_jobs_balanced
+        "Checks: every event accounted for: {}; lake clickstream = valid events: {}; its products \
+         in the catalog: {}; its times accepted: {}; daily jobs balanced: {}.",
+        c.every_event_accounted_for,
+        c.lake_clickstream_equals_valid_events,
+        c.lake_clickstream_products_in_catalog,
+        c.lake_clickstream_times_accepted,
+        c.daily_jobs_balanced
     );
     if let Some(e) = &s.emulator {
         println!();
@@ -151,6 +168,7 @@ pub(super) fn print_summary(s: &DemoSummary) {
             e.endpoint_url, e.name_prefix, e.state_file
         );
         println!("  stream processor: {}", e.stream_processor);
+        println!("  lake delivery:    {}", e.lake_delivery);
         println!("  Lambda packages:  {}", e.lambda_packages);
         for (role, name) in &e.resources {
             println!("  {role:<26} {name}");

@@ -158,11 +158,7 @@ fn delivery_stream(b: &mut Builder<'_>, policy: String) {
         source_role_arn: role.clone(),
         role_arn: role.clone(),
         bucket_arn: lake_arn(b),
-        prefix: format!(
-            "{}{}/dt=!{{partitionKeyFromLambda:dt}}/hour=!{{partitionKeyFromLambda:hour}}/",
-            cfg.lake.prefix,
-            tables::CLICKSTREAM
-        ),
+        prefix: cfg.clickstream_delivery_prefix(),
         error_prefix: format!(
             "{}!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/",
             errors_prefix(b)

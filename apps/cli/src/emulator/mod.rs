@@ -16,6 +16,13 @@
 //! pass. It does not bisect batches, expire old records or send batches to the on-failure
 //! destination.
 //!
+//! **Lake.** The clickstream reaches the lake as on AWS, through the delivery stream, played by
+//! [`FirehoseStandIn`] (see `firehose`): batches of the stream to the Firehose transformation
+//! handler, Parquet as Firehose converts it, objects under the delivery stream's prefix. No
+//! Glue partition is registered for them (the table uses partition projection), and readers read
+//! them by the lake's contract, each event id once. The daily job's tables are written by the S3
+//! lake writer and catalogued in Glue, as the daily-job function does.
+//!
 //! **Time.** The demo's clicks happen on a simulated clock, weeks before the wall clock, while
 //! Kinesis stamps each record's arrival with the wall clock. Arrival matters: a click that
 //! claims to have happened more than an hour after it arrived is refused. So readers of the
@@ -30,34 +37,33 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fashion_aws::AwsConfig;
 use fashion_domain::ports::{
-    CheckpointStore, ClickstreamSource, Clock, DeadLetterSink, LakeWriter, StreamError,
-    TableCatalog,
+    CheckpointStore, ClickstreamSource, Clock, LakeWriter, StreamError, TableCatalog,
 };
 use fashion_domain::services::consumer::{Handled, StreamConsumer};
-use fashion_domain::services::lake_sink::LakeSink;
 use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
-use fashion_lambda::settings::StreamProcessorSettings;
+use fashion_lambda::firehose_transform::FirehoseTransformFunction;
+use fashion_lambda::settings::{FirehoseTransformSettings, StreamProcessorSettings};
 use fashion_lambda::stream_processor::{StreamProcessorFunction, records_done, to_kinesis_event};
 use fashion_memory::ManualClock;
 use provisioning::config::{StackConfig, StackName};
-use provisioning::engine::state::StackOutputs;
 use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
-use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, glue, kinesis, s3};
+use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, firehose, glue, kinesis, s3};
 
+use crate::aws_stack::{output, sdk};
 use crate::commands::pipeline::ProcessorTotals;
 use crate::demo_stack::{DemoStack, StackInfo, StreamRunner};
 use crate::settings::Settings;
-use crate::stack::{PROCESSOR, purchases, sink_config};
+use crate::stack::{PROCESSOR, purchases};
+
+mod firehose_stand_in;
+use firehose_stand_in::{BufferingHints, Destination, FirehoseStandIn};
 
 /// Where the stack's state goes, inside the data directory.
 const STATE_DIR: &str = ".state";
 /// Where placeholder Lambda packages go, inside the data directory.
 const PLACEHOLDER_DIR: &str = "lambda-placeholders";
-/// Credentials the emulator accepts (the ones provisioning uses for it).
-const EMULATOR_KEY: &str = "test";
 /// How long the processor's activity is kept (the Lambda's default).
 const ACTIVITY_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
@@ -194,20 +200,6 @@ fn lambda_packages(cfg: &mut StackConfig, dir: &Path) -> anyhow::Result<String> 
     })
 }
 
-/// One output of a provisioned resource.
-fn output<'a>(
-    outputs: &'a StackOutputs,
-    kind: &str,
-    name: &str,
-    key: &str,
-) -> anyhow::Result<&'a str> {
-    outputs
-        .get(kind, name)
-        .and_then(|o| o.get(key))
-        .map(String::as_str)
-        .with_context(|| format!("provisioning saved no {key} for {kind} {name}"))
-}
-
 /// Provisions the emulator stack for this run and builds the demo's ports on it.
 ///
 /// # Errors
@@ -272,12 +264,7 @@ pub async fn open(
     let lake_prefix = cfg.lake.prefix.trim_matches('/').to_owned();
     let models_prefix = prefixes::MODELS.trim_matches('/').to_owned();
 
-    let aws = AwsConfig::builder()
-        .endpoint_url(&endpoint)
-        .region(&cfg.region)
-        .static_credentials(EMULATOR_KEY, EMULATOR_KEY)
-        .load()
-        .await;
+    let aws = sdk(&cfg).await?;
     let clock: Arc<dyn Clock> = clock;
     let source: Arc<dyn ClickstreamSource> = Arc::new(SimulatedArrival::new(
         aws.kinesis_clickstream(&stream),
@@ -288,8 +275,6 @@ pub async fn open(
     let lake: Arc<dyn LakeWriter> = Arc::new(aws.s3_lake_writer(&database, &bucket, &lake_prefix));
     let tables: Arc<dyn TableCatalog> =
         Arc::new(aws.glue_table_catalog(&database, &bucket, &lake_prefix));
-    let dead_letter_sink: Arc<dyn DeadLetterSink> =
-        Arc::new(aws.dynamodb_dead_letter_sink(&dead_letters));
     let function = StreamProcessorFunction::new(
         &StreamProcessorSettings {
             activity_table: activity.clone(),
@@ -306,14 +291,35 @@ pub async fn open(
     .await
     .context("the stream-processor function failed its cold start")?;
     let batch_size = usize::try_from(cfg.stream_processor.batch_size).unwrap_or(100);
-    let sink = LakeSink::new(
+    let delivery_stream = output(
+        &outputs,
+        firehose::KIND,
+        names::CLICKSTREAM_TO_LAKE,
+        OUT_NAME,
+    )?
+    .to_owned();
+    let hints = BufferingHints {
+        bytes: usize::try_from(cfg.sink.buffer_size_mib)
+            .unwrap_or(64)
+            .saturating_mul(1 << 20),
+        interval: chrono::Duration::seconds(i64::from(cfg.sink.buffer_interval_secs)),
+    };
+    let delivery = FirehoseStandIn::new(
         source.clone(),
-        checkpoint_store.clone(),
-        lake.clone(),
-        tables.clone(),
-        dead_letter_sink,
-        sink_config(settings),
-    );
+        FirehoseTransformFunction::new(
+            &FirehoseTransformSettings {
+                dead_letters_table: dead_letters.clone(),
+            },
+            &aws,
+        ),
+        aws.s3_client(),
+        Destination {
+            bucket: bucket.clone(),
+            prefix: cfg.clickstream_delivery_prefix(),
+            stream_name: delivery_stream.clone(),
+        },
+        hints,
+    )?;
     let lake_url = format!("s3://{bucket}/{lake_prefix}/");
     let info = StackInfo {
         stack: StackName::Emulator.as_str().to_owned(),
@@ -323,6 +329,7 @@ pub async fn open(
         lake_url,
         resources: BTreeMap::from([
             ("kinesis_stream".to_owned(), stream.clone()),
+            ("delivery_stream".to_owned(), delivery_stream.clone()),
             ("lake_bucket".to_owned(), bucket.clone()),
             ("glue_database".to_owned(), database.clone()),
             ("recommendations_table".to_owned(), recommendations.clone()),
@@ -339,6 +346,14 @@ pub async fn open(
         stream_processor: format!(
             "the Lambda handler, polled like the event-source mapping (batches of {batch_size}, \
              partial batch responses, retry from the first failed record)"
+        ),
+        lake_delivery: format!(
+            "a Firehose stand-in for {delivery_stream}: buffers of {} MiB or {} s, the \
+             firehose-transform handler on each batch, Parquet as Firehose converts it, under \
+             {}",
+            cfg.sink.buffer_size_mib,
+            cfg.sink.buffer_interval_secs,
+            cfg.clickstream_delivery_prefix()
         ),
     };
     Ok(DemoStack {
@@ -358,7 +373,7 @@ pub async fn open(
             region: cfg.region.clone(),
             batch_size,
         }),
-        sink,
+        delivery: Box::new(delivery),
         info: Some(info),
     })
 }

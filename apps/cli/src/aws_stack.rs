@@ -1,0 +1,140 @@
+//! A provisioned `emulator` or `aws` stack, as the commands reach it: its configuration
+//! (provisioning's, the same `FASHION_PROVISION_…` settings), the resource names provisioning
+//! saved in the stack's state after `up` (never retyped by the user), and SDK clients for it:
+//! the default credential chain on AWS, the emulator's endpoint and test credentials on the
+//! emulator.
+
+use anyhow::Context;
+use fashion_aws::{
+    AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog, DynamoDbRecommendationStore,
+    KinesisClickstream,
+};
+use provisioning::config::{StackConfig, StackName};
+use provisioning::engine::state::{StackOutputs, StackState};
+use provisioning::layout::names;
+use provisioning::providers::aws::{OUT_NAME, dynamodb, kinesis};
+
+/// Credentials the emulator accepts (the ones provisioning uses for it).
+pub const EMULATOR_KEY: &str = "test";
+
+/// One output of a provisioned resource; a missing one names the resource.
+///
+/// # Errors
+/// When the outputs hold no such resource or key.
+pub fn output<'a>(
+    outputs: &'a StackOutputs,
+    kind: &str,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<&'a str> {
+    outputs
+        .get(kind, name)
+        .and_then(|o| o.get(key))
+        .map(String::as_str)
+        .with_context(|| format!("provisioning saved no {key} for {kind} {name}"))
+}
+
+/// SDK configuration for a stack: the emulator's endpoint and test credentials, or AWS's
+/// default chain in the stack's region.
+pub async fn sdk(cfg: &StackConfig) -> anyhow::Result<AwsConfig> {
+    let builder = AwsConfig::builder().region(&cfg.region);
+    Ok(match cfg.stack {
+        StackName::Emulator => {
+            let endpoint = cfg
+                .endpoint_url
+                .as_deref()
+                .context("the emulator stack has no endpoint: set AWS_ENDPOINT_URL")?;
+            builder
+                .endpoint_url(endpoint)
+                .static_credentials(EMULATOR_KEY, EMULATOR_KEY)
+                .load()
+                .await
+        }
+        StackName::Aws => builder.load().await,
+        StackName::Local => anyhow::bail!("the local stack has no AWS resources"),
+    })
+}
+
+/// A provisioned stack on AWS or the emulator.
+pub struct AwsStack {
+    cfg: StackConfig,
+    outputs: StackOutputs,
+    aws: AwsConfig,
+}
+
+impl AwsStack {
+    /// The stack as provisioning left it.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a stack never provisioned (the error says how to).
+    pub async fn open(stack: StackName) -> anyhow::Result<Self> {
+        let cfg = StackConfig::load(stack)
+            .with_context(|| format!("the {stack} stack's configuration is invalid"))?;
+        let state_file = cfg.state_file();
+        let state = StackState::load(&state_file)
+            .with_context(|| format!("failed to read {}", state_file.display()))?
+            .with_context(|| {
+                format!(
+                    "the {stack} stack has not been provisioned (no state at {}): run \
+                     `cargo run -p provisioning -- up --stack {stack}` first",
+                    state_file.display()
+                )
+            })?;
+        let aws = sdk(&cfg).await?;
+        Ok(Self {
+            cfg,
+            outputs: state.outputs,
+            aws,
+        })
+    }
+
+    /// A resource's physical name from the saved outputs; a missing one names the command that
+    /// provisions it.
+    fn name_of(&self, kind: &str, name: &str) -> anyhow::Result<String> {
+        output(&self.outputs, kind, name, OUT_NAME)
+            .map(str::to_owned)
+            .with_context(|| {
+                format!(
+                    "the {} stack has no {name} ({kind}): run `cargo run -p provisioning -- up \
+                     --stack {}`",
+                    self.cfg.stack, self.cfg.stack
+                )
+            })
+    }
+
+    /// The catalog the stream processor enriches with (DynamoDB).
+    ///
+    /// # Errors
+    /// When the table was not provisioned.
+    pub fn products(&self) -> anyhow::Result<DynamoDbProductCatalog> {
+        let table = self.name_of(dynamodb::KIND, names::PRODUCTS)?;
+        Ok(self.aws.dynamodb_product_catalog(&table))
+    }
+
+    /// The customers' recommendations (DynamoDB).
+    ///
+    /// # Errors
+    /// When the table was not provisioned.
+    pub fn recommendations(&self) -> anyhow::Result<DynamoDbRecommendationStore> {
+        let table = self.name_of(dynamodb::KIND, names::RECOMMENDATIONS)?;
+        Ok(self.aws.dynamodb_recommendation_store(&table))
+    }
+
+    /// The records set aside (DynamoDB).
+    ///
+    /// # Errors
+    /// When the table was not provisioned.
+    pub fn dead_letters(&self) -> anyhow::Result<DynamoDbDeadLetterSink> {
+        let table = self.name_of(dynamodb::KIND, names::DEAD_LETTERS)?;
+        Ok(self.aws.dynamodb_dead_letter_sink(&table))
+    }
+
+    /// The clickstream (Kinesis).
+    ///
+    /// # Errors
+    /// When the stream was not provisioned.
+    pub fn clickstream(&self) -> anyhow::Result<KinesisClickstream> {
+        let stream = self.name_of(kinesis::KIND, names::CLICKSTREAM)?;
+        Ok(self.aws.kinesis_clickstream(&stream))
+    }
+}

@@ -1,0 +1,140 @@
+//! The ports the stack-independent commands use (`catalog`, `recs`, `dead-letters`), from the
+//! configured stack: the local stores in the data directory, or the provisioned resources of the
+//! `emulator` or `aws` stack (built with the `aws` feature). Commands that still run on the
+//! local stack only, or whose work an AWS-managed resource does, are refused on the others by
+//! [`local_only`], which says which.
+
+use std::sync::Arc;
+
+use fashion_domain::ports::{
+    ClickstreamPublisher, DeadLetterReader, ProductCatalog, RecommendationReader, SystemClock,
+};
+
+use crate::cli::{Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
+use crate::settings::{Settings, StackKind};
+use crate::stack::{LocalStack, PurchaseDb};
+
+/// The ports of the configured stack.
+pub struct Ports {
+    /// The stack they belong to.
+    pub stack: StackKind,
+    /// The catalog the stream processor enriches with.
+    pub products: Arc<dyn ProductCatalog>,
+    /// The customers' recommendations.
+    pub recommendations: Arc<dyn RecommendationReader>,
+    /// The records set aside.
+    pub dead_letters: Arc<dyn DeadLetterReader>,
+    /// The clickstream, to publish to.
+    pub stream: Arc<dyn ClickstreamPublisher>,
+}
+
+impl Ports {
+    /// Opens the configured stack's ports.
+    ///
+    /// # Errors
+    /// When a local store cannot be opened, the AWS stack was never provisioned, or this build
+    /// has no AWS support.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        match settings.stack {
+            StackKind::Local => {
+                let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+                Ok(Self {
+                    stack: StackKind::Local,
+                    products: Arc::new(stack.state.catalog()),
+                    recommendations: Arc::new(stack.state.recommendations()),
+                    dead_letters: Arc::new(stack.state.dead_letters()),
+                    stream: stack.stream,
+                })
+            }
+            other => aws(other).await,
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
+    use provisioning::config::StackName;
+    let name = match kind {
+        StackKind::Emulator => StackName::Emulator,
+        StackKind::Aws => StackName::Aws,
+        StackKind::Local => StackName::Local,
+    };
+    let stack = crate::aws_stack::AwsStack::open(name).await?;
+    Ok(Ports {
+        stack: kind,
+        products: Arc::new(stack.products()?),
+        recommendations: Arc::new(stack.recommendations()?),
+        dead_letters: Arc::new(stack.dead_letters()?),
+        stream: Arc::new(stack.clickstream()?),
+    })
+}
+
+#[cfg(not(feature = "aws"))]
+#[allow(clippy::unused_async)]
+async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
+    anyhow::bail!(
+        "this build has no AWS support: --stack {kind} needs the `aws` feature \
+         (cargo run --release -p fashion --features aws -- --stack {kind} …)"
+    )
+}
+
+/// The store's transactional database for `settings.stack`: `DATABASE_URL` when set; on the
+/// local and emulator stacks the SQLite database in the data directory otherwise. On `aws` it
+/// is the RDS instance, which has no stand-in: `DATABASE_URL` is required.
+///
+/// # Errors
+/// On `aws` without `DATABASE_URL`, or when the database cannot be opened.
+pub async fn transactional(settings: &Settings) -> anyhow::Result<Arc<dyn PurchaseDb>> {
+    if settings.stack == StackKind::Aws && settings.database_url.is_none() {
+        anyhow::bail!(
+            "on the aws stack the transactional database is the RDS instance: set DATABASE_URL \
+             (its endpoint and secret are in provisioning's outputs for the orders database)"
+        );
+    }
+    crate::stack::purchases(settings).await
+}
+
+/// Why `command` does not run on `stack`, when it does not: the AWS resource doing that work
+/// there, or that the command runs on the local stack only so far.
+#[must_use]
+pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
+    if stack == StackKind::Local {
+        return None;
+    }
+    let managed = |what: &str, by: &str| {
+        Some(format!(
+            "`fashion {what}` is the local stack's stand-in: on the {stack} stack {by}"
+        ))
+    };
+    let not_yet = |what: &str| {
+        Some(format!(
+            "`fashion {what}` runs on the local stack only in this version (not yet on {stack})"
+        ))
+    };
+    match command {
+        Command::Catalog(_) | Command::Recs { .. } | Command::DeadLetters(_) | Command::Demo(_) => {
+            None
+        }
+        Command::Stream(StreamCommand::Consume { .. }) => managed(
+            "stream consume",
+            "the stream-processor Lambda function consumes the Kinesis stream through its \
+             event-source mapping",
+        ),
+        Command::Sink(SinkCommand::Run { .. }) => managed(
+            "sink run",
+            "the Firehose delivery stream clickstream-to-lake lands the clickstream in S3, \
+             through the firehose-transform function",
+        ),
+        Command::Scheduler(SchedulerCommand::Run { .. }) => managed(
+            "scheduler run",
+            "EventBridge Scheduler invokes the daily-job and trainer functions",
+        ),
+        Command::Generate(_) => not_yet("generate"),
+        Command::Train => not_yet("train"),
+        Command::Eval => not_yet("eval"),
+        Command::Etl(EtlCommand::Run { .. } | EtlCommand::Backfill { .. }) => not_yet("etl"),
+        Command::Query(_) => not_yet("query"),
+        Command::Trends(_) => not_yet("trends"),
+        Command::Serve(_) => not_yet("serve"),
+    }
+}

@@ -7,12 +7,12 @@
 use anyhow::Context;
 use fashion_aws::{
     AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog, DynamoDbRecommendationStore,
-    KinesisClickstream,
+    KinesisClickstream, S3HistorySource, S3ModelStore,
 };
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::state::{StackOutputs, StackState};
-use provisioning::layout::names;
-use provisioning::providers::aws::{OUT_NAME, dynamodb, kinesis};
+use provisioning::layout::{names, prefixes};
+use provisioning::providers::aws::{OUT_NAME, dynamodb, glue, kinesis, s3};
 
 /// Credentials the emulator accepts (the ones provisioning uses for it).
 pub const EMULATOR_KEY: &str = "test";
@@ -81,16 +81,41 @@ impl AwsStack {
                 )
             })?;
         let aws = sdk(&cfg).await?;
-        Ok(Self {
-            cfg,
-            outputs: state.outputs,
-            aws,
-        })
+        Ok(Self::from_parts(cfg, state.outputs, aws))
+    }
+
+    /// A stack from its configuration, the outputs of its `up` and SDK configuration for it.
+    #[must_use]
+    pub const fn from_parts(cfg: StackConfig, outputs: StackOutputs, aws: AwsConfig) -> Self {
+        Self { cfg, outputs, aws }
+    }
+
+    /// The stack's configuration.
+    #[must_use]
+    pub const fn cfg(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    /// SDK configuration for the stack.
+    #[must_use]
+    pub const fn aws(&self) -> &AwsConfig {
+        &self.aws
+    }
+
+    /// One output of a provisioned resource (an ARN, say).
+    ///
+    /// # Errors
+    /// When provisioning saved no such output.
+    pub fn output(&self, kind: &str, name: &str, key: &str) -> anyhow::Result<String> {
+        output(&self.outputs, kind, name, key).map(str::to_owned)
     }
 
     /// A resource's physical name from the saved outputs; a missing one names the command that
     /// provisions it.
-    fn name_of(&self, kind: &str, name: &str) -> anyhow::Result<String> {
+    ///
+    /// # Errors
+    /// When provisioning saved no such resource.
+    pub fn name_of(&self, kind: &str, name: &str) -> anyhow::Result<String> {
         output(&self.outputs, kind, name, OUT_NAME)
             .map(str::to_owned)
             .with_context(|| {
@@ -127,6 +152,29 @@ impl AwsStack {
     pub fn dead_letters(&self) -> anyhow::Result<DynamoDbDeadLetterSink> {
         let table = self.name_of(dynamodb::KIND, names::DEAD_LETTERS)?;
         Ok(self.aws.dynamodb_dead_letter_sink(&table))
+    }
+
+    /// The lake's history in S3, found through the Glue catalog and the delivered prefixes.
+    ///
+    /// # Errors
+    /// When the bucket or the Glue database was not provisioned.
+    pub fn history(&self) -> anyhow::Result<S3HistorySource> {
+        let bucket = self.name_of(s3::KIND, names::LAKE)?;
+        let database = self.name_of(glue::DATABASE_KIND, names::LAKE)?;
+        Ok(self
+            .aws
+            .s3_history_source(&database, &bucket, self.cfg.lake.prefix.trim_matches('/')))
+    }
+
+    /// The trained models in S3 (where the trainer function writes them).
+    ///
+    /// # Errors
+    /// When the bucket was not provisioned.
+    pub fn models(&self) -> anyhow::Result<S3ModelStore> {
+        let bucket = self.name_of(s3::KIND, names::LAKE)?;
+        Ok(self
+            .aws
+            .s3_model_store(&bucket, prefixes::MODELS.trim_matches('/')))
     }
 
     /// The clickstream (Kinesis).

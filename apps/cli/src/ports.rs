@@ -1,4 +1,5 @@
-//! The ports the stack-independent commands use (`catalog`, `recs`, `dead-letters`), from the
+//! The ports the stack-independent commands use (`catalog`, `generate`, `recs`, `train`, `eval`,
+//! `trends`, `dead-letters`), from the
 //! configured stack: the local stores in the data directory, or the provisioned resources of the
 //! `emulator` or `aws` stack (built with the `aws` feature). Commands that still run on the
 //! local stack only, or whose work an AWS-managed resource does, are refused on the others by
@@ -7,8 +8,10 @@
 use std::sync::Arc;
 
 use fashion_domain::ports::{
-    ClickstreamPublisher, DeadLetterReader, ProductCatalog, RecommendationReader, SystemClock,
+    ClickstreamPublisher, Clock, DeadLetterReader, HistorySource, ModelStore, ProductCatalog,
+    RecommendationReader, TableCatalog,
 };
+use fashion_domain::services::trainer::{Trainer, TrainerParams};
 
 use crate::cli::{Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
 use crate::settings::{Settings, StackKind};
@@ -26,28 +29,53 @@ pub struct Ports {
     pub dead_letters: Arc<dyn DeadLetterReader>,
     /// The clickstream, to publish to.
     pub stream: Arc<dyn ClickstreamPublisher>,
+    /// The lake's history, for training, evaluation and trends.
+    pub history: Arc<dyn HistorySource>,
+    /// Trained models.
+    pub models: Arc<dyn ModelStore>,
+    /// The lake's catalog, where its partitions are catalogued (the local stack; on AWS the
+    /// clickstream's partitions are projected, not catalogued).
+    pub lake_catalog: Option<Arc<dyn TableCatalog>>,
 }
 
 impl Ports {
-    /// Opens the configured stack's ports.
+    /// Opens the configured stack's ports; the local stream stamps arrivals with `clock`.
     ///
     /// # Errors
     /// When a local store cannot be opened, the AWS stack was never provisioned, or this build
     /// has no AWS support.
-    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn open(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         match settings.stack {
             StackKind::Local => {
-                let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+                let stack = LocalStack::open(settings, clock).await?;
                 Ok(Self {
                     stack: StackKind::Local,
                     products: Arc::new(stack.state.catalog()),
                     recommendations: Arc::new(stack.state.recommendations()),
                     dead_letters: Arc::new(stack.state.dead_letters()),
                     stream: stack.stream,
+                    history: stack.history,
+                    models: stack.models,
+                    lake_catalog: Some(stack.catalog),
                 })
             }
             other => aws(other).await,
         }
+    }
+}
+
+impl Ports {
+    /// The trainer over this stack's history, catalog and model store.
+    #[must_use]
+    pub fn trainer(
+        &self,
+    ) -> Trainer<Arc<dyn HistorySource>, Arc<dyn ProductCatalog>, Arc<dyn ModelStore>> {
+        Trainer::new(
+            self.history.clone(),
+            self.products.clone(),
+            self.models.clone(),
+            TrainerParams::default(),
+        )
     }
 }
 
@@ -66,6 +94,9 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
         recommendations: Arc::new(stack.recommendations()?),
         dead_letters: Arc::new(stack.dead_letters()?),
         stream: Arc::new(stack.clickstream()?),
+        history: Arc::new(stack.history()?),
+        models: Arc::new(stack.models()?),
+        lake_catalog: None,
     })
 }
 
@@ -112,9 +143,16 @@ pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
         ))
     };
     match command {
-        Command::Catalog(_) | Command::Recs { .. } | Command::DeadLetters(_) | Command::Demo(_) => {
-            None
-        }
+        Command::Catalog(_)
+        | Command::Recs { .. }
+        | Command::DeadLetters(_)
+        | Command::Demo(_)
+        | Command::Generate(_)
+        | Command::Train
+        | Command::Eval
+        | Command::Trends(_) => None,
+        // moto runs neither the event-source mapping nor Firehose: the emulator plays them.
+        Command::Stream(_) | Command::Sink(_) if stack == StackKind::Emulator => None,
         Command::Stream(StreamCommand::Consume { .. }) => managed(
             "stream consume",
             "the stream-processor Lambda function consumes the Kinesis stream through its \
@@ -129,12 +167,8 @@ pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
             "scheduler run",
             "EventBridge Scheduler invokes the daily-job and trainer functions",
         ),
-        Command::Generate(_) => not_yet("generate"),
-        Command::Train => not_yet("train"),
-        Command::Eval => not_yet("eval"),
         Command::Etl(EtlCommand::Run { .. } | EtlCommand::Backfill { .. }) => not_yet("etl"),
         Command::Query(_) => not_yet("query"),
-        Command::Trends(_) => not_yet("trends"),
         Command::Serve(_) => not_yet("serve"),
     }
 }

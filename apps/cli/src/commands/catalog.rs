@@ -1,8 +1,11 @@
 //! `fashion catalog import FILE` and `fashion catalog show ID`.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use fashion_domain::catalog_csv::{RejectedRow, parse_styles};
 use fashion_domain::ids::ProductId;
+use fashion_domain::ports::SystemClock;
 use serde::Serialize;
 
 use crate::cli::CatalogCommand;
@@ -20,7 +23,7 @@ struct ImportReport {
 }
 
 pub async fn run(cmd: CatalogCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let ports = Ports::open(settings).await?;
+    let ports = Ports::open(settings, Arc::new(SystemClock)).await?;
     let catalog = ports.products.as_ref();
     match cmd {
         CatalogCommand::Import { file } => {

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use fashion_domain::dead_letter::DeadLetter;
 use fashion_domain::event::parse_timestamp;
-use fashion_domain::ports::DeadLetterReader;
+use fashion_domain::ports::{DeadLetterReader, SystemClock};
 use fashion_domain::services::replay::replay;
 use serde::Serialize;
 
@@ -50,7 +52,7 @@ struct Listing {
 }
 
 pub async fn run(cmd: DeadLettersCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let ports = Ports::open(settings).await?;
+    let ports = Ports::open(settings, Arc::new(SystemClock)).await?;
     let store = ports.dead_letters.as_ref();
     match cmd {
         DeadLettersCommand::List(filter) => {

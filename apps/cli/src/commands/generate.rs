@@ -1,6 +1,7 @@
-//! `fashion generate`: a synthetic store written into the configured stores: the catalog (and
-//! `generated/styles.csv` in the Kaggle format), customers and orders in the transactional
-//! database, every click on the stream (arriving at its event time), and the ground truth.
+//! `fashion generate`: a synthetic store written into the configured stack's stores: the catalog
+//! (and `generated/styles.csv` in the Kaggle format), customers and orders in the transactional
+//! database, every click on the stream (on the local stream arriving at its event time), and the
+//! ground truth (in the data directory).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,15 +9,16 @@ use std::time::Instant;
 use anyhow::Context;
 use fashion_datagen::{DayData, GenConfig, Generator, GroundTruth};
 use fashion_domain::catalog_csv::write_styles;
-use fashion_domain::ports::{ClickstreamPublisher, ProductCatalog};
+use fashion_domain::ports::ClickstreamPublisher;
 use fashion_domain::stream::OutboundRecord;
 use fashion_memory::ManualClock;
 use serde::Serialize;
 
 use crate::cli::GenerateArgs;
 use crate::output::{print_json, progress};
+use crate::ports::{Ports, transactional};
 use crate::settings::Settings;
-use crate::stack::{LocalStack, files};
+use crate::stack::files;
 
 /// Records per publish call.
 const PUBLISH_BATCH: usize = 500;
@@ -97,21 +99,22 @@ pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow
     std::fs::write(dir.join("styles.csv"), write_styles(generator.products()))
         .context("failed to write styles.csv")?;
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let stack = LocalStack::open(settings, clock.clone()).await?;
-    stack
-        .state
-        .catalog()
-        .upsert_many(generator.products())
-        .await
-        .context("failed to load the catalog")?;
-    let db = stack.purchases.clone();
+    // The local stream stamps each batch's arrival with the simulated clock; Kinesis with its
+    // own (a past event time arriving now is accepted; only the future is refused).
+    let ports = Ports::open(settings, clock.clone()).await?;
+    let db = transactional(settings).await?;
     db.put_products(generator.products())
         .await
         .context("failed to load products")?;
     db.put_customers(generator.customers())
         .await
         .context("failed to load customers")?;
-    let stream = stack.stream.clone();
+    ports
+        .products
+        .upsert_many(generator.products())
+        .await
+        .context("failed to load the catalog")?;
+    let stream = ports.stream.clone();
 
     // Generate the next day on a worker thread while this one writes the current day.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(DayData, f64)>(1);

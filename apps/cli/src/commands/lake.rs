@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::cli::{QueryArgs, TrendsArgs};
 use crate::output::print_json;
+use crate::ports::Ports;
 use crate::settings::Settings;
 use crate::stack::LocalStack;
 
@@ -94,24 +95,29 @@ pub struct TrendReport {
 /// Computes the report at the end of `date` (default: the last full day with clicks), reading
 /// only the days the trend windows cover (and the day before, in case the last one is not full).
 pub async fn trend_report(
-    stack: &LocalStack,
+    ports: &Ports,
     settings: &Settings,
     date: Option<NaiveDate>,
     top: usize,
 ) -> anyhow::Result<TrendReport> {
     let tz = settings.tz();
-    let last = match date {
-        Some(d) => d,
-        None => latest_day(stack.catalog.as_ref(), tables::CLICKSTREAM)
+    let last = match (date, &ports.lake_catalog) {
+        (Some(d), _) => d,
+        (None, Some(catalog)) => latest_day(catalog.as_ref(), tables::CLICKSTREAM)
             .await?
             .context("the lake has no clicks yet")?,
+        (None, None) => anyhow::bail!(
+            "on the {} stack the clickstream's partitions are projected, not catalogued: name \
+             the day with --date",
+            ports.stack
+        ),
     };
     let (from, to) = trend_window(last, tz);
     let FullHistory {
         events,
         purchases,
         products,
-    } = load_history(stack.history.as_ref(), &stack.state.catalog(), from, to).await?;
+    } = load_history(ports.history.as_ref(), ports.products.as_ref(), from, to).await?;
     trend_report_of(&events, &purchases, &products, tz, date, top)
 }
 
@@ -168,8 +174,8 @@ pub fn trend_report_of(
 }
 
 pub async fn trends(settings: &Settings, args: &TrendsArgs, json: bool) -> anyhow::Result<()> {
-    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
-    let report = trend_report(&stack, settings, args.date, args.top).await?;
+    let ports = Ports::open(settings, Arc::new(SystemClock)).await?;
+    let report = trend_report(&ports, settings, args.date, args.top).await?;
     if json {
         return print_json(&report);
     }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::pipeline::{ProcessorTotals, process_pass};
 use crate::output::print_json;
-use crate::settings::Settings;
+use crate::settings::{Settings, StackKind};
 use crate::stack::{LocalStack, files};
 
 /// How often a following consumer looks for a newer model.
@@ -68,6 +68,14 @@ pub async fn consume(
     json: bool,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if settings.stack == StackKind::Emulator {
+        anyhow::ensure!(
+            !follow,
+            "--follow is not played on the emulator: run the command again for what arrived since"
+        );
+        let totals = on_emulator::consume(clock.now()).await?;
+        return print_totals(&totals, json);
+    }
     let stack = LocalStack::open(settings, clock.clone()).await?;
     let processor = stack.processor().await?;
     let mut totals = ProcessorTotals::default();
@@ -104,8 +112,12 @@ pub async fn consume(
         // Caught up, or stuck on records to retry: wait before the next pass.
         backoff.after(pass.records_committed > 0).await;
     }
+    print_totals(&totals, json)
+}
+
+fn print_totals(totals: &ProcessorTotals, json: bool) -> anyhow::Result<()> {
     if json {
-        return print_json(&totals);
+        return print_json(totals);
     }
     println!(
         "Read {} records: {} processed, {} duplicates, {} dead-lettered, {} left to retry; {} recommendation lists written.",
@@ -121,6 +133,13 @@ pub async fn consume(
 
 pub async fn sink(settings: &Settings, follow: bool, json: bool) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if settings.stack == StackKind::Emulator {
+        anyhow::ensure!(
+            !follow,
+            "--follow is not played on the emulator: run the command again for what arrived since"
+        );
+        return on_emulator::sink(clock.now(), json).await;
+    }
     let stack = LocalStack::open(settings, clock.clone()).await?;
     let mut sink = stack.sink(settings);
     let mut backoff = IdleWait::new();
@@ -168,8 +187,8 @@ pub async fn sink(settings: &Settings, follow: bool, json: bool) -> anyhow::Resu
 
 pub async fn train(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let stack = LocalStack::open(settings, clock.clone()).await?;
-    let (_, report) = stack
+    let ports = crate::ports::Ports::open(settings, clock.clone()).await?;
+    let (_, report) = ports
         .trainer()
         .train(clock.now())
         .await
@@ -209,12 +228,12 @@ fn ground_truth(settings: &Settings) -> anyhow::Result<Option<GroundTruth>> {
 }
 
 pub async fn eval(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+    let ports = crate::ports::Ports::open(settings, Arc::new(SystemClock)).await?;
     let FullHistory {
         events,
         purchases,
         products,
-    } = load_full_history(stack.history.as_ref(), &stack.state.catalog()).await?;
+    } = load_full_history(ports.history.as_ref(), ports.products.as_ref()).await?;
     anyhow::ensure!(
         !events.is_empty(),
         "the lake has no clicks yet: run `fashion demo`, or generate, consume and sink first"
@@ -258,7 +277,7 @@ pub async fn eval(settings: &Settings, json: bool) -> anyhow::Result<()> {
 
 pub async fn recs(settings: &Settings, user: &str, json: bool) -> anyhow::Result<()> {
     let id = CustomerId::parse(user)?;
-    let ports = crate::ports::Ports::open(settings).await?;
+    let ports = crate::ports::Ports::open(settings, Arc::new(SystemClock)).await?;
     let recs = ports
         .recommendations
         .get(id)
@@ -299,4 +318,52 @@ pub async fn recs(settings: &Settings, user: &str, json: bool) -> anyhow::Result
         );
     }
     Ok(())
+}
+
+/// `stream consume` and `sink run` on the emulator, where moto runs neither the event-source
+/// mapping nor Firehose: their stand-ins, calling the real handlers (`crate::emulator`).
+#[cfg(feature = "aws")]
+mod on_emulator {
+    use chrono::{DateTime, Utc};
+
+    use super::ProcessorTotals;
+    use crate::output::print_json;
+
+    pub async fn consume(now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
+        crate::emulator::consume(now).await
+    }
+
+    pub async fn sink(now: DateTime<Utc>, json: bool) -> anyhow::Result<()> {
+        let d = crate::emulator::sink(now).await?;
+        if json {
+            return print_json(&d);
+        }
+        println!(
+            "Firehose's stand-in read {} records in {} batches: {} landed in {} objects, {} \
+             duplicates dropped, {} dead-lettered.",
+            d.records, d.batches, d.landed, d.objects, d.duplicates, d.dead_lettered
+        );
+        Ok(())
+    }
+}
+
+/// Without the `aws` feature there is no emulator stack.
+#[cfg(not(feature = "aws"))]
+mod on_emulator {
+    use chrono::{DateTime, Utc};
+
+    use super::ProcessorTotals;
+
+    const NO_AWS: &str = "this build has no AWS support: --stack emulator needs the `aws` \
+                          feature (cargo run --release -p fashion --features aws -- …)";
+
+    #[allow(clippy::unused_async)]
+    pub async fn consume(_now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
+        anyhow::bail!(NO_AWS)
+    }
+
+    #[allow(clippy::unused_async)]
+    pub async fn sink(_now: DateTime<Utc>, _json: bool) -> anyhow::Result<()> {
+        anyhow::bail!(NO_AWS)
+    }
 }

@@ -2,8 +2,9 @@
 //! provisioned delivery stream but delivers nothing, so this stand-in does what that delivery
 //! stream does, in order:
 //!
-//! 1. reads the Kinesis stream as a consumer of its own (its read positions live in memory, as
-//!    Firehose's own are kept by AWS, not in the stack's checkpoints table);
+//! 1. reads the Kinesis stream as a consumer of its own, [`CONSUMER`] (Firehose keeps its read
+//!    positions itself; the stand-in commits its own to the stack's checkpoints table, after
+//!    each delivery, so a record is delivered at least once across runs, as by Firehose);
 //! 2. buffers records until the stack's buffering hints say deliver (`sink.buffer_size_mib` of
 //!    record data, or `sink.buffer_interval_secs` since the first buffered record);
 //! 3. invokes the transformation handler (`fashion-lambda`'s `FirehoseTransformFunction`, as
@@ -28,13 +29,16 @@ use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use fashion_domain::lake::{TableDef, tables};
-use fashion_domain::ports::ClickstreamSource;
+use fashion_domain::ports::{CheckpointStore, ClickstreamSource};
 use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
 use fashion_lambda::events::{FirehoseBatch, FirehoseKinesisMetadata, FirehoseRecord};
 use fashion_lambda::firehose_transform::FirehoseTransformFunction;
 use serde_json::{Map, Value};
 
 use crate::demo_stack::LakeDelivery;
+
+/// The stand-in's name in the checkpoints table.
+pub const CONSUMER: &str = "firehose-stand-in";
 
 /// Records read from a shard at a time.
 const READ_LIMIT: usize = 1_000;
@@ -61,9 +65,27 @@ pub struct Destination {
     pub stream_name: String,
 }
 
+/// What the stand-in delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Delivered {
+    /// Records read from the stream.
+    pub records: u64,
+    /// Invocations of the transformation function.
+    pub batches: u64,
+    /// Rows the function returned `Ok`, put in the lake.
+    pub landed: u64,
+    /// Duplicates within a batch, dropped.
+    pub duplicates: u64,
+    /// Invalid records the function stored as dead letters and dropped.
+    pub dead_lettered: u64,
+    /// Objects put in the lake.
+    pub objects: u64,
+}
+
 /// The delivery stream, played by this process.
 pub struct FirehoseStandIn {
     source: Arc<dyn ClickstreamSource>,
+    checkpoints: Arc<dyn CheckpointStore>,
     function: FirehoseTransformFunction,
     s3: aws_sdk_s3::Client,
     to: Destination,
@@ -73,15 +95,17 @@ pub struct FirehoseStandIn {
     buffer: Vec<StreamRecord>,
     buffered_bytes: usize,
     first_buffered: Option<DateTime<Utc>>,
+    delivered: Delivered,
 }
 
 impl FirehoseStandIn {
-    /// A stand-in reading `source` from its start.
+    /// A stand-in reading `source` from its committed positions in `checkpoints`.
     ///
     /// # Errors
     /// When the lake declares no clickstream table (a build error).
     pub fn new(
         source: Arc<dyn ClickstreamSource>,
+        checkpoints: Arc<dyn CheckpointStore>,
         function: FirehoseTransformFunction,
         s3: aws_sdk_s3::Client,
         to: Destination,
@@ -89,6 +113,7 @@ impl FirehoseStandIn {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             source,
+            checkpoints,
             function,
             s3,
             to,
@@ -98,7 +123,14 @@ impl FirehoseStandIn {
             buffer: Vec::new(),
             buffered_bytes: 0,
             first_buffered: None,
+            delivered: Delivered::default(),
         })
+    }
+
+    /// What it delivered so far.
+    #[must_use]
+    pub const fn delivered(&self) -> Delivered {
+        self.delivered
     }
 
     /// True when the buffering hints say deliver at `now`.
@@ -118,6 +150,18 @@ impl FirehoseStandIn {
             .await
             .context("Firehose's stand-in failed to list the stream's shards")?;
         for shard in shards {
+            if !self.positions.contains_key(&shard) {
+                let committed =
+                    self.checkpoints
+                        .load(CONSUMER, &shard)
+                        .await
+                        .with_context(|| {
+                            format!("failed to load the stand-in's position on {shard}")
+                        })?;
+                if let Some(position) = committed {
+                    self.positions.insert(shard.clone(), position);
+                }
+            }
             loop {
                 let after = self.positions.get(&shard).cloned();
                 let records = self
@@ -125,12 +169,12 @@ impl FirehoseStandIn {
                     .read(&shard, after, READ_LIMIT)
                     .await
                     .with_context(|| format!("Firehose's stand-in failed to read {shard}"))?;
-                let Some(last) = records.last() else {
+                if records.is_empty() {
                     break;
-                };
-                self.positions
-                    .insert(shard.clone(), last.sequence_number.clone());
+                }
                 for r in records {
+                    self.positions
+                        .insert(shard.clone(), r.sequence_number.clone());
                     self.buffered_bytes = self.buffered_bytes.saturating_add(r.data.len());
                     self.first_buffered.get_or_insert(now);
                     self.buffer.push(r);
@@ -217,7 +261,24 @@ impl FirehoseStandIn {
             objects,
             "Firehose's stand-in delivered a batch."
         );
-        self.buffer.clear();
+        let d = &mut self.delivered;
+        d.records = d.records.saturating_add(self.buffer.len() as u64);
+        d.batches = d.batches.saturating_add(1);
+        d.landed = d.landed.saturating_add(report.landed);
+        d.duplicates = d.duplicates.saturating_add(report.duplicates);
+        d.dead_lettered = d.dead_lettered.saturating_add(report.dead_lettered);
+        d.objects = d.objects.saturating_add(objects as u64);
+        // Delivered: every buffered record is up to the in-memory positions.
+        let mut delivered: BTreeMap<ShardId, SequenceNumber> = BTreeMap::new();
+        for r in self.buffer.drain(..) {
+            delivered.insert(r.shard_id, r.sequence_number);
+        }
+        for (shard, position) in &delivered {
+            self.checkpoints
+                .commit(CONSUMER, shard, position)
+                .await
+                .with_context(|| format!("failed to commit the stand-in's position on {shard}"))?;
+        }
         self.buffered_bytes = 0;
         self.first_buffered = None;
         Ok(())

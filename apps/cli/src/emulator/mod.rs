@@ -49,15 +49,15 @@ use fashion_memory::ManualClock;
 use provisioning::config::{StackConfig, StackName};
 use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
-use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, firehose, glue, kinesis, s3};
+use provisioning::providers::aws::{OUT_ARN, dynamodb, firehose, glue, kinesis, s3};
 
-use crate::aws_stack::{output, sdk};
+use crate::aws_stack::{AwsStack, sdk};
 use crate::commands::pipeline::ProcessorTotals;
 use crate::demo_stack::{DemoStack, StackInfo, StreamRunner};
 use crate::settings::Settings;
 use crate::stack::{PROCESSOR, purchases};
 
-mod firehose_stand_in;
+pub mod firehose_stand_in;
 use firehose_stand_in::{BufferingHints, Destination, FirehoseStandIn};
 
 /// Where the stack's state goes, inside the data directory.
@@ -249,77 +249,27 @@ pub async fn open(
         .outputs
         .clone()
         .context("provisioning returned no outputs")?;
-    let table = |name: &str| output(&outputs, dynamodb::KIND, name, OUT_NAME).map(str::to_owned);
-    let stream = output(&outputs, kinesis::KIND, names::CLICKSTREAM, OUT_NAME)?.to_owned();
-    let stream_arn = output(&outputs, kinesis::KIND, names::CLICKSTREAM, OUT_ARN)?.to_owned();
-    let bucket = output(&outputs, s3::KIND, names::LAKE, OUT_NAME)?.to_owned();
-    let database = output(&outputs, glue::DATABASE_KIND, names::LAKE, OUT_NAME)?.to_owned();
-    let (recommendations, activity, checkpoints, products, dead_letters) = (
-        table(names::RECOMMENDATIONS)?,
-        table(names::USER_ACTIVITY)?,
-        table(names::CHECKPOINTS)?,
-        table(names::PRODUCTS)?,
-        table(names::DEAD_LETTERS)?,
-    );
+    let aws = sdk(&cfg).await?;
+    let stack = AwsStack::from_parts(cfg.clone(), outputs, aws.clone());
+    let table = |name: &str| stack.name_of(dynamodb::KIND, name);
+    let stream = stack.name_of(kinesis::KIND, names::CLICKSTREAM)?;
+    let bucket = stack.name_of(s3::KIND, names::LAKE)?;
+    let database = stack.name_of(glue::DATABASE_KIND, names::LAKE)?;
+    let delivery_stream = stack.name_of(firehose::KIND, names::CLICKSTREAM_TO_LAKE)?;
     let lake_prefix = cfg.lake.prefix.trim_matches('/').to_owned();
     let models_prefix = prefixes::MODELS.trim_matches('/').to_owned();
 
-    let aws = sdk(&cfg).await?;
     let clock: Arc<dyn Clock> = clock;
     let source: Arc<dyn ClickstreamSource> = Arc::new(SimulatedArrival::new(
         aws.kinesis_clickstream(&stream),
         clock.clone(),
     ));
-    let checkpoint_store: Arc<dyn CheckpointStore> =
-        Arc::new(aws.dynamodb_checkpoint_store(&checkpoints));
     let lake: Arc<dyn LakeWriter> = Arc::new(aws.s3_lake_writer(&database, &bucket, &lake_prefix));
     let tables: Arc<dyn TableCatalog> =
         Arc::new(aws.glue_table_catalog(&database, &bucket, &lake_prefix));
-    let function = StreamProcessorFunction::new(
-        &StreamProcessorSettings {
-            activity_table: activity.clone(),
-            recommendations_table: recommendations.clone(),
-            catalog_table: products.clone(),
-            dead_letters_table: dead_letters.clone(),
-            models_bucket: bucket.clone(),
-            models_prefix: models_prefix.clone(),
-            activity_ttl: ACTIVITY_TTL,
-            model_refresh: std::time::Duration::from_secs(300),
-        },
-        &aws,
-    )
-    .await
-    .context("the stream-processor function failed its cold start")?;
-    let batch_size = usize::try_from(cfg.stream_processor.batch_size).unwrap_or(100);
-    let delivery_stream = output(
-        &outputs,
-        firehose::KIND,
-        names::CLICKSTREAM_TO_LAKE,
-        OUT_NAME,
-    )?
-    .to_owned();
-    let hints = BufferingHints {
-        bytes: usize::try_from(cfg.sink.buffer_size_mib)
-            .unwrap_or(64)
-            .saturating_mul(1 << 20),
-        interval: chrono::Duration::seconds(i64::from(cfg.sink.buffer_interval_secs)),
-    };
-    let delivery = FirehoseStandIn::new(
-        source.clone(),
-        FirehoseTransformFunction::new(
-            &FirehoseTransformSettings {
-                dead_letters_table: dead_letters.clone(),
-            },
-            &aws,
-        ),
-        aws.s3_client(),
-        Destination {
-            bucket: bucket.clone(),
-            prefix: cfg.clickstream_delivery_prefix(),
-            stream_name: delivery_stream.clone(),
-        },
-        hints,
-    )?;
+    let poller = event_source_poller(&stack, source.clone()).await?;
+    let delivery = firehose_stand_in(&stack, source)?;
+    let batch_size = poller.batch_size;
     let lake_url = format!("s3://{bucket}/{lake_prefix}/");
     let info = StackInfo {
         stack: StackName::Emulator.as_str().to_owned(),
@@ -332,11 +282,17 @@ pub async fn open(
             ("delivery_stream".to_owned(), delivery_stream.clone()),
             ("lake_bucket".to_owned(), bucket.clone()),
             ("glue_database".to_owned(), database.clone()),
-            ("recommendations_table".to_owned(), recommendations.clone()),
-            ("user_activity_table".to_owned(), activity.clone()),
-            ("products_table".to_owned(), products.clone()),
-            ("checkpoints_table".to_owned(), checkpoints.clone()),
-            ("dead_letters_table".to_owned(), dead_letters.clone()),
+            (
+                "recommendations_table".to_owned(),
+                table(names::RECOMMENDATIONS)?,
+            ),
+            (
+                "user_activity_table".to_owned(),
+                table(names::USER_ACTIVITY)?,
+            ),
+            ("products_table".to_owned(), table(names::PRODUCTS)?),
+            ("checkpoints_table".to_owned(), table(names::CHECKPOINTS)?),
+            ("dead_letters_table".to_owned(), table(names::DEAD_LETTERS)?),
             (
                 "models".to_owned(),
                 format!("s3://{bucket}/{models_prefix}/"),
@@ -357,25 +313,119 @@ pub async fn open(
         ),
     };
     Ok(DemoStack {
-        publisher: Arc::new(aws.kinesis_clickstream(&stream)),
-        products: Arc::new(aws.dynamodb_product_catalog(&products)),
-        recommendations: Arc::new(aws.dynamodb_recommendation_store(&recommendations)),
+        publisher: Arc::new(stack.clickstream()?),
+        products: Arc::new(stack.products()?),
+        recommendations: Arc::new(stack.recommendations()?),
         tables,
         lake,
-        history: Arc::new(aws.s3_history_source(&database, &bucket, &lake_prefix)),
-        models: Arc::new(aws.s3_model_store(&bucket, &models_prefix)),
+        history: Arc::new(stack.history()?),
+        models: Arc::new(stack.models()?),
         purchases: purchases(settings).await?,
-        processor: Box::new(EventSourcePoller {
-            source,
-            checkpoints: checkpoint_store,
-            function,
-            stream_arn,
-            region: cfg.region.clone(),
-            batch_size,
-        }),
+        processor: Box::new(poller),
         delivery: Box::new(delivery),
         info: Some(info),
     })
+}
+
+/// The stream processor's Lambda handler behind the event-source poller, over `stack`'s
+/// resources, reading `source` (the stack's stream) with its checkpoints in DynamoDB.
+///
+/// # Errors
+/// When a resource was not provisioned, or the function fails its cold start.
+pub async fn event_source_poller(
+    stack: &AwsStack,
+    source: Arc<dyn ClickstreamSource>,
+) -> anyhow::Result<EventSourcePoller> {
+    let table = |name: &str| stack.name_of(dynamodb::KIND, name);
+    let cfg = stack.cfg();
+    let function = StreamProcessorFunction::new(
+        &StreamProcessorSettings {
+            activity_table: table(names::USER_ACTIVITY)?,
+            recommendations_table: table(names::RECOMMENDATIONS)?,
+            catalog_table: table(names::PRODUCTS)?,
+            dead_letters_table: table(names::DEAD_LETTERS)?,
+            models_bucket: stack.name_of(s3::KIND, names::LAKE)?,
+            models_prefix: prefixes::MODELS.trim_matches('/').to_owned(),
+            activity_ttl: ACTIVITY_TTL,
+            model_refresh: std::time::Duration::from_secs(300),
+        },
+        stack.aws(),
+    )
+    .await
+    .context("the stream-processor function failed its cold start")?;
+    Ok(EventSourcePoller {
+        source,
+        checkpoints: Arc::new(
+            stack
+                .aws()
+                .dynamodb_checkpoint_store(&table(names::CHECKPOINTS)?),
+        ),
+        function,
+        stream_arn: stack.output(kinesis::KIND, names::CLICKSTREAM, OUT_ARN)?,
+        region: cfg.region.clone(),
+        batch_size: usize::try_from(cfg.stream_processor.batch_size).unwrap_or(100),
+    })
+}
+
+/// The Firehose stand-in over `stack`'s delivery stream, reading `source` (the stack's stream)
+/// with its positions in the checkpoints table.
+///
+/// # Errors
+/// When a resource was not provisioned.
+pub fn firehose_stand_in(
+    stack: &AwsStack,
+    source: Arc<dyn ClickstreamSource>,
+) -> anyhow::Result<FirehoseStandIn> {
+    let cfg = stack.cfg();
+    let aws = stack.aws();
+    let table = |name: &str| stack.name_of(dynamodb::KIND, name);
+    FirehoseStandIn::new(
+        source,
+        Arc::new(aws.dynamodb_checkpoint_store(&table(names::CHECKPOINTS)?)),
+        FirehoseTransformFunction::new(
+            &FirehoseTransformSettings {
+                dead_letters_table: table(names::DEAD_LETTERS)?,
+            },
+            aws,
+        ),
+        aws.s3_client(),
+        Destination {
+            bucket: stack.name_of(s3::KIND, names::LAKE)?,
+            prefix: cfg.clickstream_delivery_prefix(),
+            stream_name: stack.name_of(firehose::KIND, names::CLICKSTREAM_TO_LAKE)?,
+        },
+        BufferingHints {
+            bytes: usize::try_from(cfg.sink.buffer_size_mib)
+                .unwrap_or(64)
+                .saturating_mul(1_048_576),
+            interval: chrono::Duration::seconds(i64::from(cfg.sink.buffer_interval_secs)),
+        },
+    )
+}
+
+/// `fashion --stack emulator stream consume`: one pass of the event-source poller over the
+/// provisioned stack's stream (moto runs no event-source mapping).
+///
+/// # Errors
+/// When the stack was never provisioned or a pass fails.
+pub async fn consume(now: DateTime<Utc>) -> anyhow::Result<ProcessorTotals> {
+    let stack = AwsStack::open(StackName::Emulator).await?;
+    let source: Arc<dyn ClickstreamSource> = Arc::new(stack.clickstream()?);
+    let poller = event_source_poller(&stack, source).await?;
+    poller.pass(now).await
+}
+
+/// `fashion --stack emulator sink run`: the Firehose stand-in over the provisioned stack's
+/// stream until it is read, then delivered (moto delivers nothing).
+///
+/// # Errors
+/// When the stack was never provisioned or a delivery fails.
+pub async fn sink(now: DateTime<Utc>) -> anyhow::Result<firehose_stand_in::Delivered> {
+    let stack = AwsStack::open(StackName::Emulator).await?;
+    let source: Arc<dyn ClickstreamSource> = Arc::new(stack.clickstream()?);
+    let mut stand_in = firehose_stand_in(&stack, source)?;
+    crate::demo_stack::LakeDelivery::flush(&mut stand_in, now).await?;
+    Ok(stand_in.delivered())
 }
 
 #[cfg(test)]

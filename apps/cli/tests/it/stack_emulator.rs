@@ -1,27 +1,22 @@
 //! The commands on a provisioned `emulator` stack (`--stack emulator`), as a user runs them after
 //! `provisioning up --stack emulator`: the resource names come from provisioning's saved state,
-//! never from the user. From a fresh stack: `catalog import` reaches the DynamoDB catalog, so
-//! the stream processor's Lambda handler enriches a click instead of dead-lettering it; `recs`
-//! and `dead-letters list` read their DynamoDB tables. Built only with the
-//! `aws` feature (`scripts/test` runs it).
+//! never from the user. From a fresh stack: `generate` into the stack (DynamoDB catalog,
+//! Kinesis), `catalog import`, `sink run` and `stream consume` (the Firehose and event-source
+//! mapping stand-ins calling the real handlers, as moto runs neither), `train` from the S3 lake,
+//! `trends`, `recs` and `dead-letters list`, each checked against what was generated. Built only
+//! with the `aws` feature (`scripts/test` runs it).
 
 use std::path::Path;
 use std::process::Command;
 
 use chrono::{Duration, Utc};
-use fashion_datagen::{GenConfig, Generator};
-use fashion_domain::catalog_csv::write_styles;
-use fashion_domain::ids::CustomerId;
-use fashion_domain::ports::RecommendationStore;
-use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
-use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
-use fashion_lambda::settings::StreamProcessorSettings;
-use fashion_lambda::stream_processor::{StreamProcessorFunction, to_kinesis_event};
+use fashion_domain::ports::HistorySource;
+use futures::TryStreamExt;
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::state::StackState;
 use provisioning::layout::names;
 use provisioning::package::bootstrap_zip;
-use provisioning::providers::aws::{OUT_ARN, OUT_NAME, dynamodb, kinesis, s3};
+use provisioning::providers::aws::{OUT_NAME, glue, s3};
 use serde_json::Value;
 
 use crate::demo_emulator::endpoint;
@@ -43,11 +38,21 @@ fn stack_env(cfg: &StackConfig) -> Vec<(&'static str, String)> {
 
 /// Runs `fashion --json --stack emulator ARGS` in `dir`; its JSON output, or its error text.
 fn fashion(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Result<Value, String> {
+    fashion_on("emulator", dir, env, args)
+}
+
+/// Runs `fashion --json --stack STACK ARGS` in `dir`; its JSON output, or its error text.
+fn fashion_on(
+    stack: &str,
+    dir: &Path,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> Result<Value, String> {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fashion"));
     command
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .args(["--json", "--stack", "emulator"])
+        .args(["--json", "--stack", stack])
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("FASHION_STACK")
@@ -89,138 +94,131 @@ async fn provision(dir: &Path) -> StackConfig {
 }
 
 #[tokio::test]
-async fn catalog_recs_and_dead_letters_run_on_a_provisioned_emulator_stack() {
-    // Arrange: a fresh stack, and a styles.csv with one row no product can come from.
+async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() {
+    // Arrange: a fresh stack.
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = provision(dir.path()).await;
     let env = stack_env(&cfg);
-    let generator = Generator::new(GenConfig {
-        days: 1,
-        users: 20,
-        products: 30,
-        start: (Utc::now() - Duration::days(2)).date_naive(),
-        dirty_rate: 0.0,
-        ..GenConfig::default()
-    });
-    let mut styles = write_styles(generator.products());
-    styles
-        .push_str("not-a-number,Men,Apparel,Topwear,Tshirts,Navy Blue,Fall,2011,Casual,Bad row\n");
-    let styles_file = dir.path().join("styles.csv");
-    std::fs::write(&styles_file, styles).expect("write styles.csv");
-    let styles_arg = styles_file.display().to_string();
-
-    // Act: import, then look one product up.
-    let imported = fashion(dir.path(), &env, &["catalog", "import", &styles_arg]).expect("import");
-    let product = &generator.products()[0];
-    let shown = fashion(
-        dir.path(),
-        &env,
-        &["catalog", "show", &product.id.to_string()],
-    )
-    .expect("show");
-
-    // Assert: every good row reached the stack's catalog, the bad one is reported.
-    assert_eq!(imported["stack"], "emulator");
-    assert_eq!(
-        imported["imported"].as_u64(),
-        Some(generator.products().len() as u64)
-    );
-    assert_eq!(imported["rejected"].as_u64(), Some(1));
-    assert_eq!(
-        shown["productDisplayName"].as_str(),
-        Some(product.product_display_name.as_str())
-    );
-
-    // Act: a click on an imported product through the stream processor's Lambda handler, as
-    // the event-source mapping would deliver it.
-    let state = StackState::load(&cfg.state_file())
-        .expect("state")
-        .expect("provisioned");
-    let out = |kind: &str, name: &str, key: &str| {
-        state
-            .outputs
-            .get(kind, name)
-            .and_then(|o| o.get(key))
-            .cloned()
-            .unwrap_or_else(|| panic!("no {key} for {kind} {name}"))
+    let run = |args: &[&str]| {
+        fashion(dir.path(), &env, args).unwrap_or_else(|e| panic!("fashion {args:?}: {e}"))
     };
-    let table = |name: &str| out(dynamodb::KIND, name, OUT_NAME);
+    // One day, yesterday: the stream stamps arrival with the wall clock, and a click the
+    // generator dates three days later must lie in the future to be refused.
+    let start = Utc::now().date_naive() - Duration::days(1);
+    let last = start;
+
+    // Act: the store's data into the stack, then the stand-ins of the event-source mapping and
+    // Firehose, the trainer, and the stream processor again with the model.
+    let generated = run(&[
+        "generate",
+        "--days",
+        "1",
+        "--users",
+        "60",
+        "--products",
+        "80",
+        "--dirty-rate",
+        "0.02",
+        "--start",
+        &start.to_string(),
+    ]);
+    let styles = dir.path().join("data/generated/styles.csv");
+    let mut text = std::fs::read_to_string(&styles).expect("styles.csv");
+    text.push_str("not-a-number,Men,Apparel,Topwear,Tshirts,Navy Blue,Fall,2011,Casual,Bad row\n");
+    std::fs::write(&styles, text).expect("write");
+    let imported = run(&["catalog", "import", &styles.display().to_string()]);
+    let landed = run(&["sink", "run"]);
+    let trained = run(&["train"]);
+    let processed = run(&["stream", "consume"]);
+    let trends = run(&["trends", "--date", &last.to_string()]);
+    let letters = run(&["dead-letters", "list"]);
+
+    // Assert: the catalog reached DynamoDB (the bad row reported) ...
+    assert_eq!(imported["stack"], "emulator");
+    assert_eq!(imported["imported"].as_u64(), Some(80));
+    assert_eq!(imported["rejected"].as_u64(), Some(1));
+    let first_id = std::fs::read_to_string(&styles)
+        .expect("styles.csv")
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next().map(str::to_owned))
+        .expect("a product row");
+    let shown = run(&["catalog", "show", &first_id]);
+    assert!(shown["productDisplayName"].is_string(), "{shown}");
+    // ... Firehose's stand-in landed every valid click and set the invalid ones aside ...
+    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+    let invalid = count(&generated, "invalid_events");
+    let valid = count(&generated, "events_sent") - count(&generated, "event_duplicates") - invalid;
+    assert!(invalid > 0, "the generator sent dirty clicks: {generated}");
+    assert_eq!(count(&landed, "dead_lettered"), invalid, "{landed}");
+    assert!(count(&landed, "landed") >= valid, "{landed}");
+    // ... the trainer read them from S3 ...
+    assert!(count(&trained, "interactions") > 0, "{trained}");
+    // ... and the processor enriched every valid click from the imported catalog.
+    assert_eq!(count(&processed, "dead_lettered"), invalid, "{processed}");
+    assert_eq!(count(&processed, "processed"), valid, "{processed}");
+    assert!(
+        count(&processed, "recommendations_written") > 0,
+        "{processed}"
+    );
+    assert_eq!(trends["date"], last.to_string());
+    assert!(
+        trends["article_types"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{trends}"
+    );
+    assert_eq!(count(&letters, "total_stored"), 2 * invalid, "{letters}");
+    for rule in letters["by_rule"].as_object().expect("by rule").keys() {
+        assert!(
+            rule.starts_with("lake-gate/") || rule.starts_with("stream-processor/"),
+            "{rule}"
+        );
+    }
+    let with_recs = (1..=60)
+        .map(|c| run(&["recs", &c.to_string()]))
+        .filter(|r| r["items"].as_array().is_some_and(|i| !i.is_empty()))
+        .count();
+    assert!(
+        with_recs > 0,
+        "`recs` reads the recommendations from DynamoDB"
+    );
+
+    // Act + Assert: the lake read through its contract holds each valid click once; a second
+    // `sink run` has nothing left to deliver.
     let aws = fashion_aws::AwsConfig::builder()
         .endpoint_url(endpoint())
         .region(&cfg.region)
         .static_credentials("test", "test")
         .load()
         .await;
-    let function = StreamProcessorFunction::new(
-        &StreamProcessorSettings {
-            activity_table: table(names::USER_ACTIVITY),
-            recommendations_table: table(names::RECOMMENDATIONS),
-            catalog_table: table(names::PRODUCTS),
-            dead_letters_table: table(names::DEAD_LETTERS),
-            models_bucket: out(s3::KIND, names::LAKE, OUT_NAME),
-            models_prefix: "models".into(),
-            activity_ttl: std::time::Duration::from_secs(3600),
-            model_refresh: std::time::Duration::from_secs(300),
-        },
-        &aws,
-    )
-    .await
-    .expect("cold start");
-    let click = generator
-        .day(0)
-        .events
-        .into_iter()
-        .find(|e| e.product_id.is_some())
-        .expect("a click on a product");
-    let record = StreamRecord {
-        shard_id: ShardId("shardId-000000000000".into()),
-        sequence_number: SequenceNumber("1".into()),
-        partition_key: click.partition_key.clone(),
-        data: click.data.clone(),
-        arrived_at: click.occurred_at,
+    let state = StackState::load(&cfg.state_file())
+        .expect("state")
+        .expect("provisioned");
+    let name = |kind: &str, n: &str| {
+        state
+            .outputs
+            .get(kind, n)
+            .and_then(|o| o.get(OUT_NAME))
+            .cloned()
+            .expect("provisioned name")
     };
-    let event = to_kinesis_event(
-        &[record],
-        &out(kinesis::KIND, names::CLICKSTREAM, OUT_ARN),
-        &cfg.region,
+    let history = aws.s3_history_source(
+        &name(glue::DATABASE_KIND, names::LAKE),
+        &name(s3::KIND, names::LAKE),
+        "lake",
     );
-    let (_, report) = function
-        .handle_at(&event, click.occurred_at + Duration::seconds(1))
-        .await;
-
-    // Assert: enriched from the imported catalog, not dead-lettered as an unknown product.
-    assert_eq!(
-        (report.processed, report.dead_lettered),
-        (1, 0),
-        "{report:?}"
-    );
-    let letters = fashion(dir.path(), &env, &["dead-letters", "list"]).expect("dead letters");
-    assert_eq!(letters["total_stored"].as_u64(), Some(0), "{letters}");
-
-    // Act: recommendations as the processor stores them with a model (this stack has none
-    // yet, so the click above left the fallbacks' empty list), read back by `recs`.
-    let stored = Recommendations {
-        customer_id: CustomerId::new(42).expect("id"),
-        items: vec![RecommendedItem {
-            product_id: product.id,
-            score: 0.5,
-            reason: Reason::Similar,
-        }],
-        model_version: "m1".into(),
-        updated_at: Utc::now(),
-    };
-    aws.dynamodb_recommendation_store(&table(names::RECOMMENDATIONS))
-        .put_many(std::slice::from_ref(&stored))
+    let clicks: Vec<_> = history
+        .clickstream(
+            chrono::DateTime::<Utc>::MIN_UTC,
+            chrono::DateTime::<Utc>::MAX_UTC,
+        )
+        .try_concat()
         .await
-        .expect("store recommendations");
-    let recs = fashion(dir.path(), &env, &["recs", "42"]).expect("recs");
-
-    // Assert
-    assert_eq!(
-        serde_json::from_value::<Recommendations>(recs).expect("recommendations"),
-        stored,
-        "`recs` reads the stack's DynamoDB table"
-    );
+        .expect("read the lake");
+    assert_eq!(clicks.len() as u64, valid);
+    let again = run(&["sink", "run"]);
+    assert_eq!(count(&again, "records"), 0, "{again}");
 }
 
 #[test]
@@ -248,10 +246,12 @@ fn a_stack_never_provisioned_is_named_with_the_command_that_provisions_it() {
 }
 
 #[test]
-fn commands_the_emulator_stack_does_not_run_say_what_does_that_work() {
+fn commands_a_stack_does_not_run_say_what_does_that_work() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let err = fashion(dir.path(), &[], &["sink", "run"]).expect_err("Firehose does that work");
+    let err =
+        fashion_on("aws", dir.path(), &[], &["sink", "run"]).expect_err("Firehose does that work");
     assert!(err.contains("Firehose delivery stream"), "{err}");
-    let err = fashion(dir.path(), &[], &["train"]).expect_err("not yet on the emulator");
+    let err = fashion(dir.path(), &[], &["query", "--named", "top_products"])
+        .expect_err("not yet on the emulator");
     assert!(err.contains("local stack only"), "{err}");
 }

@@ -7,7 +7,7 @@
 use anyhow::Context;
 use fashion_aws::{
     AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog, DynamoDbRecommendationStore,
-    KinesisClickstream, S3HistorySource, S3ModelStore,
+    GlueTableCatalog, KinesisClickstream, S3HistorySource, S3LakeWriter, S3ModelStore,
 };
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::state::{StackOutputs, StackState};
@@ -154,16 +154,40 @@ impl AwsStack {
         Ok(self.aws.dynamodb_dead_letter_sink(&table))
     }
 
+    /// The lake bucket, its Glue database and the lake's prefix in the bucket.
+    fn lake(&self) -> anyhow::Result<(String, String, &str)> {
+        Ok((
+            self.name_of(s3::KIND, names::LAKE)?,
+            self.name_of(glue::DATABASE_KIND, names::LAKE)?,
+            self.cfg.lake.prefix.trim_matches('/'),
+        ))
+    }
+
     /// The lake's history in S3, found through the Glue catalog and the delivered prefixes.
     ///
     /// # Errors
     /// When the bucket or the Glue database was not provisioned.
     pub fn history(&self) -> anyhow::Result<S3HistorySource> {
-        let bucket = self.name_of(s3::KIND, names::LAKE)?;
-        let database = self.name_of(glue::DATABASE_KIND, names::LAKE)?;
-        Ok(self
-            .aws
-            .s3_history_source(&database, &bucket, self.cfg.lake.prefix.trim_matches('/')))
+        let (bucket, database, prefix) = self.lake()?;
+        Ok(self.aws.s3_history_source(&database, &bucket, prefix))
+    }
+
+    /// The lake's writer (the daily job's tables), cataloguing in Glue.
+    ///
+    /// # Errors
+    /// When the bucket or the Glue database was not provisioned.
+    pub fn lake_writer(&self) -> anyhow::Result<S3LakeWriter> {
+        let (bucket, database, prefix) = self.lake()?;
+        Ok(self.aws.s3_lake_writer(&database, &bucket, prefix))
+    }
+
+    /// The lake's Glue catalog.
+    ///
+    /// # Errors
+    /// When the bucket or the Glue database was not provisioned.
+    pub fn tables(&self) -> anyhow::Result<GlueTableCatalog> {
+        let (bucket, database, prefix) = self.lake()?;
+        Ok(self.aws.glue_table_catalog(&database, &bucket, prefix))
     }
 
     /// The trained models in S3 (where the trainer function writes them).

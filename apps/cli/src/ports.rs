@@ -1,5 +1,5 @@
 //! The ports the stack-independent commands use (`catalog`, `generate`, `recs`, `train`, `eval`,
-//! `trends`, `dead-letters`), from the
+//! `trends`, `etl`, `dead-letters`), from the
 //! configured stack: the local stores in the data directory, or the provisioned resources of the
 //! `emulator` or `aws` stack (built with the `aws` feature). Commands that still run on the
 //! local stack only, or whose work an AWS-managed resource does, are refused on the others by
@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use fashion_domain::ports::{
-    ClickstreamPublisher, Clock, DeadLetterReader, HistorySource, ModelStore, ProductCatalog,
-    RecommendationReader, TableCatalog,
+    ClickstreamPublisher, Clock, DeadLetterReader, HistorySource, LakeWriter, ModelStore,
+    ProductCatalog, RecommendationReader, TableCatalog,
 };
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 
-use crate::cli::{Command, EtlCommand, SchedulerCommand, SinkCommand, StreamCommand};
+use crate::cli::{Command, SchedulerCommand, SinkCommand, StreamCommand};
 use crate::settings::{Settings, StackKind};
 use crate::stack::{LocalStack, PurchaseDb};
 
@@ -33,9 +33,13 @@ pub struct Ports {
     pub history: Arc<dyn HistorySource>,
     /// Trained models.
     pub models: Arc<dyn ModelStore>,
-    /// The lake's catalog, where its partitions are catalogued (the local stack; on AWS the
-    /// clickstream's partitions are projected, not catalogued).
-    pub lake_catalog: Option<Arc<dyn TableCatalog>>,
+    /// The lake's writer, for the daily job's tables.
+    pub lake: Arc<dyn LakeWriter>,
+    /// The lake's table catalog.
+    pub tables: Arc<dyn TableCatalog>,
+    /// Whether the clickstream's partitions are in `tables` (on AWS they are projected, not
+    /// catalogued: Firehose registers none).
+    pub clickstream_catalogued: bool,
 }
 
 impl Ports {
@@ -56,7 +60,9 @@ impl Ports {
                     stream: stack.stream,
                     history: stack.history,
                     models: stack.models,
-                    lake_catalog: Some(stack.catalog),
+                    lake: Arc::new(stack.lake),
+                    tables: stack.catalog,
+                    clickstream_catalogued: true,
                 })
             }
             other => aws(other).await,
@@ -96,7 +102,9 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
         stream: Arc::new(stack.clickstream()?),
         history: Arc::new(stack.history()?),
         models: Arc::new(stack.models()?),
-        lake_catalog: None,
+        lake: Arc::new(stack.lake_writer()?),
+        tables: Arc::new(stack.tables()?),
+        clickstream_catalogued: false,
     })
 }
 
@@ -150,7 +158,8 @@ pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
         | Command::Generate(_)
         | Command::Train
         | Command::Eval
-        | Command::Trends(_) => None,
+        | Command::Trends(_)
+        | Command::Etl(_) => None,
         // moto runs neither the event-source mapping nor Firehose: the emulator plays them.
         Command::Stream(_) | Command::Sink(_) if stack == StackKind::Emulator => None,
         Command::Stream(StreamCommand::Consume { .. }) => managed(
@@ -167,7 +176,6 @@ pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
             "scheduler run",
             "EventBridge Scheduler invokes the daily-job and trainer functions",
         ),
-        Command::Etl(EtlCommand::Run { .. } | EtlCommand::Backfill { .. }) => not_yet("etl"),
         Command::Query(_) => not_yet("query"),
         Command::Serve(_) => not_yet("serve"),
     }

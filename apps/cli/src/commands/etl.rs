@@ -6,11 +6,13 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::ports::{Clock, SystemClock};
-use fashion_domain::services::daily_job::DailyJobReport;
+use fashion_domain::services::catalog_sync::{CatalogSync, sync_catalog};
+use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
+use serde::Serialize;
 
 use crate::output::print_json;
-use crate::settings::Settings;
-use crate::stack::LocalStack;
+use crate::ports::{Ports, transactional};
+use crate::settings::{Settings, StackKind};
 
 fn print_report(r: &DailyJobReport) {
     let quarantined = r.quarantined_total();
@@ -37,21 +39,60 @@ fn print_report(r: &DailyJobReport) {
     }
 }
 
-/// Runs the daily job for each day, in order, stopping at the first failure.
+/// One day's run: the job, and on the AWS stacks the catalog's sync after it (as the daily-job
+/// function does: the stream processor enriches from DynamoDB, the order system writes RDS).
+#[derive(Debug, Serialize)]
+pub struct EtlRun {
+    /// The day's job.
+    #[serde(flatten)]
+    pub job: DailyJobReport,
+    /// The product catalog's sync (not on the local stack, whose catalog `catalog import` and
+    /// `generate` write directly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogSync>,
+}
+
+/// Runs the daily job for each day on the configured stack, in order, stopping at the first
+/// failure.
 pub async fn run_days(
-    stack: &LocalStack,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
     days: &[StoreDay],
-) -> anyhow::Result<Vec<DailyJobReport>> {
-    let job = stack.daily_job();
+) -> anyhow::Result<Vec<EtlRun>> {
+    let ports = Ports::open(settings, clock.clone()).await?;
+    let db = transactional(settings).await?;
+    let job = DailyJob::new(db.clone(), ports.lake.clone(), ports.tables.clone()).with_clock(clock);
     let mut out = Vec::with_capacity(days.len());
     for day in days {
         let report = job
             .run(*day)
             .await
             .with_context(|| format!("the daily job for {} failed", day.date))?;
-        out.push(report);
+        let catalog = if ports.stack == StackKind::Local {
+            None
+        } else {
+            Some(
+                sync_catalog(db.as_ref(), ports.products.as_ref())
+                    .await
+                    .context("the catalog's sync after the daily job failed")?,
+            )
+        };
+        out.push(EtlRun {
+            job: report,
+            catalog,
+        });
     }
     Ok(out)
+}
+
+fn print_run(r: &EtlRun) {
+    print_report(&r.job);
+    if let Some(c) = &r.catalog {
+        println!(
+            "  catalog: {} products in the store, {} new or changed written to the catalog",
+            c.in_store, c.written
+        );
+    }
 }
 
 pub async fn run(settings: &Settings, date: Option<NaiveDate>, json: bool) -> anyhow::Result<()> {
@@ -61,13 +102,12 @@ pub async fn run(settings: &Settings, date: Option<NaiveDate>, json: bool) -> an
         || StoreDay::yesterday(clock.now(), tz),
         |d| StoreDay::new(d, tz),
     );
-    let stack = LocalStack::open(settings, clock).await?;
-    let reports = run_days(&stack, &[day]).await?;
-    let report = reports.first().context("the daily job ran no day")?;
+    let runs = run_days(settings, clock, &[day]).await?;
+    let run = runs.first().context("the daily job ran no day")?;
     if json {
-        return print_json(report);
+        return print_json(run);
     }
-    print_report(report);
+    print_run(run);
     Ok(())
 }
 
@@ -114,13 +154,12 @@ pub async fn backfill(
         .into_iter()
         .map(|d| StoreDay::new(d, tz))
         .collect();
-    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
-    let reports = run_days(&stack, &days).await?;
+    let runs = run_days(settings, Arc::new(SystemClock), &days).await?;
     if json {
-        return print_json(&reports);
+        return print_json(&runs);
     }
-    for r in &reports {
-        print_report(r);
+    for r in &runs {
+        print_run(r);
     }
     Ok(())
 }

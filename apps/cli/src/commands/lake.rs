@@ -101,12 +101,14 @@ pub async fn trend_report(
     top: usize,
 ) -> anyhow::Result<TrendReport> {
     let tz = settings.tz();
-    let last = match (date, &ports.lake_catalog) {
-        (Some(d), _) => d,
-        (None, Some(catalog)) => latest_day(catalog.as_ref(), tables::CLICKSTREAM)
-            .await?
-            .context("the lake has no clicks yet")?,
-        (None, None) => anyhow::bail!(
+    let last = match date {
+        Some(d) => d,
+        None if ports.clickstream_catalogued => {
+            latest_day(ports.tables.as_ref(), tables::CLICKSTREAM)
+                .await?
+                .context("the lake has no clicks yet")?
+        }
+        None => anyhow::bail!(
             "on the {} stack the clickstream's partitions are projected, not catalogued: name \
              the day with --date",
             ports.stack

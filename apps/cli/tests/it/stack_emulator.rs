@@ -2,7 +2,8 @@
 //! `provisioning up --stack emulator`: the resource names come from provisioning's saved state,
 //! never from the user. From a fresh stack: `generate` into the stack (DynamoDB catalog,
 //! Kinesis), `catalog import`, `sink run` and `stream consume` (the Firehose and event-source
-//! mapping stand-ins calling the real handlers, as moto runs neither), `train` from the S3 lake,
+//! mapping stand-ins calling the real handlers, as moto runs neither), `etl run` into the S3 lake
+//! and Glue, `train` from the S3 lake,
 //! `trends`, `recs` and `dead-letters list`, each checked against what was generated. Built only
 //! with the `aws` feature (`scripts/test` runs it).
 
@@ -127,6 +128,7 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
     text.push_str("not-a-number,Men,Apparel,Topwear,Tshirts,Navy Blue,Fall,2011,Casual,Bad row\n");
     std::fs::write(&styles, text).expect("write");
     let imported = run(&["catalog", "import", &styles.display().to_string()]);
+    let etl = run(&["etl", "run", "--date", &start.to_string()]);
     let landed = run(&["sink", "run"]);
     let trained = run(&["train"]);
     let processed = run(&["stream", "consume"]);
@@ -152,8 +154,18 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
     assert!(invalid > 0, "the generator sent dirty clicks: {generated}");
     assert_eq!(count(&landed, "dead_lettered"), invalid, "{landed}");
     assert!(count(&landed, "landed") >= valid, "{landed}");
-    // ... the trainer read them from S3 ...
+    // ... the daily job read the transactional database into the S3 lake and found the
+    // catalog in step ...
+    assert_eq!(etl["date"], start.to_string());
+    assert!(
+        etl["written"]["order_items"].as_u64().unwrap_or(0) > 0,
+        "{etl}"
+    );
+    assert_eq!(etl["catalog"]["in_store"].as_u64(), Some(80), "{etl}");
+    assert_eq!(etl["catalog"]["written"].as_u64(), Some(0), "{etl}");
+    // ... the trainer read the clicks and the order lines from S3 ...
     assert!(count(&trained, "interactions") > 0, "{trained}");
+    assert!(count(&trained, "purchases") > 0, "{trained}");
     // ... and the processor enriched every valid click from the imported catalog.
     assert_eq!(count(&processed, "dead_lettered"), invalid, "{processed}");
     assert_eq!(count(&processed, "processed"), valid, "{processed}");

@@ -6,13 +6,14 @@
 
 use anyhow::Context;
 use fashion_aws::{
-    AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog, DynamoDbRecommendationStore,
-    GlueTableCatalog, KinesisClickstream, S3HistorySource, S3LakeWriter, S3ModelStore,
+    AthenaQueryEngine, AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog,
+    DynamoDbRecommendationStore, GlueTableCatalog, KinesisClickstream, S3HistorySource,
+    S3LakeWriter, S3ModelStore,
 };
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::state::{StackOutputs, StackState};
 use provisioning::layout::{names, prefixes};
-use provisioning::providers::aws::{OUT_NAME, dynamodb, glue, kinesis, s3};
+use provisioning::providers::aws::{OUT_NAME, athena, dynamodb, glue, kinesis, s3};
 
 /// Credentials the emulator accepts (the ones provisioning uses for it).
 pub const EMULATOR_KEY: &str = "test";
@@ -188,6 +189,16 @@ impl AwsStack {
     pub fn tables(&self) -> anyhow::Result<GlueTableCatalog> {
         let (bucket, database, prefix) = self.lake()?;
         Ok(self.aws.glue_table_catalog(&database, &bucket, prefix))
+    }
+
+    /// SQL over the lake with Athena, in the stack's workgroup (its results location).
+    ///
+    /// # Errors
+    /// When the workgroup or the Glue database was not provisioned.
+    pub fn athena(&self) -> anyhow::Result<AthenaQueryEngine> {
+        let (_, database, _) = self.lake()?;
+        let workgroup = self.name_of(athena::KIND, names::ANALYTICS)?;
+        Ok(self.aws.athena_query_engine(&database, &workgroup, None))
     }
 
     /// The trained models in S3 (where the trainer function writes them).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use fashion_domain::ports::{
     ClickstreamPublisher, Clock, DeadLetterReader, HistorySource, LakeWriter, ModelStore,
-    ProductCatalog, RecommendationReader, TableCatalog,
+    ProductCatalog, QueryEngine, RecommendationReader, SystemClock, TableCatalog,
 };
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 
@@ -117,6 +117,44 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
     )
 }
 
+/// SQL over the configured stack's lake, and the catalog its named queries' default days come
+/// from: DataFusion over the local lake, Athena on `aws`. The emulator has none yet: moto's
+/// Athena runs no SQL, and DataFusion over the S3 lake is not built.
+///
+/// # Errors
+/// On the emulator, or when the engine cannot be built.
+pub async fn query_engine(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+    match settings.stack {
+        StackKind::Local => {
+            let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+            Ok((stack.sql()?, stack.catalog))
+        }
+        StackKind::Emulator => anyhow::bail!(
+            "`fashion query` has no engine on the emulator stack yet: moto's Athena runs no SQL, \
+             and DataFusion over the S3 lake is not built; the trends and the trainer read the \
+             emulator's lake (`fashion --stack emulator trends --date D`)"
+        ),
+        StackKind::Aws => athena().await,
+    }
+}
+
+#[cfg(feature = "aws")]
+async fn athena() -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+    let stack = crate::aws_stack::AwsStack::open(provisioning::config::StackName::Aws).await?;
+    Ok((Arc::new(stack.athena()?), Arc::new(stack.tables()?)))
+}
+
+#[cfg(not(feature = "aws"))]
+#[allow(clippy::unused_async)]
+async fn athena() -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+    anyhow::bail!(
+        "this build has no AWS support: --stack aws needs the `aws` feature \
+         (cargo run --release -p fashion --features aws -- --stack aws …)"
+    )
+}
+
 /// The store's transactional database for `settings.stack`: `DATABASE_URL` when set; on the
 /// local and emulator stacks the SQLite database in the data directory otherwise. On `aws` it
 /// is the RDS instance, which has no stand-in: `DATABASE_URL` is required.
@@ -159,7 +197,8 @@ pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
         | Command::Train
         | Command::Eval
         | Command::Trends(_)
-        | Command::Etl(_) => None,
+        | Command::Etl(_)
+        | Command::Query(_) => None,
         // moto runs neither the event-source mapping nor Firehose: the emulator plays them.
         Command::Stream(_) | Command::Sink(_) if stack == StackKind::Emulator => None,
         Command::Stream(StreamCommand::Consume { .. }) => managed(
@@ -176,7 +215,6 @@ pub fn local_only(command: &Command, stack: StackKind) -> Option<String> {
             "scheduler run",
             "EventBridge Scheduler invokes the daily-job and trainer functions",
         ),
-        Command::Query(_) => not_yet("query"),
         Command::Serve(_) => not_yet("serve"),
     }
 }

@@ -1,4 +1,5 @@
-//! Named analysis queries over the lake, in SQL that both DataFusion and Athena run.
+//! Named analysis queries over the lake, in SQL that both DataFusion and Athena run. Queries over
+//! the clickstream count each `event_id` once: on AWS, Firehose delivers at least once.
 //!
 //! A query that looks at recent days takes the last day of its window as `$1` (`YYYY-MM-DD`)
 //! and filters the `dt` partition key with it, so the engine reads that window's partitions and
@@ -56,9 +57,9 @@ pub const NAMED_QUERIES: &[NamedQuery] = &[
     },
     NamedQuery {
         name: "daily_funnel",
-        description: "Clicks by day and event type (views, clicks, carts) over the 30 days ending $1 \
+        description: "Clicks by day and event type (views, clicks, carts), each event once, over the 30 days ending $1 \
                       (default: the last day of clicks)",
-        sql: "SELECT dt, event_type, COUNT(*) AS events, COUNT(DISTINCT user_id) AS customers \
+        sql: "SELECT dt, event_type, COUNT(DISTINCT event_id) AS events, COUNT(DISTINCT user_id) AS customers \
               FROM clickstream \
               WHERE dt > CAST(CAST($1 AS DATE) - INTERVAL '30' DAY AS VARCHAR) AND dt <= $1 \
               GROUP BY dt, event_type ORDER BY dt, events DESC",

@@ -19,9 +19,8 @@ use serde::Serialize;
 
 use crate::cli::{QueryArgs, TrendsArgs};
 use crate::output::print_json;
-use crate::ports::Ports;
+use crate::ports::{Ports, query_engine};
 use crate::settings::Settings;
-use crate::stack::LocalStack;
 
 /// Rows as an aligned text table (long values cut at 60 characters), then the row count.
 fn table(res: &QueryResult) -> String {
@@ -55,18 +54,17 @@ pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow:
         (None, Some(sql)) => (sql.clone(), None),
         (None, None) => anyhow::bail!("give SQL, --named NAME or --list"),
     };
-    let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
+    let (engine, catalog) = query_engine(settings).await?;
     let given: Vec<QueryParam> = args
         .params
         .iter()
         .map(|p| QueryParam::Text(p.clone()))
         .collect();
     let params = match named {
-        Some(q) => params_for(q, given, stack.catalog.as_ref()).await?,
+        Some(q) => params_for(q, given, catalog.as_ref()).await?,
         None => given,
     };
-    let res = stack
-        .sql()?
+    let res = engine
         .query(&sql, &params)
         .await
         .context("the query failed")?;

@@ -264,6 +264,8 @@ fn commands_a_stack_does_not_run_say_what_does_that_work() {
         fashion_on("aws", dir.path(), &[], &["sink", "run"]).expect_err("Firehose does that work");
     assert!(err.contains("Firehose delivery stream"), "{err}");
     let err = fashion(dir.path(), &[], &["query", "--named", "top_products"])
-        .expect_err("not yet on the emulator");
+        .expect_err("no SQL engine on the emulator yet");
+    assert!(err.contains("no engine on the emulator stack yet"), "{err}");
+    let err = fashion(dir.path(), &[], &["serve"]).expect_err("not yet on the emulator");
     assert!(err.contains("local stack only"), "{err}");
 }

@@ -46,7 +46,7 @@ pub use lake::LocalLake;
 pub use models::FileModelStore;
 pub use purchases::SqlitePurchaseStore;
 #[cfg(feature = "sql")]
-pub use query::{DataFusionEngine, to_result};
+pub use query::{DataFusionEngine, LakeRoot, to_result};
 pub use sqlite::open_sqlite;
 pub use state::{
     SqliteCheckpointStore, SqliteDeadLetterSink, SqliteProductCatalog, SqliteRecommendationStore,

@@ -1,31 +1,60 @@
-//! SQL over the local lake with DataFusion: every catalogued table is registered as a listing
-//! table over its Hive-style directory (partition keys become columns, and filters on them prune
-//! directories). The trainer's history does not go through SQL: see [`crate::LocalHistory`].
+//! SQL over the lake with DataFusion: every catalogued table is registered as a listing table
+//! over its Hive-style directory (partition keys become columns, and filters on them prune
+//! directories), on local disk or in an object store ([`LakeRoot`]: the S3 lake, read through
+//! `fashion-aws-sql`'s store). The trainer's history does not go through SQL: see
+//! [`crate::LocalHistory`].
 
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Decimal128Array, RecordBatch, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat};
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::object_store::ObjectStore;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 use datafusion::scalar::ScalarValue;
-use fashion_domain::lake::all_tables;
+use fashion_domain::lake::{TableDef, all_tables};
 use fashion_domain::ports::{LakeError, QueryEngine, QueryParam, QueryResult, TableCatalog};
 use serde_json::Value;
 
 use crate::lake::LocalLake;
 
-/// DataFusion over a [`LocalLake`] and the tables its catalog knows.
+/// Where the lake's tables live.
+#[derive(Clone)]
+pub enum LakeRoot {
+    /// A [`LocalLake`] on disk.
+    Dir(LocalLake),
+    /// An object store: tables under `<url><prefix>/<table>/`, delivered ones (Firehose's,
+    /// `unextended`) listed by their `dt=`/`hour=` prefixes, the others read from the version
+    /// directory the catalog points each partition at.
+    Store {
+        /// The store's root, e.g. `s3://bucket/`.
+        url: String,
+        /// The lake's prefix inside the store, without slashes at either end.
+        prefix: String,
+        /// The store.
+        store: Arc<dyn ObjectStore>,
+        /// Tables whose objects have no file extension (Firehose names its objects without
+        /// one); every other table's files end in `.parquet`.
+        unextended: Vec<String>,
+    },
+}
+
+/// DataFusion over a lake and the tables its catalog knows.
 #[derive(Clone)]
 pub struct DataFusionEngine {
-    lake: LocalLake,
+    root: LakeRoot,
     catalog: Arc<dyn TableCatalog>,
 }
 
@@ -39,7 +68,48 @@ impl DataFusionEngine {
     /// An engine over `lake`, registering the tables `catalog` knows.
     #[must_use]
     pub fn new(lake: LocalLake, catalog: Arc<dyn TableCatalog>) -> Self {
-        Self { lake, catalog }
+        Self::over(LakeRoot::Dir(lake), catalog)
+    }
+
+    /// An engine over the lake at `root`, registering the tables `catalog` knows.
+    #[must_use]
+    pub fn over(root: LakeRoot, catalog: Arc<dyn TableCatalog>) -> Self {
+        Self { root, catalog }
+    }
+
+    /// Where `table`'s files are listed from, and the extension they end in.
+    fn location(&self, table: &str) -> Result<(String, &'static str), LakeError> {
+        match &self.root {
+            LakeRoot::Dir(lake) => {
+                let dir = lake.table_dir(table);
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    LakeError::Unexpected(anyhow::anyhow!(
+                        "failed to create {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let path = std::path::absolute(&dir).unwrap_or(dir);
+                Ok((format!("{}/", path.display()), ".parquet"))
+            }
+            LakeRoot::Store {
+                url,
+                prefix,
+                unextended,
+                ..
+            } => {
+                let extension = if unextended.iter().any(|t| t == table) {
+                    ""
+                } else {
+                    ".parquet"
+                };
+                let prefix = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
+                Ok((format!("{url}{prefix}{table}/"), extension))
+            }
+        }
     }
 
     /// A session with every catalogued table registered.
@@ -51,17 +121,23 @@ impl DataFusionEngine {
             .with_target_partitions(2)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
+        if let LakeRoot::Store { url, store, .. } = &self.root {
+            let root = ObjectStoreUrl::parse(url).map_err(query_err)?;
+            ctx.register_object_store(root.as_ref(), store.clone());
+        }
         for known in all_tables() {
             let Some(def) = self.catalog.table(&known.name).await? else {
                 continue;
             };
-            let dir = self.lake.table_dir(&def.name);
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                LakeError::Unexpected(anyhow::anyhow!("failed to create {}: {e}", dir.display()))
-            })?;
-            let path = std::path::absolute(&dir).unwrap_or(dir);
+            if let LakeRoot::Store { unextended, .. } = &self.root
+                && !unextended.contains(&def.name)
+            {
+                self.register_versions(&ctx, &def).await?;
+                continue;
+            }
+            let (location, extension) = self.location(&def.name)?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
+                .with_file_extension(extension)
                 .with_table_partition_cols(
                     def.partition_keys
                         .iter()
@@ -70,7 +146,7 @@ impl DataFusionEngine {
                 );
             ctx.register_listing_table(
                 def.name.as_str(),
-                format!("{}/", path.display()),
+                location,
                 options,
                 Some(fashion_parquet::arrow_schema(&def)),
                 None,
@@ -86,7 +162,71 @@ impl DataFusionEngine {
         Ok(ctx)
     }
 
-    /// Runs SQL and returns Arrow batches (for callers that convert columns themselves).
+    /// Registers a table of an object-store lake whose partitions are version directories
+    /// (the S3 lake writer's): exactly the versions the catalog points at, each partition's
+    /// keys as constant columns, one union over them (never a leftover version directory of an
+    /// interrupted commit). Planning grows with the number of partitions; whether a filter on
+    /// the keys skips other partitions' files is left to DataFusion's optimizer and not
+    /// measured here.
+    async fn register_versions(
+        &self,
+        ctx: &SessionContext,
+        def: &TableDef,
+    ) -> Result<(), LakeError> {
+        let register = |e: &dyn std::fmt::Display| {
+            LakeError::Unexpected(anyhow::anyhow!(
+                "failed to register table {}: {e}",
+                def.name
+            ))
+        };
+        let data = fashion_parquet::arrow_schema(def);
+        let mut union: Option<DataFrame> = None;
+        for p in self.catalog.partitions(&def.name).await? {
+            let location = if p.location.ends_with('/') {
+                p.location.clone()
+            } else {
+                format!("{}/", p.location)
+            };
+            let url = ListingTableUrl::parse(&location).map_err(|e| register(&e))?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(data.clone());
+            let table = ListingTable::try_new(config).map_err(|e| register(&e))?;
+            let mut df = ctx.read_table(Arc::new(table)).map_err(|e| register(&e))?;
+            for (key, value) in &p.key.0 {
+                df = df
+                    .with_column(key, lit(value.clone()))
+                    .map_err(|e| register(&e))?;
+            }
+            union = Some(match union {
+                None => df,
+                Some(u) => u.union(df).map_err(|e| register(&e))?,
+            });
+        }
+        let provider: Arc<dyn TableProvider> = match union {
+            Some(df) => df.into_view(),
+            None => {
+                let mut fields: Vec<Field> =
+                    data.fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.extend(
+                    def.partition_keys
+                        .iter()
+                        .map(|k| Field::new(k, DataType::Utf8, false)),
+                );
+                Arc::new(
+                    MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])
+                        .map_err(|e| register(&e))?,
+                )
+            }
+        };
+        ctx.register_table(def.name.as_str(), provider)
+            .map_err(|e| register(&e))?;
+        Ok(())
+    }
+
+    /// Runs SQL and returns Arrow batches    /// Runs SQL and returns Arrow batches (for callers that convert columns themselves).
     ///
     /// # Errors
     /// [`LakeError::Query`] for SQL the engine refuses or that fails.

@@ -201,6 +201,23 @@ impl AwsStack {
         Ok(self.aws.athena_query_engine(&database, &workgroup, None))
     }
 
+    /// SQL over the S3 lake with DataFusion in this process, for the tables `tables` knows.
+    ///
+    /// # Errors
+    /// When the bucket or the Glue database was not provisioned.
+    pub fn datafusion(
+        &self,
+        tables: std::sync::Arc<dyn fashion_domain::ports::TableCatalog>,
+    ) -> anyhow::Result<fashion_local::DataFusionEngine> {
+        let (bucket, _, prefix) = self.lake()?;
+        Ok(fashion_aws_sql::s3_lake_engine(
+            self.aws.s3_client(),
+            &bucket,
+            prefix,
+            tables,
+        ))
+    }
+
     /// The trained models in S3 (where the trainer function writes them).
     ///
     /// # Errors

@@ -220,6 +220,20 @@ pub struct QueryArgs {
     /// day as $1 (YYYY-MM-DD); without it, the latest day its table holds.
     #[arg(long = "param")]
     pub params: Vec<String>,
+    /// The engine: `datafusion` (the local lake; on the emulator and AWS the S3 lake, read
+    /// through the SDK) or `athena` (the aws stack's workgroup). Default: athena on aws,
+    /// datafusion elsewhere.
+    #[arg(long, value_enum)]
+    pub engine: Option<SqlEngine>,
+}
+
+/// Which engine runs `fashion query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlEngine {
+    /// DataFusion in this process.
+    Datafusion,
+    /// Athena, on the aws stack.
+    Athena,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use fashion_domain::ports::{
 };
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 
-use crate::cli::{Command, SchedulerCommand, SinkCommand, StreamCommand};
+use crate::cli::{Command, SchedulerCommand, SinkCommand, SqlEngine, StreamCommand};
 use crate::settings::{Settings, StackKind};
 use crate::stack::{LocalStack, PurchaseDb};
 
@@ -117,41 +117,66 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
     )
 }
 
-/// SQL over the configured stack's lake, and the catalog its named queries' default days come
-/// from: DataFusion over the local lake, Athena on `aws`. The emulator has none yet: moto's
-/// Athena runs no SQL, and DataFusion over the S3 lake is not built.
+/// SQL over the configured stack's lake with `engine` (default: Athena on `aws`, DataFusion
+/// elsewhere), and the catalog its named queries' default days come from. DataFusion reads the
+/// local lake, or the S3 lake of the emulator and aws stacks through the SDK; Athena runs on
+/// `aws` only (moto's Athena runs no SQL).
 ///
 /// # Errors
-/// On the emulator, or when the engine cannot be built.
+/// Athena off `aws`, or when the engine cannot be built.
 pub async fn query_engine(
     settings: &Settings,
+    engine: Option<SqlEngine>,
 ) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
-    match settings.stack {
-        StackKind::Local => {
+    let engine = engine.unwrap_or(if settings.stack == StackKind::Aws {
+        SqlEngine::Athena
+    } else {
+        SqlEngine::Datafusion
+    });
+    match (settings.stack, engine) {
+        (StackKind::Local, SqlEngine::Datafusion) => {
             let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
             Ok((stack.sql()?, stack.catalog))
         }
-        StackKind::Emulator => anyhow::bail!(
-            "`fashion query` has no engine on the emulator stack yet: moto's Athena runs no SQL, \
-             and DataFusion over the S3 lake is not built; the trends and the trainer read the \
-             emulator's lake (`fashion --stack emulator trends --date D`)"
+        (StackKind::Aws, _) | (StackKind::Emulator, SqlEngine::Datafusion) => {
+            remote(settings.stack, engine).await
+        }
+        (stack, SqlEngine::Athena) => anyhow::bail!(
+            "Athena runs on the aws stack only (moto's Athena runs no SQL): on {stack} use \
+             --engine datafusion"
         ),
-        StackKind::Aws => athena().await,
     }
 }
 
 #[cfg(feature = "aws")]
-async fn athena() -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
-    let stack = crate::aws_stack::AwsStack::open(provisioning::config::StackName::Aws).await?;
-    Ok((Arc::new(stack.athena()?), Arc::new(stack.tables()?)))
+async fn remote(
+    kind: StackKind,
+    engine: SqlEngine,
+) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+    use provisioning::config::StackName;
+    let name = if kind == StackKind::Aws {
+        StackName::Aws
+    } else {
+        StackName::Emulator
+    };
+    let stack = crate::aws_stack::AwsStack::open(name).await?;
+    let tables: Arc<dyn TableCatalog> = Arc::new(stack.tables()?);
+    let engine: Arc<dyn QueryEngine> = match engine {
+        SqlEngine::Athena => Arc::new(stack.athena()?),
+        SqlEngine::Datafusion => Arc::new(stack.datafusion(tables.clone())?),
+    };
+    Ok((engine, tables))
 }
 
 #[cfg(not(feature = "aws"))]
 #[allow(clippy::unused_async)]
-async fn athena() -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+async fn remote(
+    kind: StackKind,
+    _engine: SqlEngine,
+) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
     anyhow::bail!(
-        "this build has no AWS support: --stack aws needs the `aws` feature \
-         (cargo run --release -p fashion --features aws -- --stack aws …)"
+        "this build has no AWS support: --stack {kind} needs the `aws` feature \
+         (cargo run --release -p fashion --features aws -- --stack {kind} …)"
     )
 }
 

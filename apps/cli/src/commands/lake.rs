@@ -54,7 +54,7 @@ pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow:
         (None, Some(sql)) => (sql.clone(), None),
         (None, None) => anyhow::bail!("give SQL, --named NAME or --list"),
     };
-    let (engine, catalog) = query_engine(settings).await?;
+    let (engine, catalog) = query_engine(settings, args.engine).await?;
     let given: Vec<QueryParam> = args
         .params
         .iter()

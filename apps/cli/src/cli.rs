@@ -277,4 +277,10 @@ pub struct GenerateArgs {
     /// Share of records made dirty (0 to 1).
     #[arg(long)]
     pub dirty_rate: Option<f64>,
+    /// Generate over this catalog (a Kaggle-format styles.csv, the real one or any in its
+    /// format) instead of a synthetic one: customers, sessions, clicks and orders over its
+    /// products, the planted trends among its article types and colours. Rows the loader
+    /// refuses are reported and left out; `--products` is then ignored.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
 }

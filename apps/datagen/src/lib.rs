@@ -284,11 +284,22 @@ pub(crate) fn stream_rng(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
 }
 
 impl Generator {
-    /// Builds the static world for `config`.
+    /// Builds the static world for `config`, over a synthetic catalog of `config.products`.
     #[must_use]
     pub fn new(config: GenConfig) -> Self {
         let mut rng = stream_rng(config.seed, 1);
         let products = catalog::synthesize(config.products.max(50) as usize, &mut rng);
+        Self::with_catalog(config, products)
+    }
+
+    /// Builds the static world for `config` over `products`, an imported catalog (the real
+    /// Kaggle `styles.csv`, say) instead of a synthetic one: `config.products` is ignored, the
+    /// co-viewed groups are carved from its genders and article types, and the planted trends
+    /// are chosen among its article types and colours. Products without a price sell at 19.99.
+    /// The catalog should not be empty (`fashion generate --catalog` refuses an empty one).
+    #[must_use]
+    pub fn with_catalog(mut config: GenConfig, products: Vec<Product>) -> Self {
+        config.products = u32::try_from(products.len()).unwrap_or(u32::MAX);
         let mut rng = stream_rng(config.seed, 2);
         let world = world::World::new(&products, &mut rng);
         let planted = world.plant_trends(&config, &mut rng);

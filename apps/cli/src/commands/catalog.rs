@@ -1,9 +1,10 @@
 //! `fashion catalog import FILE` and `fashion catalog show ID`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use fashion_domain::catalog_csv::{RejectedRow, parse_styles};
+use fashion_domain::catalog_csv::{RejectedRow, StylesParse, parse_styles};
 use fashion_domain::ids::ProductId;
 use fashion_domain::ports::SystemClock;
 use serde::Serialize;
@@ -22,17 +23,23 @@ struct ImportReport {
     rejections: Vec<RejectedRow>,
 }
 
+/// Reads a Kaggle-format styles.csv: every row a product or a rejection with its reason.
+///
+/// # Errors
+/// When the file cannot be read or is not a styles file at all (a wrong header).
+pub fn read_styles(file: &Path) -> anyhow::Result<StylesParse> {
+    let text = std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    // The real file has a few bytes that are not UTF-8; keep the rows, replace the bytes.
+    let text = String::from_utf8_lossy(&text);
+    parse_styles(&text).with_context(|| format!("failed to parse {}", file.display()))
+}
+
 pub async fn run(cmd: CatalogCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
     let ports = Ports::open(settings, Arc::new(SystemClock)).await?;
     let catalog = ports.products.as_ref();
     match cmd {
         CatalogCommand::Import { file } => {
-            let text = std::fs::read(&file)
-                .with_context(|| format!("failed to read {}", file.display()))?;
-            // The real file has a few bytes that are not UTF-8; keep the rows, replace the bytes.
-            let text = String::from_utf8_lossy(&text);
-            let parsed = parse_styles(&text)
-                .with_context(|| format!("failed to parse {}", file.display()))?;
+            let parsed = read_styles(&file)?;
             // The order system's database first (orders refer to its products), then the
             // catalog the stream processor enriches with.
             transactional(settings)

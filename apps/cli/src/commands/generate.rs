@@ -37,6 +37,11 @@ struct GenerateReport {
     generated_events_per_second: f64,
     total_seconds: f64,
     planted_trends: Vec<String>,
+    /// The imported catalog generated over (`--catalog`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_file: Option<String>,
+    /// Its rows the loader refused.
+    catalog_rows_rejected: usize,
     data_dir: String,
 }
 
@@ -92,8 +97,31 @@ pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow
     let dir = settings.path(files::GENERATED);
     std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
 
+    let imported = args
+        .catalog
+        .as_deref()
+        .map(super::catalog::read_styles)
+        .transpose()?;
     let gen_started = Instant::now();
-    let generator = Arc::new(Generator::new(config.clone()));
+    let (generator, catalog_rejected) = match imported {
+        Some(parsed) => {
+            anyhow::ensure!(
+                !parsed.products.is_empty(),
+                "{} holds no product the loader accepts ({} rows rejected)",
+                args.catalog
+                    .as_deref()
+                    .map_or_else(String::new, |f| f.display().to_string()),
+                parsed.rejected.len()
+            );
+            let rejected = parsed.rejected.len();
+            (
+                Generator::with_catalog(config.clone(), parsed.products),
+                rejected,
+            )
+        }
+        None => (Generator::new(config.clone()), 0),
+    };
+    let generator = Arc::new(generator);
     let mut gen_seconds = gen_started.elapsed().as_secs_f64();
 
     std::fs::write(dir.join("styles.csv"), write_styles(generator.products()))
@@ -165,6 +193,8 @@ pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow
             .iter()
             .map(fashion_domain::trends::PlantedTrend::key)
             .collect(),
+        catalog_file: args.catalog.as_ref().map(|f| f.display().to_string()),
+        catalog_rows_rejected: catalog_rejected,
         data_dir: settings.data_dir.display().to_string(),
     };
     if json {
@@ -187,6 +217,12 @@ pub async fn run(args: &GenerateArgs, settings: &Settings, json: bool) -> anyhow
         report.total_seconds,
         report.planted_trends.join(", ")
     );
+    if let Some(file) = &report.catalog_file {
+        println!(
+            "Over the catalog {file} ({} rows rejected by the loader).",
+            report.catalog_rows_rejected
+        );
+    }
     println!("Data is in {}.", report.data_dir);
     Ok(())
 }

@@ -131,6 +131,62 @@ fn generate_writes_the_catalog_file_the_ground_truth_and_fills_the_stores() {
 }
 
 #[test]
+fn generate_over_an_imported_catalog_uses_its_products_and_plants_trends_among_them() {
+    // Arrange: a catalog in the Kaggle format (another store's), with one row the loader
+    // refuses.
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = fashion_datagen::Generator::new(fashion_datagen::GenConfig {
+        seed: 999,
+        products: 600,
+        ..fashion_datagen::GenConfig::default()
+    });
+    let mut styles = fashion_domain::catalog_csv::write_styles(theirs.products());
+    styles.push_str("oops,Men,Apparel,Topwear,Tshirts,Red,Fall,2011,Casual,Bad id\n");
+    let file = dir.path().join("styles.csv");
+    std::fs::write(&file, &styles).unwrap();
+
+    // Act
+    let report = json(&fashion(
+        dir.path(),
+        &[
+            "generate",
+            "--catalog",
+            file.to_str().unwrap(),
+            "--days",
+            "3",
+            "--users",
+            "150",
+            "--json",
+        ],
+    ));
+
+    // Assert: its products, not synthetic ones; trends planted among its types and colours.
+    assert_eq!(report["products"], 600);
+    assert_eq!(report["catalog_rows_rejected"], 1);
+    assert!(report["events_sent"].as_u64().unwrap() > 500, "{report}");
+    let combos: std::collections::HashSet<String> = theirs
+        .products()
+        .iter()
+        .map(|p| fashion_domain::trends::article_type_colour_key(&p.article_type, p.colour()))
+        .collect();
+    let planted = report["planted_trends"].as_array().unwrap();
+    assert!(!planted.is_empty(), "{report}");
+    for t in planted {
+        let t = t.as_str().unwrap();
+        assert!(
+            combos.contains(t),
+            "{t} is not among the catalog's article types and colours"
+        );
+    }
+    let id = theirs.products()[7].id.to_string();
+    let shown = json(&fashion(dir.path(), &["catalog", "show", &id, "--json"]));
+    assert_eq!(
+        shown["productDisplayName"].as_str(),
+        Some(theirs.products()[7].product_display_name.as_str())
+    );
+}
+
+#[test]
 fn bad_configuration_is_reported_all_at_once_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("fashion.toml");

@@ -31,6 +31,7 @@ use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::render;
 use provisioning::engine::state::StackState;
 use provisioning::engine::{Engine, Report};
+use provisioning::package;
 
 /// Infrastructure as Rust code for the fashion-store pipeline.
 #[derive(Debug, Parser)]
@@ -157,6 +158,68 @@ async fn engine(args: &Args, planning: bool) -> anyhow::Result<Engine> {
     provisioning::providers::connect(config).await
 }
 
+/// Builds the functions' packages before `up` on an AWS stack when any is missing or older than
+/// its sources, with the repository's packaging script (the working directory must be inside the
+/// repository); packages named by hand in the configuration are only checked.
+fn build_packages(stack: StackName) -> anyhow::Result<()> {
+    if !stack.is_aws() {
+        return Ok(());
+    }
+    let config = StackConfig::load(stack)?;
+    let here = std::env::current_dir().context("failed to read the working directory")?;
+    let Some(root) = package::repository_root(&here) else {
+        let missing: Vec<String> = config
+            .functions_named()
+            .iter()
+            .filter(|(_, f)| !f.zip.is_file())
+            .map(|(name, f)| format!("{name} ({})", f.zip.display()))
+            .collect();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "the Lambda packages {} are missing, and {} is not inside the repository whose \
+             {} would build them",
+            missing.join(", "),
+            here.display(),
+            package::PACKAGE_SCRIPT
+        );
+        return Ok(());
+    };
+    let stale = package::stale_packages(&config, &root);
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let Some(out) = package::script_output_dir(&config) else {
+        anyhow::bail!(
+            "the Lambda packages of {} are missing or older than their sources, and the \
+             configuration names them by hand: build them, then run up again",
+            stale.join(", ")
+        );
+    };
+    eprintln!(
+        "Building the Lambda packages ({} missing or older than their sources) with {} ...",
+        stale.join(", "),
+        package::PACKAGE_SCRIPT
+    );
+    let status = std::process::Command::new(root.join(package::PACKAGE_SCRIPT))
+        .arg(&out)
+        .current_dir(&root)
+        .status()
+        .with_context(|| format!("failed to run {}", package::PACKAGE_SCRIPT))?;
+    anyhow::ensure!(
+        status.success(),
+        "{} failed ({status}): nothing was provisioned",
+        package::PACKAGE_SCRIPT
+    );
+    let still = package::stale_packages(&config, &root);
+    anyhow::ensure!(
+        still.is_empty(),
+        "{} left the packages of {} missing or stale",
+        package::PACKAGE_SCRIPT,
+        still.join(", ")
+    );
+    Ok(())
+}
+
 async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
     match verb {
         Verb::Outputs(args) => outputs(&args),
@@ -166,6 +229,7 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
             Ok(exit(&plan))
         }
         Verb::Up(args) => {
+            build_packages(args.stack)?;
             let engine = engine(&args, true).await?;
             if !args.yes {
                 let plan = engine.preview().await?;

@@ -455,6 +455,20 @@ impl StackConfig {
         ]
     }
 
+    /// The functions' settings by function name (`stream-processor`, …: the packages' names).
+    #[must_use]
+    pub fn functions_named(&self) -> [(&'static str, &FunctionConfig); 5] {
+        use crate::layout::names;
+        let f = &self.functions;
+        [
+            (names::STREAM_PROCESSOR, &f.stream_processor),
+            (names::FIREHOSE_TRANSFORM, &f.firehose_transform),
+            (names::DAILY_JOB, &f.daily_job),
+            (names::TRAINER, &f.trainer),
+            (names::API, &f.api),
+        ]
+    }
+
     /// The functions' settings by function name (which is also their package's name), to
     /// point them at packages.
     pub fn functions_by_name(&mut self) -> [(&'static str, &mut FunctionConfig); 5] {

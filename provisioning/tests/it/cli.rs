@@ -97,3 +97,73 @@ fn an_unknown_stack_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("local, emulator, aws"));
 }
+
+/// `up` on an AWS stack builds the packages it needs when they are missing or older than their
+/// sources, with the repository's packaging script, and leaves fresh ones alone. Here the
+/// "repository" is a temporary directory whose packaging script writes placeholder zips and
+/// counts its runs (the real one builds the functions in release mode, minutes on a cold
+/// machine).
+#[test]
+fn up_builds_missing_or_stale_packages_first_and_only_then() {
+    // Arrange
+    let endpoint = crate::support::endpoint();
+    let repo = tempfile::tempdir().unwrap();
+    let script = repo.path().join(provisioning::package::PACKAGE_SCRIPT);
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    let zip = provisioning::package::bootstrap_zip(b"#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::write(repo.path().join("placeholder.zip"), zip).unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nset -e\nmkdir -p \"$1\"\necho run >> runs.log\n\
+         for f in stream-processor firehose-transform daily-job trainer api; do\n\
+           cp placeholder.zip \"$1/$f.zip\"\ndone\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&script, permissions).unwrap();
+    std::fs::create_dir_all(repo.path().join("domain")).unwrap();
+    std::fs::write(repo.path().join("domain/lib.rs"), "x").unwrap();
+    let prefix = crate::support::unique_prefix("pkg");
+    let up = || {
+        Command::new(env!("CARGO_BIN_EXE_provisioning"))
+            .args(["up", "--stack", "emulator", "--yes"])
+            .current_dir(repo.path())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("CARGO_TARGET_DIR", repo.path().join("target"))
+            .env("FASHION_PROVISION_NAME_PREFIX", &prefix)
+            .env("FASHION_PROVISION_STATE_DIR", repo.path().join(".state"))
+            .stdin(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let runs = || {
+        std::fs::read_to_string(repo.path().join("runs.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    // Act + Assert: no packages yet, so the script runs before anything is provisioned.
+    let first = up();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(runs(), 1);
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("Building the Lambda packages"),
+        "says what it builds"
+    );
+
+    // Act + Assert: fresh packages are left alone.
+    assert!(up().status.success());
+    assert_eq!(runs(), 1);
+
+    // Act + Assert: a source newer than the packages makes them stale again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(repo.path().join("domain/lib.rs"), "y").unwrap();
+    assert!(up().status.success());
+    assert_eq!(runs(), 2);
+}

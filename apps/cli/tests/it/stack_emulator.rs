@@ -1,7 +1,7 @@
 //! The commands on a provisioned `emulator` stack (`--stack emulator`), as a user runs them after
 //! `provisioning up --stack emulator`: the resource names come from provisioning's saved state,
-//! never from the user. From a fresh stack: `generate` into the stack (DynamoDB catalog,
-//! Kinesis), `catalog import`, `sink run` and `stream consume` (the Firehose and event-source
+//! never from the user. From a fresh stack: `catalog import` of a Kaggle-format styles.csv,
+//! `generate --catalog` over it into the stack (the transactional database, DynamoDB, Kinesis), `sink run` and `stream consume` (the Firehose and event-source
 //! mapping stand-ins calling the real handlers, as moto runs neither), `etl run` into the S3 lake
 //! and Glue, `train` from the S3 lake,
 //! `trends`, `query` (DataFusion over the S3 lake), `recs` and `dead-letters list`, each checked
@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::{Duration, Utc};
+use fashion_datagen::{GenConfig, Generator};
+use fashion_domain::catalog_csv::write_styles;
 use fashion_domain::ports::HistorySource;
 use futures::TryStreamExt;
 use provisioning::config::{StackConfig, StackName};
@@ -109,26 +111,34 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
     let start = Utc::now().date_naive() - Duration::days(1);
     let last = start;
 
-    // Act: the store's data into the stack, then the stand-ins of the event-source mapping and
-    // Firehose, the trainer, and the stream processor again with the model.
+    // Act: a Kaggle-format catalog imported into the stack, a store generated over it, then the
+    // stand-ins of the event-source mapping and Firehose, the daily job, the trainer, and the
+    // stream processor again with the model.
+    let theirs = Generator::new(GenConfig {
+        seed: 999,
+        products: 300,
+        ..GenConfig::default()
+    });
+    let mut styles_text = write_styles(theirs.products());
+    styles_text
+        .push_str("not-a-number,Men,Apparel,Topwear,Tshirts,Navy Blue,Fall,2011,Casual,Bad row\n");
+    let styles = dir.path().join("styles.csv");
+    std::fs::write(&styles, styles_text).expect("write styles.csv");
+    let styles_arg = styles.display().to_string();
+    let imported = run(&["catalog", "import", &styles_arg]);
     let generated = run(&[
         "generate",
+        "--catalog",
+        &styles_arg,
         "--days",
         "1",
         "--users",
         "60",
-        "--products",
-        "80",
         "--dirty-rate",
         "0.02",
         "--start",
         &start.to_string(),
     ]);
-    let styles = dir.path().join("data/generated/styles.csv");
-    let mut text = std::fs::read_to_string(&styles).expect("styles.csv");
-    text.push_str("not-a-number,Men,Apparel,Topwear,Tshirts,Navy Blue,Fall,2011,Casual,Bad row\n");
-    std::fs::write(&styles, text).expect("write");
-    let imported = run(&["catalog", "import", &styles.display().to_string()]);
     let etl = run(&["etl", "run", "--date", &start.to_string()]);
     let landed = run(&["sink", "run"]);
     let trained = run(&["train"]);
@@ -136,18 +146,18 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
     let trends = run(&["trends", "--date", &last.to_string()]);
     let letters = run(&["dead-letters", "list"]);
 
-    // Assert: the catalog reached DynamoDB (the bad row reported) ...
+    // Assert: the catalog reached DynamoDB (the bad row reported), and the store was generated
+    // over it ...
     assert_eq!(imported["stack"], "emulator");
-    assert_eq!(imported["imported"].as_u64(), Some(80));
+    assert_eq!(imported["imported"].as_u64(), Some(300));
     assert_eq!(imported["rejected"].as_u64(), Some(1));
-    let first_id = std::fs::read_to_string(&styles)
-        .expect("styles.csv")
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split(',').next().map(str::to_owned))
-        .expect("a product row");
-    let shown = run(&["catalog", "show", &first_id]);
-    assert!(shown["productDisplayName"].is_string(), "{shown}");
+    assert_eq!(generated["products"].as_u64(), Some(300), "{generated}");
+    let product = &theirs.products()[0];
+    let shown = run(&["catalog", "show", &product.id.to_string()]);
+    assert_eq!(
+        shown["productDisplayName"].as_str(),
+        Some(product.product_display_name.as_str())
+    );
     // ... Firehose's stand-in landed every valid click and set the invalid ones aside ...
     let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
     let invalid = count(&generated, "invalid_events");
@@ -162,7 +172,7 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
         etl["written"]["order_items"].as_u64().unwrap_or(0) > 0,
         "{etl}"
     );
-    assert_eq!(etl["catalog"]["in_store"].as_u64(), Some(80), "{etl}");
+    assert_eq!(etl["catalog"]["in_store"].as_u64(), Some(300), "{etl}");
     assert_eq!(etl["catalog"]["written"].as_u64(), Some(0), "{etl}");
     // ... the trainer read the clicks and the order lines from S3 ...
     assert!(count(&trained, "interactions") > 0, "{trained}");

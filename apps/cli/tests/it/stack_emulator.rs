@@ -1,12 +1,12 @@
 //! The commands on a provisioned `emulator` stack (`--stack emulator`), as a user runs them after
 //! `provisioning up --stack emulator`: the resource names come from provisioning's saved state,
 //! never from the user. From a fresh stack: `catalog import` of a Kaggle-format styles.csv,
-//! `generate --catalog` over it into the stack (the transactional database, DynamoDB, Kinesis), `sink run` and `stream consume` (the Firehose and event-source
-//! mapping stand-ins calling the real handlers, as moto runs neither), `etl run` into the S3 lake
-//! and Glue, `train` from the S3 lake,
-//! `trends`, `query` (DataFusion over the S3 lake), `recs` and `dead-letters list`, each checked
-//! against what was generated. Built only
-//! with the `aws` feature (`scripts/test` runs it).
+//! `generate --catalog` over it into the stack (the transactional database, DynamoDB, Kinesis),
+//! `etl run` into the S3 lake and Glue, `sink run` and `stream consume` (the Firehose and
+//! event-source mapping stand-ins calling the real handlers, as moto runs neither), `train` from
+//! the S3 lake, `trends`, `query` (DataFusion over the S3 lake), `recs` and `dead-letters list`,
+//! each checked against what was generated. Built only with the `aws` feature (`scripts/test`
+//! runs it).
 
 use std::path::Path;
 use std::process::Command;

@@ -62,6 +62,13 @@ pub struct TableProps {
     pub serde: String,
     /// Table parameters we manage (others, such as those Athena adds, are not compared).
     pub parameters: BTreeMap<String, String>,
+    /// A view's definition as Athena stores it (`/* Presto View: <base64 JSON> */`); none for
+    /// a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_original_text: Option<String>,
+    /// A view's expanded text (`/* Presto View */`); none for a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_expanded_text: Option<String>,
 }
 
 impl TableProps {
@@ -87,7 +94,66 @@ impl TableProps {
             output_format: PARQUET_OUTPUT_FORMAT.to_owned(),
             serde: PARQUET_SERDE.to_owned(),
             parameters,
+            view_original_text: None,
+            view_expanded_text: None,
         }
+    }
+
+    /// An Athena view over the lake, stored in Glue the way Athena's `CREATE VIEW` stores it: a
+    /// `VIRTUAL_VIEW` whose columns are `columns` (Hive types; `partition` ones included, as a
+    /// view has no partition keys) and whose text is `sql`, run in `database`.
+    #[must_use]
+    pub fn athena_view(
+        database: &str,
+        description: &str,
+        columns: Vec<HiveColumn>,
+        sql: &str,
+    ) -> Self {
+        use base64::Engine as _;
+        let presto: Vec<serde_json::Value> = columns
+            .iter()
+            .map(|c| serde_json::json!({ "name": c.name, "type": presto_type(&c.ty) }))
+            .collect();
+        let definition = serde_json::json!({
+            "originalSql": sql,
+            "catalog": "awsdatacatalog",
+            "schema": database,
+            "columns": presto,
+        });
+        // A JSON value always serializes.
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(serde_json::to_vec(&definition).unwrap_or_default());
+        Self {
+            database: database.to_owned(),
+            description: description.to_owned(),
+            table_type: VIRTUAL_VIEW.to_owned(),
+            location: String::new(),
+            columns,
+            partition_keys: Vec::new(),
+            input_format: String::new(),
+            output_format: String::new(),
+            serde: String::new(),
+            parameters: BTreeMap::from([
+                ("presto_view".to_owned(), "true".to_owned()),
+                ("comment".to_owned(), "Presto View".to_owned()),
+            ]),
+            view_original_text: Some(format!("/* Presto View: {encoded} */")),
+            view_expanded_text: Some("/* Presto View */".to_owned()),
+        }
+    }
+}
+
+/// Glue's table type of a view.
+pub const VIRTUAL_VIEW: &str = "VIRTUAL_VIEW";
+
+/// The name Athena's views give a Hive type (the same name for `bigint`, `double` and
+/// `decimal(p,s)`, the other types the lake uses).
+fn presto_type(hive: &str) -> String {
+    match hive {
+        "string" => "varchar".to_owned(),
+        "int" => "integer".to_owned(),
+        "timestamp" => "timestamp(3)".to_owned(),
+        other => other.to_owned(),
     }
 }
 
@@ -258,24 +324,30 @@ fn columns(cols: &[HiveColumn]) -> Result<Vec<Column>, ProvisionError> {
 }
 
 fn table_input(name: &str, p: &TableProps) -> Result<TableInput, ProvisionError> {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    // A view (Athena's shape) has no location, formats or SerDe.
+    let serde = match some(&p.serde) {
+        Some(library) => SerDeInfo::builder()
+            .serialization_library(library)
+            .parameters("serialization.format", "1")
+            .build(),
+        None => SerDeInfo::builder().build(),
+    };
     Ok(TableInput::builder()
         .name(name)
         .description(&p.description)
         .table_type(&p.table_type)
         .set_parameters(Some(p.parameters.clone().into_iter().collect()))
         .set_partition_keys(Some(columns(&p.partition_keys)?))
+        .set_view_original_text(p.view_original_text.clone())
+        .set_view_expanded_text(p.view_expanded_text.clone())
         .storage_descriptor(
             StorageDescriptor::builder()
                 .set_columns(Some(columns(&p.columns)?))
-                .location(&p.location)
-                .input_format(&p.input_format)
-                .output_format(&p.output_format)
-                .serde_info(
-                    SerDeInfo::builder()
-                        .serialization_library(&p.serde)
-                        .parameters("serialization.format", "1")
-                        .build(),
-                )
+                .set_location(some(&p.location))
+                .set_input_format(some(&p.input_format))
+                .set_output_format(some(&p.output_format))
+                .serde_info(serde)
                 .build(),
         )
         .build()?)
@@ -343,6 +415,8 @@ impl ResourceKind for GlueTable {
                 .flatten()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            view_original_text: t.view_original_text().map(str::to_owned),
+            view_expanded_text: t.view_expanded_text().map(str::to_owned),
         };
         Ok(Some(Observed {
             physical_name: name.clone(),
@@ -452,6 +526,50 @@ mod tests {
 
     fn seen(p: &TableProps) -> Observed {
         fixtures::observed("orders", p)
+    }
+
+    #[test]
+    fn a_view_is_stored_as_athena_stores_one_and_its_text_decodes_to_the_sql() {
+        use base64::Engine as _;
+        let columns = vec![
+            HiveColumn {
+                name: "event_id".into(),
+                ty: "string".into(),
+            },
+            HiveColumn {
+                name: "occurred_at".into(),
+                ty: "timestamp".into(),
+            },
+        ];
+        let v = TableProps::athena_view("lake", "d", columns.clone(), "SELECT 1");
+        assert_eq!(v.table_type, VIRTUAL_VIEW);
+        assert_eq!(v.columns, columns);
+        assert!(v.partition_keys.is_empty() && v.location.is_empty());
+        assert_eq!(v.parameters["presto_view"], "true");
+        let text = v.view_original_text.as_deref().unwrap();
+        let encoded = text
+            .strip_prefix("/* Presto View: ")
+            .and_then(|t| t.strip_suffix(" */"))
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["originalSql"], "SELECT 1");
+        assert_eq!(json["schema"], "lake");
+        assert_eq!(
+            json["columns"],
+            json!([
+                {"name": "event_id", "type": "varchar"},
+                {"name": "occurred_at", "type": "timestamp(3)"}
+            ])
+        );
+        let input = table_input("v", &v).unwrap();
+        let sd = input.storage_descriptor().unwrap();
+        assert_eq!(sd.location(), None, "a view has no location");
+        assert_eq!(input.view_expanded_text(), Some("/* Presto View */"));
     }
 
     #[test]

@@ -112,14 +112,56 @@ fn catalog(b: &mut Builder<'_>) {
         } else {
             BTreeMap::new()
         };
-        b.add(
+        let table_id = b.add(
             glue::TABLE_KIND,
             &def.name,
             def.name.clone(),
             &glue::TableProps::parquet(&def, &database, location, extra),
             std::slice::from_ref(&database_id),
         );
+        if fashion_aws_core::glue::is_delivered(&def.name) {
+            unique_view(b, &def, &database, &[database_id.clone(), table_id]);
+        }
     }
+}
+
+/// The analysts' view of a delivered table: each event once. Firehose delivers at least once, so
+/// the table itself may hold an event twice; the view keeps the first delivery of each
+/// `event_id` (by partition), with every column and partition key.
+fn unique_view(b: &mut Builder<'_>, def: &TableDef, database: &str, after: &[String]) {
+    let shape = fashion_aws_core::glue::ParquetTable::of(def);
+    let columns: Vec<glue::HiveColumn> = shape
+        .columns
+        .into_iter()
+        .chain(shape.partition_keys)
+        .collect();
+    let list = columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = def
+        .partition_keys
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {list} FROM (SELECT {list}, row_number() OVER (PARTITION BY \"event_id\" ORDER \
+         BY {order}) AS \"delivery\" FROM \"{database}\".\"{table}\") WHERE \"delivery\" = 1",
+        table = def.name
+    );
+    let name = format!("{}_unique", def.name);
+    let props = glue::TableProps::athena_view(
+        database,
+        &format!(
+            "{}, each event once (Firehose delivers at least once)",
+            def.description
+        ),
+        columns,
+        &sql,
+    );
+    b.add(glue::TABLE_KIND, &name, name.clone(), &props, after);
 }
 
 /// Partition projection for the clickstream: Athena computes its `dt`/`hour` partitions from

@@ -36,7 +36,8 @@ fn every_aws_resource_of_the_design_is_declared_in_dependency_order() {
     assert_eq!(count(kinesis::KIND), 1);
     assert_eq!(count(dynamodb::KIND), 5);
     assert_eq!(count(glue::DATABASE_KIND), 1);
-    assert_eq!(count(glue::TABLE_KIND), all_tables().len());
+    // Every lake table, and the analysts' view of the clickstream (each event once).
+    assert_eq!(count(glue::TABLE_KIND), all_tables().len() + 1);
     assert_eq!(count(firehose::KIND), 1);
     assert_eq!(count(iam::ROLE_KIND), 7);
     assert_eq!(count(iam::POLICY_KIND), 7);
@@ -63,7 +64,7 @@ fn every_aws_resource_of_the_design_is_declared_in_dependency_order() {
     assert!(pos("aws::aws:rds:db-instance::orders") < pos("aws::aws:lambda:function::daily-job"));
     assert!(pos("aws::aws:iam:role-policy::api") < pos("aws::aws:lambda:function::api"));
     assert!(pos("aws::aws:lambda:function::api") < pos("aws::aws:lambda:function-url::api"));
-    assert_eq!(specs.len(), 36 + all_tables().len());
+    assert_eq!(specs.len(), 37 + all_tables().len());
 }
 
 #[test]
@@ -826,4 +827,53 @@ fn the_daily_job_runs_at_one_past_midnight_in_the_store_time_zone() {
         .unwrap();
     assert_eq!(daily.fields["expression"], "cron(1 0 * * ? *)");
     assert_eq!(daily.fields["time_zone"], "Asia/Ho_Chi_Minh");
+}
+
+#[test]
+fn analysts_get_a_view_of_the_clickstream_with_each_event_once() {
+    let specs = desired(&aws());
+    let view = specs
+        .iter()
+        .find(|s| s.id == "aws::aws:glue:table::clickstream_unique")
+        .unwrap();
+    assert_eq!(view.fields["table_type"], "VIRTUAL_VIEW");
+    assert!(
+        view.depends_on
+            .contains(&"aws::aws:glue:table::clickstream".to_owned()),
+        "{:?}",
+        view.depends_on
+    );
+    let def = TableDef::named(tables::CLICKSTREAM).unwrap();
+    let columns: Vec<&str> = view.fields["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = def
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .chain(def.partition_keys.iter().map(String::as_str))
+        .collect();
+    assert_eq!(columns, expected, "every column and partition key");
+    let text = view.fields["view_original_text"].as_str().unwrap();
+    let encoded = text
+        .strip_prefix("/* Presto View: ")
+        .and_then(|t| t.strip_suffix(" */"))
+        .unwrap();
+    use base64::Engine as _;
+    let definition: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    let sql = definition["originalSql"].as_str().unwrap();
+    assert!(
+        sql.contains("row_number() OVER (PARTITION BY \"event_id\"")
+            && sql.ends_with("WHERE \"delivery\" = 1"),
+        "{sql}"
+    );
+    assert_eq!(definition["schema"], aws().glue_database());
 }

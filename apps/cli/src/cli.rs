@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 
 /// The fashion-store data pipeline: clickstream to recommendations, a lake for trends, and the
 /// daily purchases job, on one machine or on AWS.
@@ -17,7 +18,7 @@ pub struct Cli {
     /// provisioned by `cargo run -p provisioning -- up --stack …`). Also `FASHION_STACK` or
     /// `stack =` in fashion.toml.
     #[arg(long, global = true, value_enum)]
-    pub stack: Option<crate::settings::StackKind>,
+    pub stack: Option<StackKind>,
 
     /// Seed for everything random [default: 42].
     #[arg(long, global = true)]
@@ -283,4 +284,35 @@ pub struct GenerateArgs {
     /// refuses are reported and left out; `--products` is then ignored.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+}
+
+/// The three ways the system runs; the names are provisioning's stacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StackKind {
+    /// Embedded: SQLite stores, the embedded stream and the Parquet lake in the data directory.
+    #[default]
+    Local,
+    /// The AWS stack provisioned on an AWS emulator (`AWS_ENDPOINT_URL`).
+    Emulator,
+    /// The AWS stack provisioned in an account (the default credential chain).
+    Aws,
+}
+
+impl StackKind {
+    /// The name provisioning and the command line use.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Emulator => "emulator",
+            Self::Aws => "aws",
+        }
+    }
+}
+
+impl std::fmt::Display for StackKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

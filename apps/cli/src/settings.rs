@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Cli;
+pub use crate::cli::StackKind;
 
 /// Everything the CLI can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,37 +37,6 @@ pub struct Settings {
     pub sink: SinkSettings,
     /// The data generator.
     pub generator: GeneratorSettings,
-}
-
-/// The three ways the system runs; the names are provisioning's stacks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum StackKind {
-    /// Embedded: SQLite stores, the embedded stream and the Parquet lake in the data directory.
-    #[default]
-    Local,
-    /// The AWS stack provisioned on an AWS emulator (`AWS_ENDPOINT_URL`).
-    Emulator,
-    /// The AWS stack provisioned in an account (the default credential chain).
-    Aws,
-}
-
-impl StackKind {
-    /// The name provisioning and the command line use.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Emulator => "emulator",
-            Self::Aws => "aws",
-        }
-    }
-}
-
-impl std::fmt::Display for StackKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// The embedded stream.

@@ -15,7 +15,7 @@ use fashion_domain::services::trainer::{Trainer, TrainerParams};
 
 use crate::cli::{Command, SchedulerCommand, SinkCommand, SqlEngine, StreamCommand};
 use crate::settings::{Settings, StackKind};
-use crate::stack::{LocalStack, PurchaseDb};
+use crate::stack::{LocalStack, LocalStores, PurchaseDb};
 
 /// The ports of the configured stack.
 pub struct Ports {
@@ -51,7 +51,7 @@ impl Ports {
     pub async fn open(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         match settings.stack {
             StackKind::Local => {
-                let stack = LocalStack::open(settings, clock).await?;
+                let stack = LocalStores::open(settings, clock).await?;
                 Ok(Self {
                     stack: StackKind::Local,
                     products: Arc::new(stack.state.catalog()),

@@ -87,8 +87,25 @@ pub struct LocalStack {
     pub clock: Arc<dyn Clock>,
 }
 
-impl LocalStack {
-    /// Opens (creating and migrating where needed) every store under the data directory.
+/// The local stack's stores without its transactional database, opened as they are (the lake's
+/// staging area untouched): what commands that only read or publish need.
+pub struct LocalStores {
+    /// The stores in `state.db`.
+    pub state: StateDb,
+    /// The embedded stream.
+    pub stream: Arc<SqliteStreamLog>,
+    /// The Parquet lake.
+    pub lake: LocalLake,
+    /// The lake's catalog.
+    pub catalog: Arc<SqliteTableCatalog>,
+    /// The lake's history.
+    pub history: Arc<LocalHistory>,
+    /// Model artifacts.
+    pub models: Arc<FileModelStore>,
+}
+
+impl LocalStores {
+    /// Opens (creating and migrating where needed) the stores under the data directory.
     ///
     /// # Errors
     /// When a store cannot be opened.
@@ -103,16 +120,42 @@ impl LocalStack {
             .await
             .context("failed to open the local state database")?;
         let stream = Arc::new(
-            SqliteStreamLog::open(&s.path(files::STREAM_DB), s.stream.shards, clock.clone())
+            SqliteStreamLog::open(&s.path(files::STREAM_DB), s.stream.shards, clock)
                 .await
                 .context("failed to open the embedded stream")?,
         );
         let lake = LocalLake::new(s.path(files::LAKE));
-        lake.clean_staging()
-            .context("failed to clean the lake's staging area")?;
         let catalog = Arc::new(state.table_catalog());
         let history = Arc::new(LocalHistory::new(lake.clone(), catalog.clone()));
         let models = Arc::new(FileModelStore::new(s.path(files::MODELS)));
+        Ok(Self {
+            state,
+            stream,
+            lake,
+            catalog,
+            history,
+            models,
+        })
+    }
+}
+
+impl LocalStack {
+    /// Opens (creating and migrating where needed) every store under the data directory, and
+    /// clears what an interrupted lake write left in the staging area.
+    ///
+    /// # Errors
+    /// When a store cannot be opened.
+    pub async fn open(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let LocalStores {
+            state,
+            stream,
+            lake,
+            catalog,
+            history,
+            models,
+        } = LocalStores::open(s, clock.clone()).await?;
+        lake.clean_staging()
+            .context("failed to clean the lake's staging area")?;
         let purchases = purchases(s).await?;
         Ok(Self {
             state,

@@ -85,6 +85,19 @@ impl AwsStack {
         Ok(Self::from_parts(cfg, state.outputs, aws))
     }
 
+    /// The provisioned stack the CLI's `--stack` names (`local` has no AWS resources).
+    ///
+    /// # Errors
+    /// As [`AwsStack::open`], and for `local`.
+    pub async fn of(kind: crate::settings::StackKind) -> anyhow::Result<Self> {
+        use crate::settings::StackKind;
+        match kind {
+            StackKind::Emulator => Self::open(StackName::Emulator).await,
+            StackKind::Aws => Self::open(StackName::Aws).await,
+            StackKind::Local => anyhow::bail!("the local stack has no AWS resources"),
+        }
+    }
+
     /// A stack from its configuration, the outputs of its `up` and SDK configuration for it.
     #[must_use]
     pub const fn from_parts(cfg: StackConfig, outputs: StackOutputs, aws: AwsConfig) -> Self {

@@ -68,9 +68,7 @@ impl Ports {
             other => aws(other).await,
         }
     }
-}
 
-impl Ports {
     /// The trainer over this stack's history, catalog and model store.
     #[must_use]
     pub fn trainer(
@@ -87,13 +85,7 @@ impl Ports {
 
 #[cfg(feature = "aws")]
 async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
-    use provisioning::config::StackName;
-    let name = match kind {
-        StackKind::Emulator => StackName::Emulator,
-        StackKind::Aws => StackName::Aws,
-        StackKind::Local => StackName::Local,
-    };
-    let stack = crate::aws_stack::AwsStack::open(name).await?;
+    let stack = crate::aws_stack::AwsStack::of(kind).await?;
     Ok(Ports {
         stack: kind,
         products: Arc::new(stack.products()?),
@@ -153,13 +145,7 @@ async fn remote(
     kind: StackKind,
     engine: SqlEngine,
 ) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
-    use provisioning::config::StackName;
-    let name = if kind == StackKind::Aws {
-        StackName::Aws
-    } else {
-        StackName::Emulator
-    };
-    let stack = crate::aws_stack::AwsStack::open(name).await?;
+    let stack = crate::aws_stack::AwsStack::of(kind).await?;
     let tables: Arc<dyn TableCatalog> = Arc::new(stack.tables()?);
     let engine: Arc<dyn QueryEngine> = match engine {
         SqlEngine::Athena => Arc::new(stack.athena()?),

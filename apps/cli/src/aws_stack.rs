@@ -56,6 +56,27 @@ pub async fn sdk(cfg: &StackConfig) -> anyhow::Result<AwsConfig> {
     })
 }
 
+/// The time zone the stack's schedules and functions run in (provisioning's configuration).
+///
+/// # Errors
+/// An invalid configuration, or `local`.
+pub fn time_zone(kind: crate::settings::StackKind) -> anyhow::Result<String> {
+    let stack = stack_name(kind)?;
+    let cfg = StackConfig::load(stack)
+        .with_context(|| format!("the {stack} stack's configuration is invalid"))?;
+    Ok(cfg.time_zone)
+}
+
+/// Provisioning's name of the stack the CLI's `--stack` names.
+fn stack_name(kind: crate::settings::StackKind) -> anyhow::Result<StackName> {
+    use crate::settings::StackKind;
+    match kind {
+        StackKind::Emulator => Ok(StackName::Emulator),
+        StackKind::Aws => Ok(StackName::Aws),
+        StackKind::Local => anyhow::bail!("the local stack has no AWS resources"),
+    }
+}
+
 /// A provisioned stack on AWS or the emulator.
 pub struct AwsStack {
     cfg: StackConfig,
@@ -90,12 +111,7 @@ impl AwsStack {
     /// # Errors
     /// As [`AwsStack::open`], and for `local`.
     pub async fn of(kind: crate::settings::StackKind) -> anyhow::Result<Self> {
-        use crate::settings::StackKind;
-        match kind {
-            StackKind::Emulator => Self::open(StackName::Emulator).await,
-            StackKind::Aws => Self::open(StackName::Aws).await,
-            StackKind::Local => anyhow::bail!("the local stack has no AWS resources"),
-        }
+        Self::open(stack_name(kind)?).await
     }
 
     /// A stack from its configuration, the outputs of its `up` and SDK configuration for it.

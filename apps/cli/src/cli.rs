@@ -195,6 +195,11 @@ pub enum EtlCommand {
         /// The store day, YYYY-MM-DD.
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
+        /// Run the stack's deployed daily-job function instead of running the job here
+        /// (emulator and aws; on the emulator, which runs no function, its handler is run here
+        /// with the function's provisioned environment).
+        #[arg(long)]
+        invoke: bool,
     },
     /// Run the daily job for every day of a range, inclusive.
     Backfill {
@@ -204,6 +209,9 @@ pub enum EtlCommand {
         /// Last day.
         #[arg(long)]
         to: chrono::NaiveDate,
+        /// Run the stack's deployed daily-job function for each day (see `etl run --invoke`).
+        #[arg(long)]
+        invoke: bool,
     },
 }
 

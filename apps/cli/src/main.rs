@@ -29,6 +29,8 @@ mod commands;
 mod demo_stack;
 #[cfg(feature = "aws")]
 mod emulator;
+#[cfg(feature = "aws")]
+mod invoke;
 mod output;
 mod ports;
 mod settings;

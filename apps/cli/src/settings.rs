@@ -25,7 +25,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Seed for everything random.
     pub seed: u64,
-    /// The store's time zone.
+    /// The store's time zone (on the emulator and aws stacks, the provisioned stack's).
     pub time_zone: String,
     /// `postgres://…` to use PostgreSQL as the transactional database; SQLite in the data
     /// directory otherwise.
@@ -143,6 +143,12 @@ impl Settings {
         let mut s: Self = fig
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        // Whether the time zone was chosen (flag, file or variable) rather than defaulted.
+        let zone_chosen = cli.time_zone.is_some()
+            || Figment::from(Toml::file(&file))
+                .merge(Env::prefixed("FASHION_").split("__"))
+                .find_value("time_zone")
+                .is_ok();
         if let Some(stack) = cli.stack {
             s.stack = stack;
         }
@@ -159,7 +165,37 @@ impl Settings {
             s.database_url = Some(SecretString::from(url.clone()));
         }
         s.validate()?;
+        // The demo provisions a stack of its own, in this time zone.
+        #[cfg(feature = "aws")]
+        if s.stack != StackKind::Local && !matches!(cli.command, crate::cli::Command::Demo(_)) {
+            let stack_zone = crate::aws_stack::time_zone(s.stack)?;
+            s.adopt_time_zone(&stack_zone, zone_chosen)?;
+        }
+        #[cfg(not(feature = "aws"))]
+        let _ = zone_chosen;
         Ok(s)
+    }
+
+    /// On a provisioned stack, the store's day is the stack's (the one its schedules and
+    /// functions run in, provisioning's `time_zone`): a day run from here and a day run by the
+    /// deployed daily job must be the same hours. A different zone chosen for the command line
+    /// is refused, naming both.
+    ///
+    /// # Errors
+    /// When `chosen` and the zone differs from the stack's.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn adopt_time_zone(&mut self, stack_zone: &str, chosen: bool) -> anyhow::Result<()> {
+        if chosen && self.time_zone != stack_zone {
+            bail!(
+                "time_zone is {} here, but the {} stack's schedules and functions run in {stack_zone} \
+                 (provisioning's time_zone): drop the setting, or provision the stack in {}",
+                self.time_zone,
+                self.stack,
+                self.time_zone
+            );
+        }
+        stack_zone.clone_into(&mut self.time_zone);
+        Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -267,6 +303,29 @@ mod tests {
         let s = Settings::load(&cli).unwrap();
         assert_eq!(s.seed, 9);
         assert_eq!(s.tz(), chrono_tz::Asia::Ho_Chi_Minh);
+    }
+
+    /// Issue 12: on a provisioned stack the store's day is the stack's; a different zone
+    /// chosen for the command line is refused rather than running other hours than the
+    /// deployed daily job would.
+    #[test]
+    fn a_provisioned_stack_lends_its_time_zone_and_a_conflicting_choice_is_refused() {
+        let mut s = Settings {
+            stack: StackKind::Emulator,
+            ..Settings::default()
+        };
+        s.adopt_time_zone("Asia/Ho_Chi_Minh", false).unwrap();
+        assert_eq!(s.tz(), chrono_tz::Asia::Ho_Chi_Minh);
+        s.adopt_time_zone("Asia/Ho_Chi_Minh", true).unwrap();
+        s.time_zone = "Europe/Paris".into();
+        let err = s
+            .adopt_time_zone("Asia/Ho_Chi_Minh", true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Europe/Paris") && err.contains("Asia/Ho_Chi_Minh"),
+            "{err}"
+        );
     }
 
     /// Issue 14: values that would overflow the durations built from them are refused by name

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use chrono_tz::Tz;
 use fashion_aws::{AwsConfig, DynamoDbProductCatalog, GlueTableCatalog, S3LakeWriter};
+use fashion_domain::ports::PurchaseSource;
 use fashion_domain::services::catalog_sync::{CatalogSync, sync_catalog};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
 use fashion_postgres::{PostgresPurchaseStore, ServerTls, connect_options};
@@ -22,8 +23,8 @@ use crate::settings::DailyJobSettings;
 
 /// The function: the database pool and AWS clients live as long as the execution environment.
 pub struct DailyJobFunction {
-    job: DailyJob<PostgresPurchaseStore, S3LakeWriter, GlueTableCatalog>,
-    source: Arc<PostgresPurchaseStore>,
+    job: DailyJob<dyn PurchaseSource, S3LakeWriter, GlueTableCatalog>,
+    source: Arc<dyn PurchaseSource>,
     products: DynamoDbProductCatalog,
     time_zone: Tz,
 }
@@ -107,19 +108,45 @@ impl DailyJobFunction {
     /// The function over its adapters.
     #[must_use]
     pub fn new(
-        source: PostgresPurchaseStore,
+        source: Arc<dyn PurchaseSource>,
         lake: S3LakeWriter,
         catalog: GlueTableCatalog,
         products: DynamoDbProductCatalog,
         time_zone: Tz,
     ) -> Self {
-        let source = Arc::new(source);
         Self {
             job: DailyJob::new(source.clone(), Arc::new(lake), Arc::new(catalog)),
             source,
             products,
             time_zone,
         }
+    }
+
+    /// The function as its settings wire it (the lake's bucket, prefix and Glue database, the
+    /// DynamoDB catalog, the store's time zone), reading orders from `source`: the function's
+    /// own `main`, and the emulator's stand-in for an invocation, which reads the database the
+    /// command line is given (the emulator's RDS runs no server).
+    #[must_use]
+    pub fn over(
+        settings: &DailyJobSettings,
+        aws: &AwsConfig,
+        source: Arc<dyn PurchaseSource>,
+    ) -> Self {
+        Self::new(
+            source,
+            aws.s3_lake_writer(
+                &settings.glue_database,
+                &settings.lake_bucket,
+                &settings.lake_prefix,
+            ),
+            aws.glue_table_catalog(
+                &settings.glue_database,
+                &settings.lake_bucket,
+                &settings.lake_prefix,
+            ),
+            aws.dynamodb_product_catalog(&settings.catalog_table),
+            settings.time_zone,
+        )
     }
 
     /// Runs the job for the day the event asks for, then syncs the product catalog.

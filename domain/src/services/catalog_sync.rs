@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::ProductId;
 use crate::ports::{ProductCatalog, PurchaseSource, PurchaseStoreError, StoreError};
 use crate::product::Product;
 
 /// What a sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogSync {
     /// Products in the transactional database.
     pub in_store: u64,

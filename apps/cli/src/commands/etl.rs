@@ -8,7 +8,7 @@ use fashion_domain::calendar::StoreDay;
 use fashion_domain::ports::{Clock, SystemClock};
 use fashion_domain::services::catalog_sync::{CatalogSync, sync_catalog};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::output::print_json;
 use crate::ports::{Ports, transactional};
@@ -41,15 +41,35 @@ fn print_report(r: &DailyJobReport) {
 
 /// One day's run: the job, and on the AWS stacks the catalog's sync after it (as the daily-job
 /// function does: the stream processor enriches from DynamoDB, the order system writes RDS).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EtlRun {
     /// The day's job.
     #[serde(flatten)]
     pub job: DailyJobReport,
     /// The product catalog's sync (not on the local stack, whose catalog `catalog import` and
     /// `generate` write directly).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<CatalogSync>,
+    /// The deployed function that ran the day (`--invoke`); none when it ran here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+}
+
+/// Where the daily job runs: in this process, or the stack's deployed function (`--invoke`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// The daily-job service, run from where the command line runs.
+    Here,
+    /// The stack's deployed daily-job function (see `invoke`).
+    Deployed,
+}
+
+impl Runner {
+    /// From the `--invoke` flag.
+    #[must_use]
+    pub const fn of(invoke: bool) -> Self {
+        if invoke { Self::Deployed } else { Self::Here }
+    }
 }
 
 /// Runs the daily job for each day on the configured stack, in order, stopping at the first
@@ -58,7 +78,11 @@ pub async fn run_days(
     settings: &Settings,
     clock: Arc<dyn Clock>,
     days: &[StoreDay],
+    runner: Runner,
 ) -> anyhow::Result<Vec<EtlRun>> {
+    if runner == Runner::Deployed {
+        return invoke(settings, days).await;
+    }
     let ports = Ports::open(settings, clock.clone()).await?;
     let db = transactional(settings).await?;
     let job = DailyJob::new(db.clone(), ports.lake.clone(), ports.tables.clone()).with_clock(clock);
@@ -80,12 +104,32 @@ pub async fn run_days(
         out.push(EtlRun {
             job: report,
             catalog,
+            function: None,
         });
     }
     Ok(out)
 }
 
+async fn invoke(settings: &Settings, days: &[StoreDay]) -> anyhow::Result<Vec<EtlRun>> {
+    anyhow::ensure!(
+        settings.stack != StackKind::Local,
+        "--invoke runs the stack's deployed daily-job function, and the local stack has none: \
+         drop --invoke, or choose --stack emulator|aws"
+    );
+    #[cfg(feature = "aws")]
+    return crate::invoke::daily_job(settings, days).await;
+    #[cfg(not(feature = "aws"))]
+    anyhow::bail!(
+        "--invoke needs the AWS stacks, which this build lacks: build with `--features aws` \
+         ({} days asked)",
+        days.len()
+    )
+}
+
 fn print_run(r: &EtlRun) {
+    if let Some(f) = &r.function {
+        println!("ran by the deployed function {f}:");
+    }
     print_report(&r.job);
     if let Some(c) = &r.catalog {
         println!(
@@ -95,14 +139,19 @@ fn print_run(r: &EtlRun) {
     }
 }
 
-pub async fn run(settings: &Settings, date: Option<NaiveDate>, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    settings: &Settings,
+    date: Option<NaiveDate>,
+    runner: Runner,
+    json: bool,
+) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tz = settings.tz();
     let day = date.map_or_else(
         || StoreDay::yesterday(clock.now(), tz),
         |d| StoreDay::new(d, tz),
     );
-    let runs = run_days(settings, clock, &[day]).await?;
+    let runs = run_days(settings, clock, &[day], runner).await?;
     let run = runs.first().context("the daily job ran no day")?;
     if json {
         return print_json(run);
@@ -143,6 +192,7 @@ pub async fn backfill(
     settings: &Settings,
     from: NaiveDate,
     to: NaiveDate,
+    runner: Runner,
     json: bool,
 ) -> anyhow::Result<()> {
     let tz = settings.tz();
@@ -154,7 +204,7 @@ pub async fn backfill(
         .into_iter()
         .map(|d| StoreDay::new(d, tz))
         .collect();
-    let runs = run_days(settings, Arc::new(SystemClock), &days).await?;
+    let runs = run_days(settings, Arc::new(SystemClock), &days, runner).await?;
     if json {
         return print_json(&runs);
     }

@@ -3,7 +3,7 @@
 mod catalog;
 mod dead_letters;
 pub mod demo;
-mod etl;
+pub mod etl;
 mod generate;
 mod lake;
 pub mod pipeline;
@@ -36,9 +36,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }) => scheduler::run(&settings, once, trainer_hours, json).await,
         Command::Serve(args) => serve::run(&settings, &args).await,
         Command::Recs { user_id } => realtime::recs(&settings, &user_id, json).await,
-        Command::Etl(EtlCommand::Run { date }) => etl::run(&settings, date, json).await,
-        Command::Etl(EtlCommand::Backfill { from, to }) => {
-            etl::backfill(&settings, from, to, json).await
+        Command::Etl(EtlCommand::Run { date, invoke }) => {
+            etl::run(&settings, date, etl::Runner::of(invoke), json).await
+        }
+        Command::Etl(EtlCommand::Backfill { from, to, invoke }) => {
+            etl::backfill(&settings, from, to, etl::Runner::of(invoke), json).await
         }
         Command::Query(args) => lake::query(&settings, &args, json).await,
         Command::Trends(args) => lake::trends(&settings, &args, json).await,

@@ -140,6 +140,9 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
         &start.to_string(),
     ]);
     let etl = run(&["etl", "run", "--date", &start.to_string()]);
+    // The same day again, by the deployed function (its handler, wired by its provisioned
+    // environment: the emulator runs no function).
+    let invoked = run(&["etl", "run", "--invoke", "--date", &start.to_string()]);
     let landed = run(&["sink", "run"]);
     let trained = run(&["train"]);
     let processed = run(&["stream", "consume"]);
@@ -174,6 +177,21 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
     );
     assert_eq!(etl["catalog"]["in_store"].as_u64(), Some(300), "{etl}");
     assert_eq!(etl["catalog"]["written"].as_u64(), Some(0), "{etl}");
+    assert_eq!(
+        invoked["function"].as_str(),
+        Some(cfg.physical(names::DAILY_JOB).as_str()),
+        "{invoked}"
+    );
+    assert_eq!(invoked["date"], etl["date"]);
+    assert_eq!(
+        invoked["written"], etl["written"],
+        "the function rewrote the day as the run from here wrote it: {invoked} vs {etl}"
+    );
+    assert_eq!(
+        invoked["catalog"]["in_store"].as_u64(),
+        Some(300),
+        "{invoked}"
+    );
     // ... the trainer read the clicks and the order lines from S3 ...
     assert!(count(&trained, "interactions") > 0, "{trained}");
     assert!(count(&trained, "purchases") > 0, "{trained}");
@@ -333,4 +351,17 @@ fn commands_a_stack_does_not_run_say_what_does_that_work() {
     assert!(err.contains("Athena runs on the aws stack only"), "{err}");
     let err = fashion(dir.path(), &[], &["serve"]).expect_err("not yet on the emulator");
     assert!(err.contains("local stack only"), "{err}");
+    let err = fashion(
+        dir.path(),
+        &[("FASHION_TIME_ZONE", "Europe/Paris".to_owned())],
+        &["etl", "run"],
+    )
+    .expect_err("the emulator stack runs in its own zone");
+    assert!(
+        err.contains("Europe/Paris") && err.contains("provisioning's time_zone"),
+        "{err}"
+    );
+    let err = fashion_on("local", dir.path(), &[], &["etl", "run", "--invoke"])
+        .expect_err("the local stack deploys no function");
+    assert!(err.contains("the local stack has none"), "{err}");
 }

@@ -36,21 +36,7 @@ async fn main() -> Result<(), Error> {
     let settings = DailyJobSettings::from_env()?;
     let aws = AwsConfig::from_env().await;
     let source = connect_source(&settings, &aws).await?;
-    let function = Arc::new(DailyJobFunction::new(
-        source,
-        aws.s3_lake_writer(
-            &settings.glue_database,
-            &settings.lake_bucket,
-            &settings.lake_prefix,
-        ),
-        aws.glue_table_catalog(
-            &settings.glue_database,
-            &settings.lake_bucket,
-            &settings.lake_prefix,
-        ),
-        aws.dynamodb_product_catalog(&settings.catalog_table),
-        settings.time_zone,
-    ));
+    let function = Arc::new(DailyJobFunction::over(&settings, &aws, Arc::new(source)));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let function = Arc::clone(&function);
         async move { function.handle(&event.payload).await.map_err(Error::from) }

@@ -78,7 +78,7 @@ async fn the_scheduled_event_runs_yesterday_into_s3_and_glue_and_a_rerun_replace
         .await
         .expect("catalog");
     let function = DailyJobFunction::new(
-        store,
+        std::sync::Arc::new(store),
         aws.s3_lake_writer(&database, &bucket, "lake"),
         aws.glue_table_catalog(&database, &bucket, "lake"),
         aws.dynamodb_product_catalog(&products_table),

@@ -1,4 +1,4 @@
-//! `provisioning preview|up|destroy|outputs --stack local|emulator|aws [--json] [--yes]`:
+//! `provisioning preview|up|destroy|outputs --stack local|emulator|aws [--json] [--yes] [--diff]`:
 //! reads the stack's configuration, builds the engine and runs one verb. `up` and `destroy`
 //! show the plan and ask before changing anything, unless `--yes`; without a terminal to ask on,
 //! they refuse.
@@ -64,6 +64,10 @@ struct Args {
     /// Apply without asking for confirmation.
     #[arg(long)]
     yes: bool,
+    /// Show every property a create sets and each changed value whole (policies and
+    /// environments as line diffs), not only the changed fields' names and short values.
+    #[arg(long)]
+    diff: bool,
 }
 
 /// Exit code when the user declined or confirmation was impossible.
@@ -81,16 +85,26 @@ async fn main() -> ExitCode {
     }
 }
 
-fn print(report: &Report, json: bool) -> anyhow::Result<()> {
-    if json {
+fn print(report: &Report, args: &Args) -> anyhow::Result<()> {
+    if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).context("failed to serialize the report")?
         );
     } else {
-        print!("{}", render::report(report));
+        print!("{}", render::report_with(report, args.detail()));
     }
     Ok(())
+}
+
+impl Args {
+    const fn detail(&self) -> render::Detail {
+        if self.diff {
+            render::Detail::Diff
+        } else {
+            render::Detail::Brief
+        }
+    }
 }
 
 fn exit(report: &Report) -> ExitCode {
@@ -225,7 +239,7 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
         Verb::Outputs(args) => outputs(&args),
         Verb::Preview(args) => {
             let plan = engine(&args, true).await?.preview().await?;
-            print(&plan, args.json)?;
+            print(&plan, &args)?;
             Ok(exit(&plan))
         }
         Verb::Up(args) => {
@@ -234,13 +248,13 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
             if !args.yes {
                 let plan = engine.preview().await?;
                 if !plan.is_ok() {
-                    print(&plan, args.json)?;
+                    print(&plan, &args)?;
                     eprintln!("not applying: the plan has failures");
                     return Ok(ExitCode::FAILURE);
                 }
                 if plan.has_changes() {
                     if !args.json {
-                        print!("{}", render::report(&plan));
+                        print!("{}", render::report_with(&plan, args.detail()));
                     }
                     if !confirm("apply changes to", args.stack)? {
                         return Ok(ExitCode::from(EXIT_REFUSED));
@@ -248,7 +262,7 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
                 }
             }
             let report = engine.up().await?;
-            print(&report, args.json)?;
+            print(&report, &args)?;
             Ok(exit(&report))
         }
         Verb::Destroy(args) => {
@@ -257,7 +271,7 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
                 let plan = engine.preview_destroy().await?;
                 if plan.has_changes() {
                     if !args.json {
-                        print!("{}", render::report(&plan));
+                        print!("{}", render::report_with(&plan, args.detail()));
                     }
                     if !confirm("destroy", args.stack)? {
                         return Ok(ExitCode::from(EXIT_REFUSED));
@@ -265,7 +279,7 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
                 }
             }
             let report = engine.destroy().await?;
-            print(&report, args.json)?;
+            print(&report, &args)?;
             Ok(exit(&report))
         }
     }

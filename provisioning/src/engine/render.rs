@@ -37,9 +37,113 @@ fn op_text(op: Op) -> &'static str {
     }
 }
 
+/// How much of each change a report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Changed fields of updates, values cut at [`MAX_VALUE_CHARS`].
+    Brief,
+    /// `--diff`: every property a create or replacement sets, and each changed value whole,
+    /// multi-line values (policies, environments) as a line diff.
+    Diff,
+}
+
 /// One line per resource (changed fields under updates), then a summary line.
 #[must_use]
 pub fn report(r: &Report) -> String {
+    report_with(r, Detail::Brief)
+}
+
+/// Lines of `text`, each indented by `indent` and led by `mark`.
+fn push_lines(out: &mut String, indent: &str, mark: &str, text: &str) {
+    for line in text.lines() {
+        let _ = writeln!(out, "{indent}{mark}{line}");
+    }
+}
+
+/// A value as JSON, spread over lines when it is an object or an array.
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// `from` → `to` as a line diff: unchanged lines led by two spaces, removed by `- `, added by
+/// `+ ` (the longest common subsequence of lines; values here are at most a few hundred lines).
+fn line_diff(from: &str, to: &str) -> Vec<(char, String)> {
+    let a: Vec<&str> = from.lines().collect();
+    let b: Vec<&str> = to.lines().collect();
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len().saturating_add(1)]; a.len().saturating_add(1)];
+    for (i, x) in a.iter().enumerate().rev() {
+        for (j, y) in b.iter().enumerate().rev() {
+            let next = if x == y {
+                lcs.get(i.saturating_add(1))
+                    .and_then(|r| r.get(j.saturating_add(1)))
+                    .map_or(0, |n| n.saturating_add(1))
+            } else {
+                let down = lcs.get(i.saturating_add(1)).and_then(|r| r.get(j)).copied();
+                let right = lcs.get(i).and_then(|r| r.get(j.saturating_add(1))).copied();
+                down.unwrap_or(0).max(right.unwrap_or(0))
+            };
+            if let Some(cell) = lcs.get_mut(i).and_then(|r| r.get_mut(j)) {
+                *cell = next;
+            }
+        }
+    }
+    let at = |i: usize, j: usize| lcs.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0);
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                out.push((' ', (*x).to_owned()));
+                i = i.saturating_add(1);
+                j = j.saturating_add(1);
+            }
+            (Some(x), Some(_)) if at(i.saturating_add(1), j) >= at(i, j.saturating_add(1)) => {
+                out.push(('-', (*x).to_owned()));
+                i = i.saturating_add(1);
+            }
+            (_, Some(y)) => {
+                out.push(('+', (*y).to_owned()));
+                j = j.saturating_add(1);
+            }
+            (Some(x), None) => {
+                out.push(('-', (*x).to_owned()));
+                i = i.saturating_add(1);
+            }
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+/// What `--diff` adds under a step: the properties a create sets, each change whole.
+fn push_details(out: &mut String, s: &crate::engine::Step) {
+    const INDENT: &str = "               ";
+    for (field, v) in &s.desired {
+        let text = pretty(v);
+        if text.contains('\n') {
+            let _ = writeln!(out, "{INDENT}{field} =");
+            push_lines(out, INDENT, "    ", &text);
+        } else {
+            let _ = writeln!(out, "{INDENT}{field} = {text}");
+        }
+    }
+    for c in &s.changes {
+        let (from, to) = (pretty(&c.from), pretty(&c.to));
+        if from.contains('\n') || to.contains('\n') {
+            let _ = writeln!(out, "{INDENT}{}:", c.field);
+            for (mark, line) in line_diff(&from, &to) {
+                let _ = writeln!(out, "{INDENT}  {mark} {line}");
+            }
+        } else {
+            let _ = writeln!(out, "{INDENT}{}: {from} → {to}", c.field);
+        }
+    }
+}
+
+/// [`report`], with the detail asked for.
+#[must_use]
+pub fn report_with(r: &Report, detail: Detail) -> String {
     let mut out = String::new();
     let width = r
         .steps
@@ -59,6 +163,10 @@ pub fn report(r: &Report) -> String {
             let _ = write!(out, " ({f} cannot change in place)");
         }
         out.push('\n');
+        if detail == Detail::Diff {
+            push_details(&mut out, s);
+            continue;
+        }
         for c in &s.changes {
             let _ = writeln!(
                 out,
@@ -180,7 +288,91 @@ mod tests {
             op,
             changes: vec![],
             replace_field: None,
+            desired: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Issue 12: `preview --diff` shows what a create sets and each change whole, a policy as
+    /// a line diff, where the brief form cuts values at 70 characters.
+    #[test]
+    fn the_diff_form_shows_created_properties_and_whole_changes() {
+        // Arrange
+        let mut create = step(Op::Create, "clickstream");
+        create.desired = [
+            ("shard_count".to_owned(), json!(2)),
+            ("tags".to_owned(), json!({ "project": "fashion" })),
+        ]
+        .into();
+        let mut update = step(Op::Update, "daily-job");
+        let long = "x".repeat(100);
+        update.changes = vec![
+            FieldChange {
+                field: "description".into(),
+                from: json!(long),
+                to: json!(format!("{long}y")),
+            },
+            FieldChange {
+                field: "policy".into(),
+                from: json!({ "Action": ["s3:GetObject"], "Effect": "Allow" }),
+                to: json!({ "Action": ["s3:GetObject", "s3:PutObject"], "Effect": "Allow" }),
+            },
+        ];
+        let r = Report {
+            stack: StackName::Aws,
+            verb: "preview",
+            steps: vec![create, update],
+            failures: vec![],
+            skipped: vec![],
+            calls: CallCounts::default(),
+            write_calls: vec![],
+            elapsed_ms: 10,
+            outputs: None,
+        };
+
+        // Act
+        let brief = report(&r);
+        let diff = report_with(&r, Detail::Diff);
+
+        // Assert
+        assert!(!brief.contains("shard_count"), "{brief}");
+        assert!(brief.contains('…'), "the brief form cuts: {brief}");
+        assert!(diff.contains("shard_count = 2"), "{diff}");
+        assert!(diff.contains("\"project\": \"fashion\""), "{diff}");
+        assert!(
+            diff.contains(&format!("\"{long}y\"")),
+            "whole values: {diff}"
+        );
+        let marked = |mark: char, text: &str| {
+            diff.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with(mark) && l.contains(text)
+            })
+        };
+        assert!(marked('+', "\"s3:PutObject\""), "{diff}");
+        assert!(
+            marked('-', "\"s3:GetObject\"") && marked('+', "\"s3:GetObject\","),
+            "{diff}"
+        );
+        assert!(diff.contains("\"Effect\": \"Allow\""), "{diff}");
+        assert!(
+            !marked('-', "\"Effect\""),
+            "unchanged lines are kept: {diff}"
+        );
+    }
+
+    #[test]
+    fn a_line_diff_keeps_the_common_lines_and_marks_the_rest() {
+        let d = line_diff("a\nb\nc\n", "a\nc\nd\n");
+        assert_eq!(
+            d,
+            vec![
+                (' ', "a".to_owned()),
+                ('-', "b".to_owned()),
+                (' ', "c".to_owned()),
+                ('+', "d".to_owned()),
+            ]
+        );
+        assert!(line_diff("", "").is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What `preview`, `up` and `destroy` report: one step per resource, the failures, the calls
 //! made, and the stack's outputs after an apply.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::config::StackName;
@@ -45,6 +47,10 @@ pub struct Step {
     /// The field forcing a replacement.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replace_field: Option<String>,
+    /// Every property a create or a replacement sets (references to other resources' outputs
+    /// not yet known read as `${…}`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub desired: BTreeMap<String, serde_json::Value>,
 }
 
 /// A resource that could not be read or applied.
@@ -118,6 +124,10 @@ pub(crate) fn step(kind: &dyn ResourceKind, spec: &ResourceSpec, change: &Change
         op,
         changes,
         replace_field,
+        desired: match op {
+            Op::Create | Op::Replace => spec.fields.clone(),
+            Op::Same | Op::Update | Op::Delete => BTreeMap::new(),
+        },
     }
 }
 

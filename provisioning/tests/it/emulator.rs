@@ -285,6 +285,21 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
     let untouched = plan.values().filter(|op| **op == Op::Same).count();
     assert_eq!(untouched, plan.len() - 11, "{text}");
     assert!(text.contains("retention_hours: 72 → 24"), "{text}");
+    // `preview --diff`: the out-of-band policy as a line diff against the least-privilege one,
+    // and every property of what is to be created.
+    let diff = render::report_with(&preview, render::Detail::Diff);
+    let marked = |mark: char, text: &str| {
+        diff.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(mark) && l.contains(text)
+        })
+    };
+    assert!(marked('-', "\"s3:*\""), "{diff}");
+    assert!(marked('+', "\"s3:GetObject\""), "{diff}");
+    assert!(
+        diff.contains("billing_mode = \"PAY_PER_REQUEST\""),
+        "{diff}"
+    );
 
     assert!(repair.is_ok(), "{}", render::report(&repair));
     assert_eq!(repair.count(Op::Create), 4);

@@ -341,6 +341,41 @@ impl S3HistorySource {
 
 #[async_trait]
 impl HistorySource for S3HistorySource {
+    /// The greatest `dt=` prefix below the clickstream's location (one delimited listing: a
+    /// key per day, whatever the partitions hold).
+    async fn latest_click_day(&self) -> Result<Option<NaiveDate>, LakeError> {
+        let (bucket, table_prefix) =
+            split_location(&self.catalog.table_location(tables::CLICKSTREAM))?;
+        let mut latest = None;
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix(&table_prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| lake_err(&e, &format!("list s3://{bucket}/{table_prefix}")))?;
+            let days = page.common_prefixes().iter().filter_map(|p| {
+                p.prefix()?
+                    .strip_prefix(table_prefix.as_str())?
+                    .strip_prefix(&format!("{DT}="))?
+                    .strip_suffix('/')?
+                    .parse::<NaiveDate>()
+                    .ok()
+            });
+            latest = latest.max(days.max());
+            match page.next_continuation_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        Ok(latest)
+    }
+
     fn interactions(
         &self,
         from: DateTime<Utc>,

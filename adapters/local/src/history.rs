@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::history::{
     PurchaseRecord, TrainingEvent, Window, clickstream_from, interactions_from, partition_margin,
@@ -21,6 +21,7 @@ use fashion_domain::history::{
 };
 use fashion_domain::lake::{PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{HistorySource, LakeError, TableCatalog};
+use fashion_domain::services::history::latest_day;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::lake::LocalLake;
@@ -168,6 +169,13 @@ async fn read_file(
 
 #[async_trait]
 impl HistorySource for LocalHistory {
+    async fn latest_click_day(&self) -> Result<Option<NaiveDate>, LakeError> {
+        if self.catalog.table(tables::CLICKSTREAM).await?.is_none() {
+            return Ok(None);
+        }
+        latest_day(self.catalog.as_ref(), tables::CLICKSTREAM).await
+    }
+
     fn interactions(
         &self,
         from: DateTime<Utc>,

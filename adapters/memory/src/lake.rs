@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::history::{
     PurchaseRecord, TrainingEvent, Window, events_in, interactions_in, purchases_in,
@@ -343,6 +343,15 @@ impl InMemoryLake {
 
 #[async_trait]
 impl HistorySource for InMemoryLake {
+    async fn latest_click_day(&self) -> Result<Option<NaiveDate>, LakeError> {
+        Ok(lock(&self.state)
+            .data
+            .keys()
+            .filter(|(t, _)| t == tables::CLICKSTREAM)
+            .filter_map(|(_, key)| key.date())
+            .max())
+    }
+
     fn interactions(
         &self,
         from: DateTime<Utc>,

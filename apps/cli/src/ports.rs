@@ -37,9 +37,6 @@ pub struct Ports {
     pub lake: Arc<dyn LakeWriter>,
     /// The lake's table catalog.
     pub tables: Arc<dyn TableCatalog>,
-    /// Whether the clickstream's partitions are in `tables` (on AWS they are projected, not
-    /// catalogued: Firehose registers none).
-    pub clickstream_catalogued: bool,
 }
 
 impl Ports {
@@ -62,7 +59,6 @@ impl Ports {
                     models: stack.models,
                     lake: Arc::new(stack.lake),
                     tables: stack.catalog,
-                    clickstream_catalogued: true,
                 })
             }
             other => aws(other).await,
@@ -96,7 +92,6 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
         models: Arc::new(stack.models()?),
         lake: Arc::new(stack.lake_writer()?),
         tables: Arc::new(stack.tables()?),
-        clickstream_catalogued: false,
     })
 }
 
@@ -116,10 +111,7 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
 ///
 /// # Errors
 /// Athena off `aws`, or when the engine cannot be built.
-pub async fn query_engine(
-    settings: &Settings,
-    engine: Option<SqlEngine>,
-) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+pub async fn query_engine(settings: &Settings, engine: Option<SqlEngine>) -> anyhow::Result<Sql> {
     let engine = engine.unwrap_or(if settings.stack == StackKind::Aws {
         SqlEngine::Athena
     } else {
@@ -128,7 +120,11 @@ pub async fn query_engine(
     match (settings.stack, engine) {
         (StackKind::Local, SqlEngine::Datafusion) => {
             let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
-            Ok((stack.sql()?, stack.catalog))
+            Ok(Sql {
+                engine: stack.sql()?,
+                tables: stack.catalog,
+                history: stack.history,
+            })
         }
         (StackKind::Aws, _) | (StackKind::Emulator, SqlEngine::Datafusion) => {
             remote(settings.stack, engine).await
@@ -140,26 +136,35 @@ pub async fn query_engine(
     }
 }
 
+/// What `query` needs: the engine, and the catalog and history that give a named query its
+/// last day.
+pub struct Sql {
+    /// The SQL engine.
+    pub engine: Arc<dyn QueryEngine>,
+    /// The lake's catalog.
+    pub tables: Arc<dyn TableCatalog>,
+    /// The lake's history (the clickstream's last day, where it is not catalogued).
+    pub history: Arc<dyn HistorySource>,
+}
+
 #[cfg(feature = "aws")]
-async fn remote(
-    kind: StackKind,
-    engine: SqlEngine,
-) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+async fn remote(kind: StackKind, engine: SqlEngine) -> anyhow::Result<Sql> {
     let stack = crate::aws_stack::AwsStack::of(kind).await?;
     let tables: Arc<dyn TableCatalog> = Arc::new(stack.tables()?);
     let engine: Arc<dyn QueryEngine> = match engine {
         SqlEngine::Athena => Arc::new(stack.athena()?),
         SqlEngine::Datafusion => Arc::new(stack.datafusion(tables.clone())?),
     };
-    Ok((engine, tables))
+    Ok(Sql {
+        engine,
+        tables,
+        history: Arc::new(stack.history()?),
+    })
 }
 
 #[cfg(not(feature = "aws"))]
 #[allow(clippy::unused_async)]
-async fn remote(
-    kind: StackKind,
-    _engine: SqlEngine,
-) -> anyhow::Result<(Arc<dyn QueryEngine>, Arc<dyn TableCatalog>)> {
+async fn remote(kind: StackKind, _engine: SqlEngine) -> anyhow::Result<Sql> {
     anyhow::bail!(
         "this build has no AWS support: --stack {kind} needs the `aws` feature \
          (cargo run --release -p fashion --features aws -- --stack {kind} …)"

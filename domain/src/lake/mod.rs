@@ -277,6 +277,15 @@ impl PartitionKey {
         ])
     }
 
+    /// The `dt` it names, if any.
+    #[must_use]
+    pub fn date(&self) -> Option<NaiveDate> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == "dt")
+            .and_then(|(_, v)| v.parse().ok())
+    }
+
     /// The relative path, `k1=v1/k2=v2`.
     #[must_use]
     pub fn path(&self) -> String {

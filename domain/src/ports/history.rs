@@ -2,7 +2,7 @@
 //! order lines), read in bulk and in compact form, and the clickstream whole, for checks.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::BoxStream;
 
 use super::errors::LakeError;
@@ -32,6 +32,11 @@ pub trait HistorySource: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>>;
+
+    /// The last day (`dt`, the UTC date of event time) the clickstream holds events of; `None`
+    /// when it holds none. Where the clickstream's partitions are projected rather than
+    /// catalogued (Firehose on AWS), read from the lake's own layout.
+    async fn latest_click_day(&self) -> Result<Option<NaiveDate>, LakeError>;
 
     /// Clean order lines placed in `[from, to)`, in chunks.
     fn purchases(

@@ -93,13 +93,7 @@ pub async fn latest_day(
         .partitions(table)
         .await?
         .into_iter()
-        .filter_map(|p| {
-            p.key
-                .0
-                .into_iter()
-                .find(|(k, _)| k == "dt")
-                .and_then(|(_, v)| v.parse::<NaiveDate>().ok())
-        })
+        .filter_map(|p| p.key.date())
         .max())
 }
 
@@ -144,6 +138,10 @@ mod tests {
             _to: DateTime<Utc>,
         ) -> BoxStream<'static, Result<Vec<crate::event::ClickEvent>, LakeError>> {
             stream::empty().boxed()
+        }
+
+        async fn latest_click_day(&self) -> Result<Option<NaiveDate>, LakeError> {
+            Ok(None)
         }
 
         fn purchases(

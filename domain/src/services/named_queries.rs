@@ -7,7 +7,8 @@
 //! day is given, [`params_for`] takes the latest day the table's catalog holds.
 
 use super::history::latest_day;
-use crate::ports::{LakeError, QueryParam, TableCatalog};
+use crate::lake::tables;
+use crate::ports::{HistorySource, LakeError, QueryParam, TableCatalog};
 
 /// One named query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +82,8 @@ pub fn named_query(name: &str) -> Option<&'static NamedQuery> {
 }
 
 /// The parameters to run `query` with: `given` when there are any; for a windowed query without
-/// them, the latest `dt` among the partitions `catalog` holds for its table.
+/// them, its table's last day: the latest `dt` among the partitions `catalog` holds, or for the
+/// clickstream (whose partitions are projected on AWS, not catalogued) the one `history` reads.
 ///
 /// # Errors
 /// [`LakeError`] when the catalog cannot be read, or [`LakeError::Query`] when the table has no
@@ -90,12 +92,17 @@ pub async fn params_for(
     query: &NamedQuery,
     given: Vec<QueryParam>,
     catalog: &dyn TableCatalog,
+    history: &dyn HistorySource,
 ) -> Result<Vec<QueryParam>, LakeError> {
     let Some(table) = query.last_day_of.filter(|_| given.is_empty()) else {
         return Ok(given);
     };
-    let last = latest_day(catalog, table)
-        .await?
+    let last = if table == tables::CLICKSTREAM {
+        history.latest_click_day().await?
+    } else {
+        latest_day(catalog, table).await?
+    };
+    let last = last
         .ok_or_else(|| LakeError::Query {
             message: format!(
                 "{} needs a last day ($1, YYYY-MM-DD) and the {table} table has no partition yet",

@@ -169,6 +169,11 @@ pub async fn history_source_contract(
             .is_empty(),
         "a lake without a clickstream table has no click events"
     );
+    assert_eq!(
+        history.latest_click_day().await.expect("latest click day"),
+        None,
+        "a lake without a clickstream has no last day"
+    );
 
     // Arrange: the clickstream, partitioned by UTC event hour, written by two appends of the
     // lake sink (the second re-sends one event of the first) and a few other partitions.
@@ -309,6 +314,12 @@ pub async fn history_source_contract(
             .len(),
         11,
         "the whole clickstream: eleven events, each once"
+    );
+    assert_eq!(
+        history.latest_click_day().await.expect("latest click day"),
+        Some(at_to.occurred_utc().date_naive()),
+        "the last day is that of the latest event's partition (an earlier day written later \
+         does not count)"
     );
 
     // Arrange: order lines by store-local day (UTC+7), as the daily job writes them; one day is

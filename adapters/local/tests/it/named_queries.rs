@@ -11,7 +11,7 @@ use fashion_domain::money::Cents;
 use fashion_domain::ports::{LakeWriter, QueryEngine, TableCatalog, WriteMode};
 use fashion_domain::sales::DailySales;
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query, params_for};
-use fashion_local::{DataFusionEngine, LocalLake, SqliteTableCatalog, StateDb};
+use fashion_local::{DataFusionEngine, LocalHistory, LocalLake, SqliteTableCatalog, StateDb};
 use fashion_tests::fixtures::view;
 
 const DAYS: u64 = 40;
@@ -123,6 +123,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The lake's history, which names the clickstream's last day.
+fn history(lake: &LocalLake, catalog: &Arc<SqliteTableCatalog>) -> LocalHistory {
+    LocalHistory::new(lake.clone(), catalog.clone())
+}
+
 /// An empty lake in a temporary directory, its catalog, and DataFusion over both.
 async fn empty_lake() -> (
     tempfile::TempDir,
@@ -150,14 +155,24 @@ async fn windowed_named_queries_read_only_their_days() {
 
     // Act
     let rising = named_query("rising_article_types").expect("named");
-    let params = params_for(rising, Vec::new(), catalog.as_ref())
-        .await
-        .expect("params");
+    let params = params_for(
+        rising,
+        Vec::new(),
+        catalog.as_ref(),
+        &history(&lake, &catalog),
+    )
+    .await
+    .expect("params");
     let res = engine.query(rising.sql, &params).await.expect("rising");
     let funnel = named_query("daily_funnel").expect("named");
-    let params = params_for(funnel, Vec::new(), catalog.as_ref())
-        .await
-        .expect("params");
+    let params = params_for(
+        funnel,
+        Vec::new(),
+        catalog.as_ref(),
+        &history(&lake, &catalog),
+    )
+    .await
+    .expect("params");
     let days = engine.query(funnel.sql, &params).await.expect("funnel");
 
     // Assert: the last 7 days sold 34..=40 units, the 7 before 27..=33.
@@ -186,14 +201,19 @@ async fn every_named_query_runs_and_a_window_needs_a_day_to_end_on() {
         catalog.ensure_table(&def).await.expect("ensure");
     }
     let rising = named_query("rising_article_types").expect("named");
-    let err = params_for(rising, Vec::new(), catalog.as_ref())
-        .await
-        .expect_err("no partition, no last day");
+    let err = params_for(
+        rising,
+        Vec::new(),
+        catalog.as_ref(),
+        &history(&lake, &catalog),
+    )
+    .await
+    .expect_err("no partition, no last day");
     assert!(err.to_string().contains("no partition yet"), "{err}");
 
     forty_days(&lake, catalog.as_ref()).await;
     for q in NAMED_QUERIES {
-        let params = params_for(q, Vec::new(), catalog.as_ref())
+        let params = params_for(q, Vec::new(), catalog.as_ref(), &history(&lake, &catalog))
             .await
             .expect("params");
         let res = engine

@@ -6,10 +6,9 @@ use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use fashion_domain::calendar::StoreDay;
 use fashion_domain::history::{PurchaseRecord, TrainingEvent};
-use fashion_domain::lake::tables;
 use fashion_domain::ports::{QueryEngine, QueryParam, QueryResult, SystemClock};
 use fashion_domain::product::Product;
-use fashion_domain::services::history::{FullHistory, latest_day, load_history};
+use fashion_domain::services::history::{FullHistory, load_history};
 use fashion_domain::services::named_queries::{NAMED_QUERIES, named_query, params_for};
 use fashion_domain::services::trends::{
     TrendAttributes, TrendParams, compute_trends, last_full_day,
@@ -54,17 +53,26 @@ pub async fn query(settings: &Settings, args: &QueryArgs, json: bool) -> anyhow:
         (None, Some(sql)) => (sql.clone(), None),
         (None, None) => anyhow::bail!("give SQL, --named NAME or --list"),
     };
-    let (engine, catalog) = query_engine(settings, args.engine).await?;
+    let sql_ports = query_engine(settings, args.engine).await?;
     let given: Vec<QueryParam> = args
         .params
         .iter()
         .map(|p| QueryParam::Text(p.clone()))
         .collect();
     let params = match named {
-        Some(q) => params_for(q, given, catalog.as_ref()).await?,
+        Some(q) => {
+            params_for(
+                q,
+                given,
+                sql_ports.tables.as_ref(),
+                sql_ports.history.as_ref(),
+            )
+            .await?
+        }
         None => given,
     };
-    let res = engine
+    let res = sql_ports
+        .engine
         .query(&sql, &params)
         .await
         .context("the query failed")?;
@@ -101,16 +109,11 @@ pub async fn trend_report(
     let tz = settings.tz();
     let last = match date {
         Some(d) => d,
-        None if ports.clickstream_catalogued => {
-            latest_day(ports.tables.as_ref(), tables::CLICKSTREAM)
-                .await?
-                .context("the lake has no clicks yet")?
-        }
-        None => anyhow::bail!(
-            "on the {} stack the clickstream's partitions are projected, not catalogued: name \
-             the day with --date",
-            ports.stack
-        ),
+        None => ports
+            .history
+            .latest_click_day()
+            .await?
+            .context("the lake has no clicks yet")?,
     };
     let (from, to) = trend_window(last, tz);
     let FullHistory {

@@ -182,6 +182,49 @@ pub fn write_json_rows(table: &TableDef, rows: &[Map<String, Value>]) -> anyhow:
     Ok(out)
 }
 
+/// The columns of a Parquet file as Hive's Parquet SerDe (Athena's reader of a Glue table)
+/// maps them: each leaf column's name and the Hive type its physical and logical types read as
+/// (`INT96` and timestamp `INT64` as `timestamp`, UTF-8 binary as `string`, ...), in file order.
+/// Compared with a Glue table's columns, it says whether the table reads the file.
+///
+/// # Errors
+/// When the footer cannot be read, or a column has a type Hive has no reading for here.
+pub fn hive_columns(file: bytes::Bytes) -> anyhow::Result<Vec<(String, String)>> {
+    use parquet::basic::{ConvertedType, LogicalType, Type as Physical};
+    use parquet::file::reader::FileReader as _;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
+        .context("not a Parquet file")?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    schema
+        .columns()
+        .iter()
+        .map(|c| {
+            let logical = c.logical_type();
+            let ty = match (c.physical_type(), logical.as_ref(), c.converted_type()) {
+                (_, Some(LogicalType::Decimal(d)), _) => {
+                    format!("decimal({},{})", d.precision, d.scale)
+                }
+                (Physical::INT96, _, _)
+                | (Physical::INT64, Some(LogicalType::Timestamp { .. }), _) => "timestamp".into(),
+                (Physical::INT32, Some(LogicalType::Date), _) => "date".into(),
+                (Physical::INT32, None | Some(LogicalType::Integer { .. }), _) => "int".into(),
+                (Physical::INT64, None | Some(LogicalType::Integer { .. }), _) => "bigint".into(),
+                (Physical::DOUBLE, None, _) => "double".into(),
+                (Physical::FLOAT, None, _) => "float".into(),
+                (Physical::BOOLEAN, None, _) => "boolean".into(),
+                (Physical::BYTE_ARRAY, Some(LogicalType::String), _)
+                | (Physical::BYTE_ARRAY, None, ConvertedType::UTF8) => "string".into(),
+                (Physical::BYTE_ARRAY, None, _) => "binary".into(),
+                (physical, logical, _) => bail!(
+                    "column {}: no Hive reading of {physical:?} ({logical:?})",
+                    c.name()
+                ),
+            };
+            Ok((c.name().to_lowercase(), ty))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +265,21 @@ mod tests {
             crate::read_rows(&table, &partition, "hive", bytes::Bytes::from(file)).unwrap();
         assert_eq!(skipped.rows, 0);
         assert_eq!(back, TableRows::Clickstream(events));
+    }
+
+    /// What Hive reads a file Firehose's conversion writes as is the Glue table's own columns.
+    #[test]
+    fn hive_reads_the_converted_file_as_the_tables_columns() {
+        let table = TableDef::named(tables::CLICKSTREAM).unwrap();
+        let rows = TableRows::Clickstream(vec![view(1, 42, 7, 0)]).json_rows();
+        let file = write_json_rows(&table, &rows).unwrap();
+        let expected: Vec<(String, String)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty.hive_name().to_owned()))
+            .collect();
+        assert_eq!(hive_columns(bytes::Bytes::from(file)).unwrap(), expected);
+        assert!(hive_columns(bytes::Bytes::from_static(b"not parquet")).is_err());
     }
 
     #[test]

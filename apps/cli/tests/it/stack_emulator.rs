@@ -306,6 +306,116 @@ async fn the_pipeline_runs_command_by_command_on_a_provisioned_emulator_stack() 
         .map(|r| r[events_column].as_u64().expect("a count"))
         .sum();
     assert_eq!(counted, valid, "{funnel}");
+
+    // Assert: Athena's table definitions read what was delivered and written. Moto's Athena runs
+    // no SQL, so the Glue tables Athena would read through are checked against the objects: the
+    // clickstream's projection template names each delivered object's directory, with `dt` and
+    // `hour` inside the projected ranges, and every table's columns are the Hive reading of its
+    // files' Parquet schema.
+    let database = name(glue::DATABASE_KIND, names::LAKE);
+    // A Glue table's parameters, and its columns as (name, Hive type).
+    let glue_table = |table: &'static str| {
+        let glue = aws.glue_client();
+        let database = database.clone();
+        async move {
+            let t = glue
+                .get_table()
+                .database_name(database)
+                .name(table)
+                .send()
+                .await
+                .expect("the Glue table")
+                .table
+                .expect("a table");
+            let columns: Vec<(String, String)> = t
+                .storage_descriptor()
+                .expect("storage descriptor")
+                .columns()
+                .iter()
+                .map(|c| {
+                    (
+                        c.name().to_owned(),
+                        c.r#type().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            (t.parameters().cloned().unwrap_or_default(), columns)
+        }
+    };
+    let (parameters, clickstream_columns) = glue_table("clickstream").await;
+    assert_eq!(parameters["projection.enabled"], "true");
+    let template = &parameters["storage.location.template"];
+    for object in listed.contents() {
+        let key = object.key().expect("key");
+        let partition = key
+            .strip_prefix("lake/clickstream/")
+            .and_then(|rest| rest.rsplit_once('/'))
+            .map(|(dir, _)| dir)
+            .expect("a partitioned key");
+        let (dt, hour) = partition
+            .strip_prefix("dt=")
+            .and_then(|p| p.split_once("/hour="))
+            .expect("dt=/hour=");
+        assert!(
+            chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d")
+                .is_ok_and(|d| d.to_string().as_str() >= "2020-01-01"),
+            "{key}: dt within projection.dt.range"
+        );
+        assert!(
+            hour.len() == 2 && hour.parse::<u32>().is_ok_and(|h| h <= 23),
+            "{key}: hour as projection.hour.digits/range say"
+        );
+        let directory = template.replace("${dt}", dt).replace("${hour}", hour);
+        assert_eq!(
+            format!("s3://{bucket}/{key}")
+                .rsplit_once('/')
+                .map(|(d, _)| format!("{d}/")),
+            Some(directory.clone()),
+            "the projection locates {key}"
+        );
+    }
+    let object = |key: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get")
+                .body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes();
+            fashion_parquet::hive::hive_columns(body).unwrap_or_else(|e| panic!("{key}: {e}"))
+        }
+    };
+    assert_eq!(
+        object(first.clone()).await,
+        clickstream_columns,
+        "Athena reads the delivered clickstream's columns"
+    );
+    let order_items = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("lake/order_items/dt=")
+        .send()
+        .await
+        .expect("list")
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with(".parquet"))
+        .expect("an order_items file")
+        .to_owned();
+    assert_eq!(
+        object(order_items).await,
+        glue_table("order_items").await.1,
+        "Athena reads the daily job's order lines' columns"
+    );
 }
 
 #[test]

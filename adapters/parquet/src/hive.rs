@@ -199,8 +199,7 @@ pub fn hive_columns(file: bytes::Bytes) -> anyhow::Result<Vec<(String, String)>>
         .columns()
         .iter()
         .map(|c| {
-            let logical = c.logical_type();
-            let ty = match (c.physical_type(), logical.as_ref(), c.converted_type()) {
+            let ty = match (c.physical_type(), c.logical_type_ref(), c.converted_type()) {
                 (_, Some(LogicalType::Decimal(d)), _) => {
                     format!("decimal({},{})", d.precision, d.scale)
                 }

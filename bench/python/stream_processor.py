@@ -2,8 +2,10 @@
 """The stream processor's logic in plain Python 3: the peer of the Rust benchmark
 (bench/src/bin/stream_processor.rs), run on the same input files.
 
-Records come in the batches the Rust side formed (each line names its batch). Per batch: parse and validate each click event, dead-letter invalid ones with a reason, drop
-events already applied (by event_id), enrich with the catalog, group by customer, update each
+Records come in the batches the Rust side formed (each line names its batch). Per batch: parse and
+validate each click event, dead-letter invalid ones with a reason, drop events already applied
+(a record at or before the customer's last applied position on the same shard, or an event id
+among the customer's last --seen-window ids, as the Rust processor does), enrich with the catalog, group by customer, update each
 customer's recent activity, re-score and store the customer's top 10 recommendations with the
 same model and the same scoring rules as domain/src/services/recommender.rs.
 
@@ -22,7 +24,7 @@ MAX_EVENT_BYTES = 16 * 1024
 MAX_FUTURE_SKEW = timedelta(hours=1)
 SCHEMA_VERSION = 1
 MAX_RECENT = 50
-MAX_SEEN = 512
+MAX_SEEN = 32  # overridden by --seen-window: the Rust side passes its own
 EVENT_TYPES = {"page_view", "product_view", "click", "add_to_cart", "remove_from_cart"}
 EVENT_WEIGHT = {"page_view": 0.0, "product_view": 1.0, "click": 1.5, "add_to_cart": 4.0, "remove_from_cart": -2.0}
 TOP_N = 10
@@ -209,7 +211,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--now", required=True)
+    ap.add_argument("--seen-window", type=int, default=MAX_SEEN)
     a = ap.parse_args()
+    max_seen = a.seen_window
     with open(f"{a.dir}/model.json") as f:
         model = Model(json.load(f))
     with open(f"{a.dir}/catalog.json") as f:
@@ -241,20 +245,25 @@ def main():
             if ev["product_id"] is not None and ev["product_id"] not in catalog:
                 dead.append({"code": "unknown_product", "reason": "not in catalog", "origin": f'{r["shard"]}/{r["seq"]}'})
                 continue
-            groups.setdefault(ev["user_id"], []).append(ev)
+            groups.setdefault(ev["user_id"], []).append((r["shard"], int(r["seq"]), ev))
         for customer in sorted(groups):
             a_ = activity.get(customer)
             if a_ is None:
-                a_ = {"recent": [], "seen": deque(), "seen_set": set(), "count": 0, "version": 0}
+                a_ = {"recent": [], "seen": deque(), "seen_set": set(), "count": 0, "version": 0, "applied": None}
             new = 0
-            for ev in groups[customer]:
+            for shard, seq, ev in groups[customer]:
+                applied = a_["applied"]
+                if applied is not None and applied[0] == shard and seq <= applied[1]:
+                    duplicates += 1
+                    continue
                 if ev["event_id"] in a_["seen_set"]:
                     duplicates += 1
                     continue
                 new += 1
+                a_["applied"] = (shard, seq)
                 a_["seen"].append(ev["event_id"])
                 a_["seen_set"].add(ev["event_id"])
-                while len(a_["seen"]) > MAX_SEEN:
+                while len(a_["seen"]) > max_seen:
                     a_["seen_set"].discard(a_["seen"].popleft())
                 a_["count"] += 1
                 if ev["product_id"] is not None:

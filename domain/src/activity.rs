@@ -1,4 +1,5 @@
-//! A customer's recent activity: what the stream processor remembers between batches.
+//! A customer's recent activity: what the stream processor remembers between batches, kept
+//! small enough for one DynamoDB write unit per update ([`codec`]: under 1 KB at every cap).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -7,13 +8,61 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::EventType;
 use crate::ids::{CustomerId, EventId, ProductId};
+use crate::stream::{SequenceNumber, ShardId};
+
+pub mod codec;
 
 /// Most recent product interactions kept per customer.
 pub const MAX_RECENT_INTERACTIONS: usize = 50;
-/// Most recent event ids kept per customer to make replays harmless: a replayed event is
-/// recognised as long as its customer has had fewer than this many events since. Batches larger
-/// than this (per customer) are refused by the consumers' settings.
-pub const MAX_SEEN_EVENTS: usize = 1024;
+/// Most recent event ids kept per customer against duplicate sends (a browser or collector
+/// re-sending an event it was not sure arrived, seconds later and a few events apart at most).
+/// Replays of stream records (a retried batch) are recognised by their position instead
+/// ([`UserActivity::applied`]), whatever the batch size.
+pub const MAX_SEEN_EVENTS: usize = 32;
+
+/// An event id as remembered: its 128 bits folded into 64 (the halves xor-ed). Event ids are
+/// random UUIDs (122 random bits), so two ids among one customer's [`MAX_SEEN_EVENTS`] collide
+/// with a probability of about 32² / 2⁶⁵, and a collision only ever drops an event of that one
+/// customer as a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EventKey(pub u64);
+
+impl EventKey {
+    /// The key of an event id.
+    #[must_use]
+    pub fn of(id: EventId) -> Self {
+        let v = id.as_uuid().as_u128();
+        // Truncation intended: the low and the high half.
+        #[allow(clippy::cast_possible_truncation)]
+        Self((v as u64) ^ ((v >> 64) as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKey {
+    /// A number, or the whole event id (records stored before ids were folded).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Key(u64),
+            Id(EventId),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Key(k) => Self(k),
+            Stored::Id(id) => Self::of(id),
+        })
+    }
+}
+
+/// Where a record sits on the stream: its shard and its position there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPosition {
+    /// The shard.
+    pub shard: ShardId,
+    /// The position in the shard.
+    pub sequence: SequenceNumber,
+}
 
 /// One interaction with a product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,8 +83,12 @@ pub struct UserActivity {
     pub customer_id: CustomerId,
     /// Recent product interactions, oldest first, at most [`MAX_RECENT_INTERACTIONS`].
     pub recent: VecDeque<Interaction>,
-    /// Ids of the events already applied, oldest first, at most [`MAX_SEEN_EVENTS`].
-    pub seen_events: VecDeque<EventId>,
+    /// Keys of the newest events applied, oldest first, at most [`MAX_SEEN_EVENTS`].
+    pub seen_events: VecDeque<EventKey>,
+    /// The stream position of the newest record applied: a record at or before it on the same
+    /// shard was applied already (a customer's records keep their order on their shard).
+    #[serde(default)]
+    pub applied: Option<StreamPosition>,
     /// Events applied over the customer's life.
     pub event_count: u64,
     /// Event time of the newest applied event.
@@ -52,21 +105,51 @@ impl UserActivity {
             customer_id,
             recent: VecDeque::new(),
             seen_events: VecDeque::new(),
+            applied: None,
             event_count: 0,
             last_event_at: None,
             version: 0,
         }
     }
 
-    /// The ids already applied, for quick lookups.
+    /// The keys remembered, for quick lookups.
     #[must_use]
-    pub fn seen_set(&self) -> HashSet<EventId> {
+    pub fn seen_set(&self) -> HashSet<EventKey> {
         self.seen_events.iter().copied().collect()
+    }
+
+    /// Whether the event id is among the newest applied.
+    #[must_use]
+    pub fn has_seen(&self, id: EventId) -> bool {
+        self.seen_events.contains(&EventKey::of(id))
+    }
+
+    /// Whether the record at `shard`/`sequence` was applied already: it lies at or before the
+    /// newest applied record of the same shard.
+    #[must_use]
+    pub fn applied_already(&self, shard: &ShardId, sequence: &SequenceNumber) -> bool {
+        self.applied
+            .as_ref()
+            .is_some_and(|p| p.shard == *shard && *sequence <= p.sequence)
+    }
+
+    /// Records the position of a record just applied.
+    pub fn advance(&mut self, shard: &ShardId, sequence: &SequenceNumber) {
+        let newer = self
+            .applied
+            .as_ref()
+            .is_none_or(|p| p.shard != *shard || *sequence > p.sequence);
+        if newer {
+            self.applied = Some(StreamPosition {
+                shard: shard.clone(),
+                sequence: sequence.clone(),
+            });
+        }
     }
 
     /// Records an event id as applied, forgetting the oldest beyond the cap.
     pub fn remember(&mut self, id: EventId) {
-        self.seen_events.push_back(id);
+        self.seen_events.push_back(EventKey::of(id));
         while self.seen_events.len() > MAX_SEEN_EVENTS {
             self.seen_events.pop_front();
         }
@@ -125,6 +208,39 @@ mod tests {
             a.remember(EventId::from_uuid(Uuid::new_v4()));
         }
         assert_eq!(a.seen_events.len(), MAX_SEEN_EVENTS);
-        assert!(!a.seen_set().contains(&first));
+        assert!(!a.has_seen(first));
+    }
+
+    #[test]
+    fn a_record_at_or_before_the_newest_applied_on_its_shard_was_applied() {
+        let mut a = UserActivity::new(CustomerId::new(1).unwrap());
+        let (s1, s2) = (ShardId("shardId-1".into()), ShardId("shardId-2".into()));
+        let seq = |n: u64| SequenceNumber::from_u64(n);
+        assert!(!a.applied_already(&s1, &seq(1)));
+        a.advance(&s1, &seq(10));
+        a.advance(&s1, &seq(7));
+        assert!(a.applied_already(&s1, &seq(10)) && a.applied_already(&s1, &seq(9)));
+        assert!(!a.applied_already(&s1, &seq(11)));
+        assert!(
+            !a.applied_already(&s2, &seq(3)),
+            "another shard's order says nothing"
+        );
+        a.advance(&s2, &seq(3));
+        assert!(a.applied_already(&s2, &seq(3)) && !a.applied_already(&s1, &seq(5)));
+    }
+
+    #[test]
+    fn ids_stored_whole_before_read_as_their_keys() {
+        let id = EventId::from_uuid(Uuid::new_v4());
+        let stored = serde_json::json!({
+            "customer_id": 7, "recent": [], "seen_events": [id.as_uuid().to_string()],
+            "event_count": 1, "last_event_at": null, "version": 3
+        });
+        let a: UserActivity = serde_json::from_value(stored).unwrap();
+        assert!(a.has_seen(id));
+        assert_eq!(a.applied, None);
+        let again: UserActivity =
+            serde_json::from_value(serde_json::to_value(&a).unwrap()).unwrap();
+        assert_eq!(again, a);
     }
 }

@@ -158,8 +158,7 @@ pub enum StreamCommand {
         /// Keep polling for new records.
         #[arg(long)]
         follow: bool,
-        /// Records per batch (at most 1000, so that replays stay within each customer's
-        /// remembered event ids).
+        /// Records per batch (at most 1000).
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=1000))]
         batch_size: u16,
     },

@@ -5,9 +5,9 @@
 //!
 //! Replaying is idempotent downstream: the stream processor and the lake sink drop an event id
 //! they have already applied, so replaying the same letters twice changes nothing. (The
-//! processor remembers the newest ids of each customer; a replay long after a customer's later
-//! activity would be applied again, which is why replays are meant for recent letters, chosen by
-//! code and source.) The letters stay in the store, as a record of what happened.
+//! processor remembers the 32 newest event ids of each customer; a second replay of a letter
+//! after that many later events of its customer would be applied again, which is why replays are
+//! meant for recent letters, chosen by code and source.) The letters stay in the store, as a record of what happened.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -193,7 +193,9 @@ where
                 .or_default()
                 .push(p);
         }
-        let unreadable = self.apply(by_customer, now, &mut report, &mut failed).await;
+        let unreadable = self
+            .apply(records, by_customer, now, &mut report, &mut failed)
+            .await;
         for (i, who) in unreadable {
             let msg = format!(
                 "the stored activity of customer {who} cannot be read; replay once it is repaired"
@@ -271,6 +273,7 @@ where
 
     async fn apply(
         &self,
+        records: &[StreamRecord],
         mut groups: BTreeMap<CustomerId, Vec<Pending>>,
         now: DateTime<Utc>,
         report: &mut BatchReport,
@@ -296,7 +299,7 @@ where
                 .get(customer)
                 .cloned()
                 .unwrap_or_else(|| UserActivity::new(*customer));
-            let (after, new, dups) = apply_events(before, events);
+            let (after, new, dups) = apply_events(before, events, records);
             report.duplicates = report.duplicates.saturating_add(dups);
             if new == 0 {
                 continue;
@@ -326,7 +329,7 @@ where
         }
         report.recommendations_written = report.recommendations_written.saturating_add(recs.len());
         for (activity, _, events, new, dups) in updates {
-            match self.put_activity(activity, events, now).await {
+            match self.put_activity(activity, events, records, now).await {
                 Ok(written) => {
                     report.customers_updated = report.customers_updated.saturating_add(1);
                     report.processed = report.processed.saturating_add(new);
@@ -349,6 +352,7 @@ where
         &self,
         mut activity: UserActivity,
         events: &[Pending],
+        records: &[StreamRecord],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut extra = 0;
@@ -364,7 +368,7 @@ where
                         .into_iter()
                         .next()
                         .unwrap_or_else(|| UserActivity::new(c));
-                    let (after, new, _) = apply_events(fresh, events);
+                    let (after, new, _) = apply_events(fresh, events, records);
                     if new == 0 {
                         return Ok(extra);
                     }

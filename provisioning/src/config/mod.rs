@@ -573,17 +573,18 @@ mod tests {
         assert!(err.contains("buffer_size_mib"), "{err}");
     }
 
-    /// Issue 14, defect 7: a batch larger than a customer's remembered event ids could apply a
-    /// replayed event twice, so provisioning refuses it (Kinesis would allow 10 000).
+    /// A replayed batch is recognised by position whatever its size (issue 13 lifted issue
+    /// 14's cap at the remembered ids), so the limit is Kinesis's own.
     #[test]
-    fn a_batch_larger_than_the_dedupe_window_is_refused() {
+    fn a_batch_beyond_kinesis_limit_is_refused() {
         let mut cfg = StackConfig::default_for(StackName::Aws);
-        cfg.stream_processor.batch_size =
-            i32::try_from(fashion_domain::activity::MAX_SEEN_EVENTS).unwrap();
+        cfg.stream_processor.batch_size = validate::MAX_KINESIS_BATCH;
         cfg.validate().unwrap();
-        cfg.stream_processor.batch_size = 5_000;
+        cfg.stream_processor.batch_size = validate::MAX_KINESIS_BATCH + 1;
         let err = cfg.validate().unwrap_err().to_string();
-        assert!(err.contains("stream_processor.batch_size 5000"), "{err}");
+        assert!(err.contains("stream_processor.batch_size 10001"), "{err}");
+        cfg.stream_processor.batch_size = 0;
+        assert!(cfg.validate().is_err());
     }
 
     #[test]

@@ -4,6 +4,9 @@ use anyhow::bail;
 
 use super::{EMULATOR_ENDPOINT_VARS, MIN_AWS_BACKUP_RETENTION_DAYS, StackConfig, StackName};
 
+/// The most records Lambda's Kinesis event-source mapping delivers in one batch.
+pub const MAX_KINESIS_BATCH: i32 = 10_000;
+
 impl StackConfig {
     /// Checks every setting, reporting all problems at once.
     ///
@@ -58,15 +61,14 @@ impl StackConfig {
                 ),
             );
             let esm = &self.stream_processor;
-            // A replayed batch must change nothing: every customer's events in one batch must
-            // fit the ids their activity remembers, so the batch may not be larger (Kinesis
-            // itself would allow 10 000).
-            let max_batch = fashion_domain::activity::MAX_SEEN_EVENTS;
+            // A replayed batch changes nothing whatever its size: each customer's activity
+            // remembers the stream position of its newest applied record. Kinesis allows up to
+            // 10 000 records per batch.
             check(
-                usize::try_from(esm.batch_size).is_ok_and(|b| (1..=max_batch).contains(&b)),
+                (1..=MAX_KINESIS_BATCH).contains(&esm.batch_size),
                 format!(
-                    "stream_processor.batch_size {} not in 1..={max_batch} (a customer's \
-                     remembered event ids; a larger batch could apply a replayed event twice)",
+                    "stream_processor.batch_size {} not in 1..={MAX_KINESIS_BATCH} (Kinesis's \
+                     limit for an event-source mapping)",
                     esm.batch_size
                 ),
             );

@@ -135,6 +135,53 @@ async fn replaying_a_batch_changes_nothing() {
     assert_eq!(s.recs.get(cid(1)).await.unwrap(), recs_before);
 }
 
+/// Issue 13: a replayed batch is recognised by the records' positions, whatever the number of
+/// one customer's events in it (far beyond the 32 ids an activity remembers), and a duplicate
+/// send (the same event on a new record) by its id.
+#[tokio::test]
+async fn a_large_batch_of_one_customer_replays_as_duplicates_and_a_resent_event_is_dropped() {
+    // Arrange: 300 events of customer 1, one record each.
+    let (p, s) = processor().await;
+    let now = fashion_tests::fixtures::t0();
+    let events: Vec<_> = (1..=300u64)
+        .map(|n| view(n, 1, (n % 40) as u32 + 1, -i64::try_from(n).unwrap()))
+        .collect();
+    let records: Vec<StreamRecord> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record(i as u64 + 1, e.to_json(), now))
+        .collect();
+    let first = p.process(&records, now).await;
+
+    // Act: the ESM retries from the middle of the batch; then the browser re-sends an early
+    // event (a new record) and a recent one.
+    let retried = p.process(&records[150..], now).await;
+    let resent = p
+        .process(
+            &[
+                record(301, events[299].to_json(), now),
+                record(302, events[0].to_json(), now),
+            ],
+            now,
+        )
+        .await;
+
+    // Assert
+    assert_eq!(first.processed, 300);
+    assert_eq!((retried.processed, retried.duplicates), (0, 150));
+    assert_eq!(
+        resent.duplicates, 1,
+        "the newest event is among the 32 ids: {resent:?}"
+    );
+    assert_eq!(
+        resent.processed, 1,
+        "an event 300 events back is beyond the ids remembered (the lake's contract and the \
+         trainer deduplicate it again): {resent:?}"
+    );
+    let stored = s.activity.get_many(&[cid(1)]).await.unwrap();
+    assert_eq!(stored[0].event_count, 301);
+}
+
 #[tokio::test]
 async fn a_malformed_record_in_the_middle_is_dead_lettered_while_the_rest_succeed() {
     // Arrange

@@ -15,8 +15,62 @@ pub fn repo_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// Runs `f` `runs` times and returns the median wall time in seconds, with the last result.
-pub fn median_secs<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+/// The spread of a figure over runs: median, lowest and highest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// The lowest.
+    pub min: f64,
+    /// The highest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (at least one).
+    #[must_use]
+    pub fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let at = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
+        let median = if n % 2 == 1 {
+            at(n / 2)
+        } else {
+            f64::midpoint(at((n / 2).saturating_sub(1)), at(n / 2))
+        };
+        Self {
+            median,
+            min: at(0),
+            max: at(n.saturating_sub(1)),
+        }
+    }
+
+    /// A rate `count / x` for each run: the slowest run gives the lowest rate.
+    #[must_use]
+    pub fn per(self, count: f64) -> Self {
+        Self {
+            median: count / self.median,
+            min: count / self.max,
+            max: count / self.min,
+        }
+    }
+
+    /// `median (min–max)` with `decimals` decimals.
+    #[must_use]
+    pub fn show(&self, decimals: usize) -> String {
+        format!(
+            "{:.decimals$} ({:.decimals$}–{:.decimals$})",
+            self.median, self.min, self.max
+        )
+    }
+}
+
+/// Runs `f` `warmups` times untimed, then `runs` times timed: the spread of the wall times in
+/// seconds, with the last result.
+pub fn timed<T>(warmups: usize, runs: usize, mut f: impl FnMut() -> T) -> (Spread, T) {
+    for _ in 0..warmups {
+        let _ = f();
+    }
     let mut times = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs.max(1) {
@@ -24,12 +78,25 @@ pub fn median_secs<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
         last = Some(f());
         times.push(t.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
     (
-        median,
+        Spread::of(times),
         last.unwrap_or_else(|| unreachable!("runs is at least one")),
     )
+}
+
+/// Runs `f` `runs` times and returns the median wall time in seconds, with the last result.
+pub fn median_secs<T>(runs: usize, f: impl FnMut() -> T) -> (f64, T) {
+    let (spread, last) = timed(0, runs, f);
+    (spread.median, last)
+}
+
+/// The load averages over 1, 5 and 15 minutes, as `/proc/loadavg` gives them.
+#[must_use]
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// One line describing the machine (CPU model and count), for the figures' context.

@@ -195,6 +195,15 @@ fn main() -> anyhow::Result<()> {
             by_shard(&input, SHARDS, BATCH, SEQUENCE_BASE),
         ),
     ];
+    if std::env::args().any(|a| a == "--profile") {
+        // Only the processor on the ESM-like shape, for a profiler; nothing is written.
+        let (_, batches) = &shapes[0];
+        for _ in 0..setup.runs {
+            let (seconds, _, _, _) = our_run(&setup, batches);
+            eprintln!("ESM-like: {seconds:.3} s");
+        }
+        return Ok(());
+    }
     let mut esm = None;
     for (label, batches) in &shapes {
         let (text, figures) = run_shape(&setup, batches, label)?;
@@ -396,26 +405,7 @@ fn run_shape(
     let mut times = Vec::with_capacity(setup.runs);
     let mut last = None;
     for run in 0..=setup.runs {
-        let (seconds, totals, activity, recs) = setup.rt.block_on(async {
-            let activity = Arc::new(InMemoryUserActivityStore::new());
-            for a in setup.warm {
-                activity
-                    .put(&UserActivity {
-                        version: 0,
-                        ..a.clone()
-                    })
-                    .await
-                    .expect("memory store");
-            }
-            let recs = Arc::new(InMemoryRecommendationStore::new());
-            let p = processor(setup.generator, setup.model, activity.clone(), recs.clone()).await;
-            let mut t = Totals::default();
-            let started = Instant::now();
-            for batch in batches {
-                add(&mut t, &p.process(batch, setup.now).await);
-            }
-            (started.elapsed().as_secs_f64(), t, activity, recs)
-        });
+        let (seconds, totals, activity, recs) = our_run(setup, batches);
         if run > 0 {
             times.push(seconds);
         }
@@ -521,6 +511,38 @@ fn run_shape(
             largest_item,
         },
     ))
+}
+
+/// One run of ours from the warm store (loaded untimed): seconds, totals and the stores.
+fn our_run(
+    setup: &Setup<'_>,
+    batches: &[Vec<StreamRecord>],
+) -> (
+    f64,
+    Totals,
+    Arc<InMemoryUserActivityStore>,
+    Arc<InMemoryRecommendationStore>,
+) {
+    setup.rt.block_on(async {
+        let activity = Arc::new(InMemoryUserActivityStore::new());
+        for a in setup.warm {
+            activity
+                .put(&UserActivity {
+                    version: 0,
+                    ..a.clone()
+                })
+                .await
+                .expect("memory store");
+        }
+        let recs = Arc::new(InMemoryRecommendationStore::new());
+        let p = processor(setup.generator, setup.model, activity.clone(), recs.clone()).await;
+        let mut t = Totals::default();
+        let started = Instant::now();
+        for batch in batches {
+            add(&mut t, &p.process(batch, setup.now).await);
+        }
+        (started.elapsed().as_secs_f64(), t, activity, recs)
+    })
 }
 
 /// Runs the Python peer on the batches, from the warm store: its JSON answer.

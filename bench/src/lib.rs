@@ -99,6 +99,17 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The value after the command-line flag `name`, parsed, or `default`.
+#[must_use]
+pub fn arg(name: &str, default: u32) -> u32 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i.saturating_add(1)))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// One line describing the machine (CPU model and count), for the figures' context.
 #[must_use]
 pub fn machine() -> String {

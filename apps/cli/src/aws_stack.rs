@@ -60,7 +60,7 @@ pub async fn sdk(cfg: &StackConfig) -> anyhow::Result<AwsConfig> {
 ///
 /// # Errors
 /// An invalid configuration, or `local`.
-pub fn time_zone(kind: crate::settings::StackKind) -> anyhow::Result<String> {
+pub fn time_zone(kind: crate::cli::StackKind) -> anyhow::Result<String> {
     let stack = stack_name(kind)?;
     let cfg = StackConfig::load(stack)
         .with_context(|| format!("the {stack} stack's configuration is invalid"))?;
@@ -68,8 +68,8 @@ pub fn time_zone(kind: crate::settings::StackKind) -> anyhow::Result<String> {
 }
 
 /// Provisioning's name of the stack the CLI's `--stack` names.
-fn stack_name(kind: crate::settings::StackKind) -> anyhow::Result<StackName> {
-    use crate::settings::StackKind;
+fn stack_name(kind: crate::cli::StackKind) -> anyhow::Result<StackName> {
+    use crate::cli::StackKind;
     match kind {
         StackKind::Emulator => Ok(StackName::Emulator),
         StackKind::Aws => Ok(StackName::Aws),
@@ -110,7 +110,7 @@ impl AwsStack {
     ///
     /// # Errors
     /// As [`AwsStack::open`], and for `local`.
-    pub async fn of(kind: crate::settings::StackKind) -> anyhow::Result<Self> {
+    pub async fn of(kind: crate::cli::StackKind) -> anyhow::Result<Self> {
         Self::open(stack_name(kind)?).await
     }
 

@@ -18,6 +18,8 @@ use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::config::timeout::TimeoutConfig;
 use aws_sdk_lambda::primitives::Blob;
 use fashion_domain::calendar::StoreDay;
+use fashion_domain::services::catalog_sync::CatalogSync;
+use fashion_domain::services::daily_job::DailyJobReport;
 use fashion_lambda::daily_job::DailyJobFunction;
 use fashion_lambda::settings::DailyJobSettings;
 use provisioning::config::StackName;
@@ -25,7 +27,6 @@ use provisioning::layout::names;
 use provisioning::providers::aws::lambda::FUNCTION_KIND;
 
 use crate::aws_stack::AwsStack;
-use crate::commands::etl::EtlRun;
 use crate::ports::transactional;
 use crate::settings::Settings;
 
@@ -38,13 +39,26 @@ fn payload(day: &StoreDay) -> serde_json::Value {
     serde_json::json!({ "date": day.date.to_string() })
 }
 
+/// What the deployed function answered for one day: the day's job, then the catalog's sync.
+#[derive(Debug, serde::Deserialize)]
+pub struct Invoked {
+    /// The function that ran.
+    #[serde(skip)]
+    pub function: String,
+    /// The day's job.
+    #[serde(flatten)]
+    pub job: DailyJobReport,
+    /// The product catalog's sync.
+    pub catalog: CatalogSync,
+}
+
 /// Runs the stack's deployed daily-job function for each day, in order, stopping at the first
 /// failure.
 ///
 /// # Errors
 /// A stack never provisioned, a function that failed (its error message), an answer that is
 /// not a daily-job report.
-pub async fn daily_job(settings: &Settings, days: &[StoreDay]) -> anyhow::Result<Vec<EtlRun>> {
+pub async fn daily_job(settings: &Settings, days: &[StoreDay]) -> anyhow::Result<Vec<Invoked>> {
     let stack = AwsStack::of(settings.stack).await?;
     let function = stack.name_of(FUNCTION_KIND, names::DAILY_JOB)?;
     let lambda = aws_sdk_lambda::Client::new(stack.aws().sdk_config());
@@ -106,9 +120,9 @@ async fn invoke(
         .with_context(|| format!("{function} answered with something other than JSON"))
 }
 
-/// The function's answer for `day`, read as `etl` reports a run.
-fn report(function: &str, day: &StoreDay, answer: &serde_json::Value) -> anyhow::Result<EtlRun> {
-    let mut run: EtlRun = serde_json::from_value(answer.clone())
+/// The function's answer for `day`.
+fn report(function: &str, day: &StoreDay, answer: &serde_json::Value) -> anyhow::Result<Invoked> {
+    let mut run: Invoked = serde_json::from_value(answer.clone())
         .with_context(|| format!("{function} answered with no daily-job report: {answer}"))?;
     anyhow::ensure!(
         run.job.date == day.date,
@@ -116,7 +130,7 @@ fn report(function: &str, day: &StoreDay, answer: &serde_json::Value) -> anyhow:
         run.job.date,
         day.date
     );
-    run.function = Some(function.to_owned());
+    function.clone_into(&mut run.function);
     Ok(run)
 }
 

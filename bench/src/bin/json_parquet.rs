@@ -14,7 +14,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
-use fashion_bench::{Spread, load_average, machine, repo_root, timed, write_section};
+use fashion_bench::{Spread, arg, load_average, machine, repo_root, timed, write_section};
 use fashion_datagen::{GenConfig, Generator};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::lake::{TableDef, TableRows, tables};
@@ -24,15 +24,6 @@ use fashion_parquet::ParquetFileWriter;
 const DAYS: u32 = 3;
 /// Events per Parquet write (the lake sink's flushes write in chunks of this order).
 const CHUNK: usize = 65_536;
-
-fn arg(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Ours: each line parsed and validated as the stream's consumers do, then the lake's Parquet
 /// writer (zstd) into `out`, in chunks. Returns the rows written.

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use fashion_bench::{Spread, load_average, machine, repo_root, timed, write_section};
+use fashion_bench::{Spread, arg, load_average, machine, repo_root, timed, write_section};
 use fashion_datagen::{GenConfig, GeneratedEvent, Generator};
 use fashion_domain::activity::{MAX_SEEN_EVENTS, UserActivity, codec};
 use fashion_domain::event::ClickEvent;
@@ -64,15 +64,6 @@ fn item_overhead(customer: u64, version: u64) -> usize {
         + number(9_999_999_999)
         + "updated_at".len()
         + 24
-}
-
-fn arg(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[derive(Default, Debug, PartialEq, Eq, Clone)]

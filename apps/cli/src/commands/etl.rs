@@ -8,7 +8,7 @@ use fashion_domain::calendar::StoreDay;
 use fashion_domain::ports::{Clock, SystemClock};
 use fashion_domain::services::catalog_sync::{CatalogSync, sync_catalog};
 use fashion_domain::services::daily_job::{DailyJob, DailyJobReport};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::output::print_json;
 use crate::ports::{Ports, transactional};
@@ -41,17 +41,17 @@ fn print_report(r: &DailyJobReport) {
 
 /// One day's run: the job, and on the AWS stacks the catalog's sync after it (as the daily-job
 /// function does: the stream processor enriches from DynamoDB, the order system writes RDS).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct EtlRun {
     /// The day's job.
     #[serde(flatten)]
     pub job: DailyJobReport,
     /// The product catalog's sync (not on the local stack, whose catalog `catalog import` and
     /// `generate` write directly).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog: Option<CatalogSync>,
     /// The deployed function that ran the day (`--invoke`); none when it ran here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<String>,
 }
 
@@ -117,7 +117,15 @@ async fn invoke(settings: &Settings, days: &[StoreDay]) -> anyhow::Result<Vec<Et
          drop --invoke, or choose --stack emulator|aws"
     );
     #[cfg(feature = "aws")]
-    return crate::invoke::daily_job(settings, days).await;
+    return Ok(crate::invoke::daily_job(settings, days)
+        .await?
+        .into_iter()
+        .map(|i| EtlRun {
+            job: i.job,
+            catalog: Some(i.catalog),
+            function: Some(i.function),
+        })
+        .collect());
     #[cfg(not(feature = "aws"))]
     anyhow::bail!(
         "--invoke needs the AWS stacks, which this build lacks: build with `--features aws` \

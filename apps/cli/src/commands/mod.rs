@@ -3,7 +3,7 @@
 mod catalog;
 mod dead_letters;
 pub mod demo;
-pub mod etl;
+mod etl;
 mod generate;
 mod lake;
 pub mod pipeline;

@@ -146,6 +146,8 @@ fn secs(runs: &[Duration]) -> Vec<f64> {
 }
 
 struct Figures {
+    /// The day's size asked for (`BENCH_LINES`), which names the section.
+    lines_asked: u64,
     lines: u64,
     orders: u64,
     copy_bytes: u64,
@@ -191,7 +193,7 @@ fn worst(v: &[f64], higher_is_worse: bool) -> f64 {
 fn section(f: &Figures) -> String {
     let mut s = String::new();
     let lines = f.lines;
-    let _ = writeln!(s, "{SECTION}\n");
+    let _ = writeln!(s, "{SECTION} ({} order lines)\n", f.lines_asked);
     let _ = writeln!(
         s,
         "`scripts/services cargo bench -p fashion-postgres --bench daily_job`: the throwaway \
@@ -295,18 +297,29 @@ fn section(f: &Figures) -> String {
     s
 }
 
-const START: &str = "<!-- bench:daily-job:start -->";
-const END: &str = "<!-- bench:daily-job:end -->";
+/// The section's name: `daily-job` at the default size, `daily-job-<lines>` at another.
+fn section_name(lines: u64) -> String {
+    if lines == DEFAULT_LINES {
+        "daily-job".to_owned()
+    } else {
+        format!("daily-job-{lines}")
+    }
+}
 
-/// Replaces this benchmark's section of `docs/BENCHMARKS.md` (between its markers), or appends it,
-/// leaving every other section byte for byte as it was.
-fn write_section(text: &str) -> anyhow::Result<PathBuf> {
+/// Replaces this benchmark's section of `docs/BENCHMARKS.md` for `lines` (between its
+/// markers), or appends it, leaving every other section byte for byte as it was.
+fn write_section(text: &str, lines: u64) -> anyhow::Result<PathBuf> {
+    let name = section_name(lines);
+    let (start, end) = (
+        format!("<!-- bench:{name}:start -->"),
+        format!("<!-- bench:{name}:end -->"),
+    );
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/BENCHMARKS.md");
     let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-    let block = format!("{START}\n{}{END}\n", text.trim_end().to_owned() + "\n");
-    let new = match (old.find(START), old.find(END)) {
+    let block = format!("{start}\n{}{end}\n", text.trim_end().to_owned() + "\n");
+    let new = match (old.find(&start), old.find(&end)) {
         (Some(a), Some(b)) if a < b => {
-            let after = &old[b + END.len()..];
+            let after = &old[b + end.len()..];
             format!(
                 "{}{block}{}",
                 &old[..a],
@@ -458,6 +471,7 @@ async fn bench(url: &str, schema: &str) -> anyhow::Result<Figures> {
         );
     }
     Ok(Figures {
+        lines_asked: lines,
         lines: report.extracted.lines,
         orders: report.extracted.orders,
         copy_bytes,
@@ -505,7 +519,7 @@ fn main() -> anyhow::Result<()> {
         }
         let figures = result?;
         let text = section(&figures);
-        let path = write_section(&text)?;
+        let path = write_section(&text, figures.lines_asked)?;
         println!("{text}");
         println!("written to {}", path.display());
         anyhow::Ok(())

@@ -122,8 +122,8 @@ pub async fn query_engine(settings: &Settings, engine: Option<SqlEngine>) -> any
             let stack = LocalStack::open(settings, Arc::new(SystemClock)).await?;
             Ok(Sql {
                 engine: stack.sql()?,
-                tables: stack.catalog,
-                history: stack.history,
+                tables: stack.stores.catalog,
+                history: stack.stores.history,
             })
         }
         (StackKind::Aws, _) | (StackKind::Emulator, SqlEngine::Datafusion) => {

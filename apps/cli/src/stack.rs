@@ -67,24 +67,23 @@ pub type LocalSink = LakeSink<
 /// The trainer as the local stack wires it.
 pub type LocalTrainer = Trainer<Arc<LocalHistory>, SqliteProductCatalog, Arc<FileModelStore>>;
 
-/// Every adapter of the local stack.
+/// Every adapter of the local stack: its stores (reached through it, `stack.lake`), the
+/// transactional database and the clock.
 pub struct LocalStack {
-    /// The stores in `state.db`.
-    pub state: StateDb,
-    /// The embedded stream.
-    pub stream: Arc<SqliteStreamLog>,
-    /// The Parquet lake.
-    pub lake: LocalLake,
-    /// The lake's catalog.
-    pub catalog: Arc<SqliteTableCatalog>,
-    /// The lake's history, for the trainer, the evaluation and the trend report.
-    pub history: Arc<LocalHistory>,
-    /// Model artifacts.
-    pub models: Arc<FileModelStore>,
+    /// The stores under the data directory.
+    pub stores: LocalStores,
     /// The transactional database.
     pub purchases: Arc<dyn PurchaseDb>,
     /// The clock everything is stamped with.
     pub clock: Arc<dyn Clock>,
+}
+
+impl std::ops::Deref for LocalStack {
+    type Target = LocalStores;
+
+    fn deref(&self) -> &LocalStores {
+        &self.stores
+    }
 }
 
 /// The local stack's stores without its transactional database, opened as they are (the lake's
@@ -98,7 +97,7 @@ pub struct LocalStores {
     pub lake: LocalLake,
     /// The lake's catalog.
     pub catalog: Arc<SqliteTableCatalog>,
-    /// The lake's history.
+    /// The lake's history, for the trainer, the evaluation and the trend report.
     pub history: Arc<LocalHistory>,
     /// Model artifacts.
     pub models: Arc<FileModelStore>,
@@ -146,24 +145,14 @@ impl LocalStack {
     /// # Errors
     /// When a store cannot be opened.
     pub async fn open(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let LocalStores {
-            state,
-            stream,
-            lake,
-            catalog,
-            history,
-            models,
-        } = LocalStores::open(s, clock.clone()).await?;
-        lake.clean_staging()
+        let stores = LocalStores::open(s, clock.clone()).await?;
+        stores
+            .lake
+            .clean_staging()
             .context("failed to clean the lake's staging area")?;
         let purchases = purchases(s).await?;
         Ok(Self {
-            state,
-            stream,
-            lake,
-            catalog,
-            history,
-            models,
+            stores,
             purchases,
             clock,
         })

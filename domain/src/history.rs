@@ -3,7 +3,7 @@
 //! ([`Window::may_hold`]), which rows it keeps ([`interactions_in`], [`events_in`],
 //! [`purchases_in`]), and deduplication by event id.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -163,6 +163,70 @@ fn partition_span(key: &PartitionKey, margin: Duration) -> Option<(DateTime<Utc>
     ))
 }
 
+/// The event ids a history read has already returned, kept per UTC hour of event time. Every
+/// copy of an event (a retried write, an at-least-once delivery) carries the same event time,
+/// so all copies lie in the same `dt`/`hour` partition; and the lake's readers go partition by
+/// partition in time order. So the ids of hours before a chunk's earliest event are dropped: a
+/// read holds about an hour of ids, not its window's.
+///
+/// Two events that share an id but not an event time (a client reusing ids) are both kept.
+#[derive(Debug, Default)]
+pub struct SeenIds {
+    by_hour: BTreeMap<i64, HashSet<EventId>>,
+    held: usize,
+    peak: usize,
+}
+
+impl SeenIds {
+    /// Nothing seen yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets the hours before the earliest event of `chunk`: later chunks hold none of them.
+    fn advance<'a>(&mut self, chunk: impl IntoIterator<Item = &'a ClickEvent>) {
+        let Some(first) = chunk.into_iter().map(|e| hour_of(e.occurred_utc())).min() else {
+            return;
+        };
+        let kept = self.by_hour.split_off(&first);
+        let dropped: usize = self.by_hour.values().map(HashSet::len).sum();
+        self.held = self.held.saturating_sub(dropped);
+        self.by_hour = kept;
+    }
+
+    /// True the first time `event`'s id is seen in its hour.
+    fn first_time(&mut self, event: &ClickEvent) -> bool {
+        let new = self
+            .by_hour
+            .entry(hour_of(event.occurred_utc()))
+            .or_default()
+            .insert(event.event_id);
+        if new {
+            self.held = self.held.saturating_add(1);
+            self.peak = self.peak.max(self.held);
+        }
+        new
+    }
+
+    /// The ids held now.
+    #[must_use]
+    pub const fn held(&self) -> usize {
+        self.held
+    }
+
+    /// The most ids held at once.
+    #[must_use]
+    pub const fn peak(&self) -> usize {
+        self.peak
+    }
+}
+
+/// The UTC hour an instant lies in, counted from the epoch.
+fn hour_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(3600)
+}
+
 /// The product interactions among `events` that lie in the window (page views are browsing, not
 /// interactions), each event id once: `seen` carries the ids already returned, across chunks, as
 /// the lake may hold an event twice (a retried write, an at-least-once delivery).
@@ -170,14 +234,15 @@ fn partition_span(key: &PartitionKey, margin: Duration) -> Option<(DateTime<Utc>
 pub fn interactions_in(
     events: &[ClickEvent],
     window: Window,
-    seen: &mut HashSet<EventId>,
+    seen: &mut SeenIds,
 ) -> Vec<TrainingEvent> {
+    seen.advance(events);
     events
         .iter()
         .filter(|e| e.event_type != EventType::PageView && window.contains(e.occurred_utc()))
         .filter_map(|e| {
             let t = TrainingEvent::from_event(e)?;
-            seen.insert(e.event_id).then_some(t)
+            seen.first_time(e).then_some(t)
         })
         .collect()
 }
@@ -186,14 +251,11 @@ pub fn interactions_in(
 /// event id once: `seen` carries the ids already returned, across chunks. This is the lake's
 /// contract when read: a retried write or an at-least-once delivery may store an event twice.
 #[must_use]
-pub fn events_in(
-    events: Vec<ClickEvent>,
-    window: Window,
-    seen: &mut HashSet<EventId>,
-) -> Vec<ClickEvent> {
+pub fn events_in(events: Vec<ClickEvent>, window: Window, seen: &mut SeenIds) -> Vec<ClickEvent> {
+    seen.advance(&events);
     events
         .into_iter()
-        .filter(|e| window.contains(e.occurred_utc()) && seen.insert(e.event_id))
+        .filter(|e| window.contains(e.occurred_utc()) && seen.first_time(e))
         .collect()
 }
 
@@ -219,7 +281,7 @@ pub fn interactions_from(
     rows: BoxStream<'static, Result<TableRows, LakeError>>,
     window: Window,
 ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
-    rows.scan(HashSet::new(), move |seen, rows| {
+    rows.scan(SeenIds::new(), move |seen, rows| {
         let chunk = rows.map(|rows| match rows {
             TableRows::Clickstream(events) => interactions_in(&events, window, seen),
             _ => Vec::new(),
@@ -236,7 +298,7 @@ pub fn clickstream_from(
     rows: BoxStream<'static, Result<TableRows, LakeError>>,
     window: Window,
 ) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>> {
-    rows.scan(HashSet::new(), move |seen, rows| {
+    rows.scan(SeenIds::new(), move |seen, rows| {
         let chunk = rows.map(|rows| match rows {
             TableRows::Clickstream(events) => events_in(events, window, seen),
             _ => Vec::new(),
@@ -340,7 +402,7 @@ mod tests {
             ev(5, EventType::AddToCart, Some(8), 59),
         ];
         let w = Window::new(at, at + Duration::hours(1));
-        let mut seen = HashSet::new();
+        let mut seen = SeenIds::new();
         let got: Vec<u32> = interactions_in(&events, w, &mut seen)
             .iter()
             .map(|t| t.product.get())
@@ -349,6 +411,43 @@ mod tests {
         assert!(
             interactions_in(&events[..1], w, &mut seen).is_empty(),
             "an id seen in an earlier chunk"
+        );
+    }
+    #[test]
+    fn a_read_holds_the_ids_of_about_an_hour_and_still_drops_every_copy() {
+        let start = utc("2026-11-25T00:00:00Z");
+        let ev = |hour: i64, n: u128| ClickEvent {
+            event_id: EventId::from_uuid(uuid::Uuid::from_u128(
+                u128::try_from(hour).unwrap() * 1000 + n,
+            )),
+            event_type: EventType::Click,
+            user_id: CustomerId::new(1).unwrap(),
+            session_id: crate::ids::SessionId::parse("s").unwrap(),
+            product_id: Some(ProductId::new(5).unwrap()),
+            occurred_at: (start
+                + Duration::hours(hour)
+                + Duration::seconds(i64::try_from(n).unwrap()))
+            .fixed_offset(),
+            device: crate::event::Device::Mobile,
+            schema_version: 1,
+        };
+        let w = Window::new(start, start + Duration::days(3));
+        let mut seen = SeenIds::new();
+        let mut kept = 0;
+        for hour in 0..48 {
+            // Two files of the hour, the second repeating half the first (a redelivery), and
+            // each file holding a copy of its own first event.
+            let first: Vec<ClickEvent> = (0..100).chain([0]).map(|n| ev(hour, n)).collect();
+            let second: Vec<ClickEvent> = (50..150).map(|n| ev(hour, n)).collect();
+            kept += interactions_in(&first, w, &mut seen).len();
+            kept += interactions_in(&second, w, &mut seen).len();
+        }
+        assert_eq!(kept, 48 * 150, "every event once");
+        assert!(
+            seen.peak() <= 150,
+            "ids of one hour at a time, not the read's {}: {}",
+            48 * 150,
+            seen.peak()
         );
     }
 }

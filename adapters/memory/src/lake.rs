@@ -1,14 +1,14 @@
 //! The lake in memory: partitions of domain rows, a catalog, and a query engine for the small SQL
 //! subset tests need (`SELECT * | COUNT(*) FROM t [WHERE c = v] [LIMIT n]`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::history::{
-    PurchaseRecord, TrainingEvent, Window, events_in, interactions_in, purchases_in,
+    PurchaseRecord, SeenIds, TrainingEvent, Window, events_in, interactions_in, purchases_in,
 };
 use fashion_domain::lake::{Cell, PartitionInfo, PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::ports::{
@@ -357,7 +357,7 @@ impl HistorySource for InMemoryLake {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
-        let mut seen = HashSet::new();
+        let mut seen = SeenIds::new();
         let window = Window::new(from, to);
         let out: Vec<TrainingEvent> = self
             .all_rows(tables::CLICKSTREAM)
@@ -375,7 +375,7 @@ impl HistorySource for InMemoryLake {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxStream<'static, Result<Vec<ClickEvent>, LakeError>> {
-        let mut seen = HashSet::new();
+        let mut seen = SeenIds::new();
         let window = Window::new(from, to);
         let out: Vec<ClickEvent> = self
             .all_rows(tables::CLICKSTREAM)

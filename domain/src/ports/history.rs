@@ -17,7 +17,9 @@ use crate::history::{PurchaseRecord, TrainingEvent};
 #[auto_impl::auto_impl(Arc)]
 pub trait HistorySource: Send + Sync {
     /// Product interactions (page views excluded) with event time in `[from, to)`, in chunks,
-    /// deduplicated by `event_id`, in no particular order.
+    /// deduplicated by `event_id`. Chunks come partition by partition in time order (a chunk's
+    /// events lie in one `dt`/`hour` partition, or a chunk spans several in order): the trainer
+    /// closes idle sessions and [`crate::history::SeenIds`] forgets old hours as they pass.
     fn interactions(
         &self,
         from: DateTime<Utc>,
@@ -25,7 +27,7 @@ pub trait HistorySource: Send + Sync {
     ) -> BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>>;
 
     /// Every click event (page views included) with event time in `[from, to)`, in chunks,
-    /// deduplicated by `event_id`, in no particular order: the lake's clickstream read through
+    /// deduplicated by `event_id`, in time order as `interactions`: the lake's clickstream read through
     /// its contract ("unique by `event_id` when read"), for checks and audits.
     fn clickstream(
         &self,

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use futures::TryStreamExt;
+use futures::TryStreamExt as _;
 use serde::Serialize;
 
 use super::recommender::ALL_SEGMENTS;
-use super::trends::{TrendAttributes, TrendParams, compute_trends, interest_weight};
+use super::trends::{TrendAttributes, TrendCounter, TrendParams, interest_weight};
 use crate::history::{PurchaseRecord, TrainingEvent};
 use crate::ids::{CustomerId, ProductId};
 use crate::model::{ModelProduct, Neighbour, RecModel};
@@ -56,6 +56,9 @@ pub struct TrainReport {
     pub interactions: u64,
     /// Purchased lines read.
     pub purchases: u64,
+    /// The most sessions and orders held open at once while reading: what training holds
+    /// beyond the model itself (about a day of sessions, whatever the window).
+    pub peak_open_sessions: usize,
     /// Products in the model.
     pub products: usize,
     /// Products with at least one neighbour.
@@ -114,15 +117,30 @@ impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
         let from = now
             .checked_sub_signed(self.params.lookback)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let events: Vec<TrainingEvent> = self.history.interactions(from, now).try_concat().await?;
-        let purchases: Vec<PurchaseRecord> = self.history.purchases(from, now).try_concat().await?;
+        // The history is folded in chunk by chunk as it is read: training holds the model's
+        // parts and the open sessions, never the window's events.
         let products = self.catalog.list().await?;
-        let model = build_model(&products, &events, &purchases, now, &self.params);
+        let mut builder = ModelBuilder::new(&products, now, &self.params);
+        let mut clicks = self.history.interactions(from, now);
+        while let Some(chunk) = clicks.try_next().await? {
+            builder.add_interactions(&chunk);
+        }
+        let mut lines = self.history.purchases(from, now);
+        while let Some(chunk) = lines.try_next().await? {
+            builder.add_purchases(&chunk);
+        }
+        let (interactions, purchases, peak_open) = (
+            builder.interactions(),
+            builder.purchases(),
+            builder.peak_open(),
+        );
+        let model = builder.finish();
         self.models.put(&model).await?;
         let report = TrainReport {
             version: model.version.clone(),
-            interactions: events.len() as u64,
-            purchases: purchases.len() as u64,
+            interactions,
+            purchases,
+            peak_open_sessions: peak_open,
             products: model.products.len(),
             products_with_neighbours: model
                 .neighbours
@@ -163,8 +181,209 @@ fn add_pairs(
     }
 }
 
+/// How long a session can go without an interaction and still be the same visit: a session id
+/// seen again after a longer silence starts a new session. Training reads history in time order
+/// and closes the sessions idle for longer, so it holds about a day of sessions at a time, not
+/// the window's.
+pub const SESSION_IDLE: Duration = Duration::hours(24);
+
+/// How far apart the lines of one order can be read: they share one order time and one store
+/// day's partition, which lies within a day of that time's UTC date.
+const BASKET_SPAN: Duration = Duration::hours(72);
+
+/// One open session or order: when its newest item happened, and each product's engagement.
+#[derive(Debug, Default)]
+struct Visit {
+    last: Option<DateTime<Utc>>,
+    items: HashMap<ProductId, f32>,
+}
+
+/// A model built from history read in chunks, in time order (as the lake's readers give them:
+/// partition by partition). It holds what the model is made of (per-product popularity, pair
+/// counts, trend counts, customers' purchases) and the sessions and orders still open; each
+/// chunk's events are folded in and dropped. [`build_model`] is the same over one chunk.
+pub struct ModelBuilder<'a> {
+    products: &'a [Product],
+    now: DateTime<Utc>,
+    params: TrainerParams,
+    attrs: HashMap<ProductId, TrendAttributes>,
+    pop: HashMap<ProductId, f32>,
+    sessions: HashMap<u64, Visit>,
+    baskets: HashMap<u64, Visit>,
+    co: HashMap<(ProductId, ProductId), f32>,
+    trends: TrendCounter,
+    purchased: BTreeMap<CustomerId, Vec<ProductId>>,
+    interactions: u64,
+    purchases: u64,
+    peak_open: usize,
+}
+
+impl<'a> ModelBuilder<'a> {
+    /// An empty model of `products` as of `now`.
+    #[must_use]
+    pub fn new(products: &'a [Product], now: DateTime<Utc>, params: &TrainerParams) -> Self {
+        Self {
+            products,
+            now,
+            params: *params,
+            attrs: TrendAttributes::of_catalog(products),
+            pop: HashMap::new(),
+            sessions: HashMap::new(),
+            baskets: HashMap::new(),
+            co: HashMap::new(),
+            trends: TrendCounter::new(now, params.trends),
+            purchased: BTreeMap::new(),
+            interactions: 0,
+            purchases: 0,
+            peak_open: 0,
+        }
+    }
+
+    /// Folds in a chunk of interactions. Sessions idle for [`SESSION_IDLE`] before the hour the
+    /// chunk starts in are closed first: later chunks hold no earlier hour.
+    pub fn add_interactions(&mut self, events: &[TrainingEvent]) {
+        if let Some(first) = events.iter().map(|e| e.at).min() {
+            // The chunk's partition may start up to an hour before its earliest event.
+            if let Some(before) = first
+                .checked_sub_signed(Duration::hours(1))
+                .and_then(|t| t.checked_sub_signed(SESSION_IDLE))
+            {
+                self.close(before, false);
+            }
+        }
+        let hl = self.params.half_life_days;
+        for e in events.iter().filter(|e| e.at < self.now) {
+            self.interactions = self.interactions.saturating_add(1);
+            self.trends.interaction(&self.attrs, e);
+            let w = interest_weight(e.kind) as f32;
+            if w <= 0.0 {
+                continue;
+            }
+            *self.pop.entry(e.product).or_default() += w * decay(self.now, e.at, hl);
+            let s = self.sessions.entry(e.session).or_default();
+            s.last = Some(s.last.map_or(e.at, |l| l.max(e.at)));
+            let slot = s.items.entry(e.product).or_default();
+            *slot = slot.max(w);
+        }
+        self.note_open();
+    }
+
+    /// Folds in a chunk of purchased lines. Orders placed [`BASKET_SPAN`] before the chunk's
+    /// earliest line are closed first.
+    pub fn add_purchases(&mut self, lines: &[PurchaseRecord]) {
+        if let Some(before) = lines
+            .iter()
+            .map(|p| p.at)
+            .min()
+            .and_then(|first| first.checked_sub_signed(BASKET_SPAN))
+        {
+            self.close(before, true);
+        }
+        let hl = self.params.half_life_days;
+        let weight = super::trends::PURCHASE_WEIGHT as f32;
+        for p in lines.iter().filter(|p| p.at < self.now) {
+            self.purchases = self.purchases.saturating_add(1);
+            self.trends.purchase(&self.attrs, p);
+            *self.pop.entry(p.product).or_default() += weight * decay(self.now, p.at, hl);
+            let b = self.baskets.entry(p.order.get()).or_default();
+            b.last = Some(b.last.map_or(p.at, |l| l.max(p.at)));
+            b.items.insert(p.product, weight);
+            self.purchased
+                .entry(p.customer)
+                .or_default()
+                .push(p.product);
+        }
+        self.note_open();
+    }
+
+    fn note_open(&mut self) {
+        self.peak_open = self
+            .peak_open
+            .max(self.sessions.len().saturating_add(self.baskets.len()));
+    }
+
+    /// Closes the sessions (or orders) whose newest item is before `before` (all of them when
+    /// `None`), in key order so that the pair counts add up the same way every run.
+    fn close_where(&mut self, before: Option<DateTime<Utc>>, baskets: bool) {
+        let open = if baskets {
+            &mut self.baskets
+        } else {
+            &mut self.sessions
+        };
+        let mut done: Vec<u64> = open
+            .iter()
+            .filter(|(_, v)| before.is_none_or(|b| v.last.is_none_or(|l| l < b)))
+            .map(|(k, _)| *k)
+            .collect();
+        done.sort_unstable();
+        for key in done {
+            if let Some(v) = open.remove(&key) {
+                let at = v.last.unwrap_or(self.now);
+                let mut items: Vec<(ProductId, f32)> = v.items.into_iter().collect();
+                add_pairs(
+                    &mut self.co,
+                    &mut items,
+                    self.params.max_session_items,
+                    decay(self.now, at, self.params.half_life_days),
+                );
+            }
+        }
+    }
+
+    fn close(&mut self, before: DateTime<Utc>, baskets: bool) {
+        self.close_where(Some(before), baskets);
+    }
+
+    /// The interactions folded in so far (before training time).
+    #[must_use]
+    pub const fn interactions(&self) -> u64 {
+        self.interactions
+    }
+
+    /// The purchased lines folded in so far (before training time).
+    #[must_use]
+    pub const fn purchases(&self) -> u64 {
+        self.purchases
+    }
+
+    /// The most sessions and orders held open at once: what building holds beyond the model.
+    #[must_use]
+    pub const fn peak_open(&self) -> usize {
+        self.peak_open
+    }
+
+    /// The model of everything folded in.
+    #[must_use]
+    pub fn finish(mut self) -> RecModel {
+        self.close_where(None, false);
+        self.close_where(None, true);
+        let Self {
+            products,
+            now,
+            params,
+            pop,
+            co,
+            trends,
+            purchased,
+            interactions,
+            ..
+        } = self;
+        assemble(
+            products,
+            &pop,
+            co,
+            &trends.signals(),
+            purchased,
+            interactions,
+            now,
+            &params,
+        )
+    }
+}
+
 /// Builds a model from history. Pure and deterministic: the same inputs give the same model,
-/// version included.
+/// version included. `events` in time order, as the lake's readers give them (see
+/// [`ModelBuilder`]).
 #[must_use]
 pub fn build_model(
     products: &[Product],
@@ -173,44 +392,24 @@ pub fn build_model(
     now: DateTime<Utc>,
     params: &TrainerParams,
 ) -> RecModel {
-    let hl = params.half_life_days;
-    // Popularity and per-session engagement.
-    let mut pop: HashMap<ProductId, f32> = HashMap::new();
-    let mut sessions: BTreeMap<u64, (DateTime<Utc>, HashMap<ProductId, f32>)> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.at < now) {
-        let w = interest_weight(e.kind) as f32;
-        if w <= 0.0 {
-            continue;
-        }
-        *pop.entry(e.product).or_default() += w * decay(now, e.at, hl);
-        let s = sessions.entry(e.session).or_insert((e.at, HashMap::new()));
-        s.0 = s.0.max(e.at);
-        let slot = s.1.entry(e.product).or_default();
-        *slot = slot.max(w);
-    }
-    let mut baskets: BTreeMap<u64, (DateTime<Utc>, HashMap<ProductId, f32>)> = BTreeMap::new();
-    let mut purchased: BTreeMap<CustomerId, Vec<ProductId>> = BTreeMap::new();
-    for p in purchases.iter().filter(|p| p.at < now) {
-        *pop.entry(p.product).or_default() +=
-            super::trends::PURCHASE_WEIGHT as f32 * decay(now, p.at, hl);
-        let b = baskets
-            .entry(p.order.get())
-            .or_insert((p.at, HashMap::new()));
-        b.1.insert(p.product, super::trends::PURCHASE_WEIGHT as f32);
-        purchased.entry(p.customer).or_default().push(p.product);
-    }
+    let mut builder = ModelBuilder::new(products, now, params);
+    builder.add_interactions(events);
+    builder.add_purchases(purchases);
+    builder.finish()
+}
 
-    // Co-occurrence: sessions and baskets.
-    let mut co: HashMap<(ProductId, ProductId), f32> = HashMap::new();
-    for (at, items) in sessions.values().chain(baskets.values()) {
-        let mut v: Vec<(ProductId, f32)> = items.iter().map(|(p, w)| (*p, *w)).collect();
-        add_pairs(
-            &mut co,
-            &mut v,
-            params.max_session_items,
-            decay(now, *at, hl),
-        );
-    }
+/// The model from its folded parts.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    products: &[Product],
+    pop: &HashMap<ProductId, f32>,
+    co: HashMap<(ProductId, ProductId), f32>,
+    trends: &[TrendSignal],
+    purchased: BTreeMap<CustomerId, Vec<ProductId>>,
+    interactions: u64,
+    now: DateTime<Utc>,
+    params: &TrainerParams,
+) -> RecModel {
     // Cosine-style normalisation by each item's own weight, so blockbusters don't neighbour
     // everything.
     let mut per_item: HashMap<ProductId, Vec<Neighbour>> = HashMap::new();
@@ -247,8 +446,6 @@ pub fn build_model(
     neighbours.sort_by_key(|(p, _)| *p);
 
     // Trends.
-    let attrs: HashMap<ProductId, TrendAttributes> = TrendAttributes::of_catalog(products);
-    let trends = compute_trends(events, purchases, &attrs, now, params.trends);
     let trend_of = |dim: TrendDimension| -> HashMap<String, f32> {
         let max = trends
             .iter()
@@ -325,13 +522,13 @@ pub fn build_model(
     let mut model = RecModel {
         version: String::new(),
         trained_at: now,
-        trained_on_events: events.len() as u64,
+        trained_on_events: interactions,
         products: model_products,
         neighbours,
         popular_by_segment,
         trending_by_segment,
         purchased,
-        trends,
+        trends: trends.to_vec(),
     };
     // Deterministic version: training time plus a digest of the model's content, so the same
     // inputs give the same version and different content never shares one.
@@ -464,6 +661,151 @@ mod tests {
                 .get(),
             5,
             "carts weigh more"
+        );
+    }
+
+    /// `days` days of `per_day` sessions, each of three products viewed within its hour, in time
+    /// order; the session ids never repeat.
+    fn visits(now: DateTime<Utc>, days: i64, per_day: u64) -> Vec<TrainingEvent> {
+        let mut events = Vec::new();
+        for day in 0..days {
+            for s in 0..per_day {
+                let session = u64::try_from(day).unwrap() * per_day + s;
+                let at = now - Duration::days(days - day)
+                    + Duration::minutes(i64::try_from(s * 1440 / per_day).unwrap());
+                let first = u32::try_from(session % 17).unwrap() + 1;
+                for (i, p) in [first, first % 17 + 1, (first + 5) % 17 + 1]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let kind = if i == 2 {
+                        EventType::AddToCart
+                    } else {
+                        EventType::ProductView
+                    };
+                    events.push(ev(
+                        session,
+                        s + 1,
+                        p,
+                        kind,
+                        at + Duration::minutes(i as i64),
+                    ));
+                }
+            }
+        }
+        events
+    }
+
+    fn by_hour(events: &[TrainingEvent]) -> Vec<Vec<TrainingEvent>> {
+        let mut chunks: BTreeMap<i64, Vec<TrainingEvent>> = BTreeMap::new();
+        for e in events {
+            chunks
+                .entry(e.at.timestamp().div_euclid(3600))
+                .or_default()
+                .push(*e);
+        }
+        chunks.into_values().collect()
+    }
+
+    #[test]
+    fn history_read_hour_by_hour_gives_the_model_of_history_read_whole() {
+        let now: DateTime<Utc> = "2026-11-25T00:00:00Z".parse().unwrap();
+        let products: Vec<Product> = (1..=17).map(|i| product(i, "Shirts", "Blue")).collect();
+        let events = visits(now, 10, 40);
+        let params = TrainerParams::default();
+        let whole = build_model(&products, &events, &[], now, &params);
+        let mut builder = ModelBuilder::new(&products, now, &params);
+        for chunk in by_hour(&events) {
+            builder.add_interactions(&chunk);
+        }
+        let chunked = builder.finish();
+
+        let scores = |m: &RecModel| -> BTreeMap<(u32, u32), f32> {
+            m.neighbours
+                .iter()
+                .flat_map(|(p, ns)| {
+                    ns.iter()
+                        .map(move |n| ((p.get(), n.product_id.get()), n.score))
+                })
+                .collect()
+        };
+        let (a, b) = (scores(&whole), scores(&chunked));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (k, x) in &a {
+            assert!((x - b[k]).abs() < 1e-5, "{k:?}: {x} vs {}", b[k]);
+        }
+        assert_eq!(whole.popular_by_segment, chunked.popular_by_segment);
+        assert_eq!(whole.trained_on_events, chunked.trained_on_events);
+        let keys = |m: &RecModel| m.trends.iter().map(|t| t.key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&whole), keys(&chunked));
+    }
+
+    /// History in hourly chunks, as the lake's readers give it.
+    struct Hourly(Vec<Vec<TrainingEvent>>);
+
+    #[async_trait::async_trait]
+    impl HistorySource for Hourly {
+        fn interactions(
+            &self,
+            _from: DateTime<Utc>,
+            _to: DateTime<Utc>,
+        ) -> futures::stream::BoxStream<'static, Result<Vec<TrainingEvent>, LakeError>> {
+            use futures::StreamExt as _;
+            futures::stream::iter(self.0.clone().into_iter().map(Ok)).boxed()
+        }
+
+        fn clickstream(
+            &self,
+            _from: DateTime<Utc>,
+            _to: DateTime<Utc>,
+        ) -> futures::stream::BoxStream<'static, Result<Vec<crate::event::ClickEvent>, LakeError>>
+        {
+            use futures::StreamExt as _;
+            futures::stream::empty().boxed()
+        }
+
+        async fn latest_click_day(&self) -> Result<Option<chrono::NaiveDate>, LakeError> {
+            Ok(None)
+        }
+
+        fn purchases(
+            &self,
+            _from: DateTime<Utc>,
+            _to: DateTime<Utc>,
+        ) -> futures::stream::BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
+            use futures::StreamExt as _;
+            futures::stream::empty().boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn training_holds_about_a_day_of_sessions_whatever_the_window() {
+        // 60 days of 50 sessions a day, read hour by hour.
+        let now: DateTime<Utc> = "2026-11-25T00:00:00Z".parse().unwrap();
+        let products: Vec<Product> = (1..=17).map(|i| product(i, "Shirts", "Blue")).collect();
+        let events = visits(now, 60, 50);
+        let mut catalog = crate::ports::MockProductCatalog::new();
+        catalog
+            .expect_list()
+            .returning(move || Ok(products.clone()));
+        let mut models = crate::ports::MockModelStore::new();
+        models.expect_put().returning(|_| Ok(()));
+        let trainer = Trainer::new(
+            Hourly(by_hour(&events)),
+            catalog,
+            models,
+            TrainerParams::default(),
+        );
+
+        let (model, report) = trainer.train(now).await.unwrap();
+
+        assert_eq!(report.interactions, events.len() as u64);
+        assert!(!model.neighbours.is_empty());
+        // A day and an hour of sessions may be open (the idle time), never the window's 3 000.
+        assert!(
+            report.peak_open_sessions <= 2 * 50 + 5,
+            "{} sessions held open at once",
+            report.peak_open_sessions
         );
     }
 

@@ -127,7 +127,73 @@ impl Counts {
     }
 }
 
+/// Trend counts accumulated one interaction or purchase at a time, for a history read in
+/// chunks: what it holds follows the catalog's keys, not the number of events.
+pub struct TrendCounter {
+    now: DateTime<Utc>,
+    recent_start: DateTime<Utc>,
+    baseline_start: DateTime<Utc>,
+    min_recent: f64,
+    counts: Counts,
+}
+
+impl TrendCounter {
+    /// Counts for the windows ending at `now`.
+    #[must_use]
+    pub fn new(now: DateTime<Utc>, params: TrendParams) -> Self {
+        let recent_start = now
+            .checked_sub_signed(params.recent)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let baseline_start = recent_start
+            .checked_sub_signed(params.baseline)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Self {
+            now,
+            recent_start,
+            baseline_start,
+            min_recent: params.min_recent,
+            counts: Counts::default(),
+        }
+    }
+
+    fn add(
+        &mut self,
+        products: &HashMap<ProductId, TrendAttributes>,
+        product: ProductId,
+        at: DateTime<Utc>,
+        w: f64,
+    ) {
+        if w <= 0.0 || at >= self.now || at < self.baseline_start {
+            return;
+        }
+        if let Some(a) = products.get(&product) {
+            self.counts.add(at >= self.recent_start, product, a, w);
+        }
+    }
+
+    /// Counts an interaction with a product of `products` (others are not counted).
+    pub fn interaction(
+        &mut self,
+        products: &HashMap<ProductId, TrendAttributes>,
+        e: &TrainingEvent,
+    ) {
+        self.add(products, e.product, e.at, interest_weight(e.kind));
+    }
+
+    /// Counts a purchased line of a product of `products` (others are not counted).
+    pub fn purchase(&mut self, products: &HashMap<ProductId, TrendAttributes>, p: &PurchaseRecord) {
+        self.add(products, p.product, p.at, PURCHASE_WEIGHT);
+    }
+
+    /// The signals of what was counted, best first.
+    #[must_use]
+    pub fn signals(&self) -> Vec<TrendSignal> {
+        signals(&self.counts, self.min_recent)
+    }
+}
+
 /// Computes trend signals at `now` from interactions and purchases, best first.
+#[must_use]
 pub fn compute_trends<'a>(
     events: impl IntoIterator<Item = &'a TrainingEvent>,
     purchases: impl IntoIterator<Item = &'a PurchaseRecord>,
@@ -135,28 +201,14 @@ pub fn compute_trends<'a>(
     now: DateTime<Utc>,
     params: TrendParams,
 ) -> Vec<TrendSignal> {
-    let recent_start = now
-        .checked_sub_signed(params.recent)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let baseline_start = recent_start
-        .checked_sub_signed(params.baseline)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let mut counts = Counts::default();
-    let mut add = |product: ProductId, at: DateTime<Utc>, w: f64| {
-        if w <= 0.0 || at >= now || at < baseline_start {
-            return;
-        }
-        if let Some(a) = products.get(&product) {
-            counts.add(at >= recent_start, product, a, w);
-        }
-    };
+    let mut counter = TrendCounter::new(now, params);
     for e in events {
-        add(e.product, e.at, interest_weight(e.kind));
+        counter.interaction(products, e);
     }
     for p in purchases {
-        add(p.product, p.at, PURCHASE_WEIGHT);
+        counter.purchase(products, p);
     }
-    signals(&counts, params.min_recent)
+    counter.signals()
 }
 
 fn signals(c: &Counts, min_recent: f64) -> Vec<TrendSignal> {

@@ -4,7 +4,7 @@
 //! `fashion-aws-sql`'s store). The trainer's history does not go through SQL: see
 //! [`crate::LocalHistory`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Decimal128Array, RecordBatch, TimestampMicrosecondArray,
@@ -21,6 +21,8 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::object_store::ObjectStore;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, lit};
 use datafusion::scalar::ScalarValue;
@@ -52,10 +54,18 @@ pub enum LakeRoot {
 }
 
 /// DataFusion over a lake and the tables its catalog knows.
+///
+/// Each query plans in a new session (the catalog and the partitions' files are listed as they
+/// are now), and every session, of this engine and its clones, shares one runtime: its caches of
+/// Parquet footers and file statistics, each entry checked against the file's size and
+/// modification time, so a repeated query (the dashboard's, the API's) decodes no footer twice and
+/// a file rewritten since is read again. DataFusion's cache of directory listings is turned off:
+/// it never expires by default, and would hide the files written after a first query.
 #[derive(Clone)]
 pub struct DataFusionEngine {
     root: LakeRoot,
     catalog: Arc<dyn TableCatalog>,
+    runtime: Arc<OnceLock<Arc<RuntimeEnv>>>,
 }
 
 fn query_err(e: impl std::fmt::Display) -> LakeError {
@@ -74,7 +84,11 @@ impl DataFusionEngine {
     /// An engine over the lake at `root`, registering the tables `catalog` knows.
     #[must_use]
     pub fn over(root: LakeRoot, catalog: Arc<dyn TableCatalog>) -> Self {
-        Self { root, catalog }
+        Self {
+            root,
+            catalog,
+            runtime: Arc::default(),
+        }
     }
 
     /// Where `table`'s files are listed from, and the extension they end in.
@@ -112,6 +126,18 @@ impl DataFusionEngine {
         }
     }
 
+    /// The runtime every session of this engine shares, made on first use.
+    fn runtime(&self) -> Result<Arc<RuntimeEnv>, LakeError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime.clone());
+        }
+        let made = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()
+            .map_err(query_err)?;
+        Ok(self.runtime.get_or_init(|| made).clone())
+    }
+
     /// A session with every catalogued table registered.
     ///
     /// # Errors
@@ -120,7 +146,7 @@ impl DataFusionEngine {
         let config = SessionConfig::new()
             .with_target_partitions(2)
             .with_information_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime()?);
         if let LakeRoot::Store { url, store, .. } = &self.root {
             let root = ObjectStoreUrl::parse(url).map_err(query_err)?;
             ctx.register_object_store(root.as_ref(), store.clone());

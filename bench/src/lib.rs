@@ -150,3 +150,39 @@ pub fn write_section(name: &str, body: &str) -> std::io::Result<PathBuf> {
     std::fs::write(&path, text)?;
     Ok(path)
 }
+
+/// The commit the benchmark ran at.
+#[must_use]
+pub fn git_head() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "an unknown commit".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        )
+}
+
+/// Runs a peer or harness (`command`, which prints one JSON object on its standard output) and
+/// parses what it printed; `what` names it in errors, with its standard error.
+///
+/// # Errors
+/// When it cannot be started, fails, or prints something else.
+pub fn peer_output(
+    command: &mut std::process::Command,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context as _;
+    let out = command
+        .output()
+        .with_context(|| format!("failed to run {what}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).with_context(|| format!("{what}'s output"))
+}

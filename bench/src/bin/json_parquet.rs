@@ -14,7 +14,9 @@ use std::process::Command;
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
-use fashion_bench::{Spread, arg, load_average, machine, repo_root, timed, write_section};
+use fashion_bench::{
+    Spread, arg, load_average, machine, peer_output, repo_root, timed, write_section,
+};
 use fashion_datagen::{GenConfig, Generator};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::lake::{TableDef, TableRows, tables};
@@ -89,25 +91,21 @@ fn main() -> anyhow::Result<()> {
     let (seconds, rows) = timed(1, runs, || ours(&input, &out, arrived));
     let rows = rows?;
     let out_bytes = std::fs::metadata(&out)?.len();
-    let answer = Command::new(&python)
-        .arg(repo_root().join("bench/python/json_parquet.py"))
-        .arg("--input")
-        .arg(&input)
-        .arg("--ours")
-        .arg(&out)
-        .arg("--out-dir")
-        .arg(&dir)
-        .arg("--runs")
-        .arg(runs.to_string())
-        .output()
-        .context("failed to run the Python peers")?;
-    let _ = std::fs::remove_dir_all(&dir);
-    anyhow::ensure!(
-        answer.status.success(),
-        "the peers failed: {}",
-        String::from_utf8_lossy(&answer.stderr)
+    let peers = peer_output(
+        Command::new(&python)
+            .arg(repo_root().join("bench/python/json_parquet.py"))
+            .arg("--input")
+            .arg(&input)
+            .arg("--ours")
+            .arg(&out)
+            .arg("--out-dir")
+            .arg(&dir)
+            .arg("--runs")
+            .arg(runs.to_string()),
+        "the Python peers",
     );
-    let peers: serde_json::Value = serde_json::from_slice(&answer.stdout)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let peers = peers?;
 
     let mb = bytes / 1e6;
     let mut body = format!(

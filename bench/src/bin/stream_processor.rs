@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use fashion_bench::{Spread, arg, load_average, machine, repo_root, timed, write_section};
+use fashion_bench::{
+    Spread, arg, git_head, load_average, machine, peer_output, repo_root, timed, write_section,
+};
 use fashion_datagen::{GenConfig, GeneratedEvent, Generator};
 use fashion_domain::activity::{MAX_SEEN_EVENTS, UserActivity, codec};
 use fashion_domain::event::ClickEvent;
@@ -208,20 +210,6 @@ fn main() -> anyhow::Result<()> {
     println!("{body}");
     eprintln!("wrote {}", path.display());
     Ok(())
-}
-
-/// The commit the benchmark ran at.
-fn git_head() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(repo_root())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or_else(
-            || "an unknown commit".to_owned(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
-        )
 }
 
 fn processor(
@@ -575,27 +563,23 @@ fn python_peer(
         .collect();
     std::fs::write(dir.join("warm.json"), serde_json::to_vec(&warm)?)?;
     let script = repo_root().join("bench/python/stream_processor.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg("--dir")
-        .arg(&dir)
-        .arg("--now")
-        .arg(setup.now.to_rfc3339())
-        .arg("--seen-window")
-        .arg(MAX_SEEN_EVENTS.to_string())
-        .arg("--warm")
-        .arg(dir.join("warm.json"))
-        .arg("--runs")
-        .arg(setup.runs.to_string())
-        .output()
-        .context("failed to run python3")?;
-    let _ = std::fs::remove_dir_all(&dir);
-    anyhow::ensure!(
-        out.status.success(),
-        "the Python peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = peer_output(
+        Command::new("python3")
+            .arg(&script)
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--now")
+            .arg(setup.now.to_rfc3339())
+            .arg("--seen-window")
+            .arg(MAX_SEEN_EVENTS.to_string())
+            .arg("--warm")
+            .arg(dir.join("warm.json"))
+            .arg("--runs")
+            .arg(setup.runs.to_string()),
+        "the Python peer",
     );
-    serde_json::from_slice(&out.stdout).context("the Python peer's output")
+    let _ = std::fs::remove_dir_all(&dir);
+    out
 }
 
 /// The targets on the ESM-like shape, each met only when the whole range meets it.

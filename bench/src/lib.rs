@@ -102,12 +102,17 @@ pub fn load_average() -> String {
 /// The value after the command-line flag `name`, parsed, or `default`.
 #[must_use]
 pub fn arg(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i.saturating_add(1)))
+    arg_text(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The value after the command-line flag `name`, if given.
+#[must_use]
+pub fn arg_text(name: &str) -> Option<String> {
+    let mut args = std::env::args().skip_while(|a| a != name);
+    args.next()?;
+    args.next()
 }
 
 /// One line describing the machine (CPU model and count), for the figures' context.

@@ -20,7 +20,8 @@ use anyhow::Context;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use fashion_bench::{
-    Spread, arg, git_head, load_average, machine, peer_output, repo_root, timed, write_section,
+    Spread, arg, arg_text, git_head, load_average, machine, peer_output, repo_root, timed,
+    write_section,
 };
 use fashion_datagen::{GenConfig, Generator};
 use fashion_domain::event::ClickEvent;
@@ -92,14 +93,8 @@ fn series(v: &Value) -> Vec<f64> {
 
 fn main() -> anyhow::Result<()> {
     let runs = arg("--runs", 5).max(1);
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let ours = flag("--bootstrap").context("usage: lambda_start --bootstrap PATH [--runs N]")?;
+    let ours =
+        arg_text("--bootstrap").context("usage: lambda_start --bootstrap PATH [--runs N]")?;
     let endpoint = std::env::var("FASHION_TEST_AWS_ENDPOINT")
         .context("FASHION_TEST_AWS_ENDPOINT is not set: run `scripts/bench --only lambda-start`")?;
     // The emulator's virtualenv has boto3, which the harness and the Python function use.

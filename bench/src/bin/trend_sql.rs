@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::Utc;
 use fashion_bench::{
-    Spread, arg, git_head, load_average, machine, peer_output, repo_root, write_section,
+    Spread, arg, arg_text, git_head, load_average, machine, peer_output, repo_root, write_section,
 };
 use fashion_domain::ports::{HistorySource, QueryEngine, QueryParam, QueryResult, TableCatalog};
 use fashion_domain::services::named_queries::{NAMED_QUERIES, params_for};
@@ -154,13 +154,15 @@ fn locked_version(krate: &str) -> String {
 
 fn main() -> anyhow::Result<()> {
     let runs = arg("--runs", 5).max(1) as usize;
-    let args: Vec<String> = std::env::args().collect();
-    let data_dir = args
-        .iter()
-        .position(|a| a == "--data-dir")
-        .and_then(|i| args.get(i + 1))
+    let data_dir = arg_text("--data-dir")
         .map(PathBuf::from)
         .context("usage: trend_sql --data-dir DIR [--runs N] (a data directory with a lake)")?;
+    anyhow::ensure!(
+        data_dir.join("lake").is_dir() && data_dir.join("state.db").is_file(),
+        "{} holds no lake and catalog (lake/, state.db): build one with `fashion --data-dir DIR \
+         generate`, `sink run` and `etl backfill`, as `scripts/bench --only trend-sql` does",
+        data_dir.display()
+    );
     let python = std::env::var("FASHION_TEST_PYTHON").context(
         "FASHION_TEST_PYTHON is not set: it names a Python with DuckDB; run \
          `scripts/bench --only trend-sql`, which prepares one",

@@ -248,7 +248,7 @@ impl<'a> ModelBuilder<'a> {
                 .checked_sub_signed(Duration::hours(1))
                 .and_then(|t| t.checked_sub_signed(SESSION_IDLE))
             {
-                self.close(before, false);
+                self.close_where(Some(before), false);
             }
         }
         let hl = self.params.half_life_days;
@@ -277,7 +277,7 @@ impl<'a> ModelBuilder<'a> {
             .min()
             .and_then(|first| first.checked_sub_signed(BASKET_SPAN))
         {
-            self.close(before, true);
+            self.close_where(Some(before), true);
         }
         let hl = self.params.half_life_days;
         let weight = super::trends::PURCHASE_WEIGHT as f32;
@@ -328,10 +328,6 @@ impl<'a> ModelBuilder<'a> {
                 );
             }
         }
-    }
-
-    fn close(&mut self, before: DateTime<Utc>, baskets: bool) {
-        self.close_where(Some(before), baskets);
     }
 
     /// The interactions folded in so far (before training time).

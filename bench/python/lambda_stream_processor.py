@@ -146,6 +146,7 @@ class Function:
                 "seen": seen,
                 "seen_set": set(seen),
                 "count": state["count"],
+                "purchased": state.get("purchased", []),
                 "version": int(item["version"]["N"]),
                 "applied": None if applied is None else (applied[0], int(applied[1])),
             }
@@ -233,7 +234,7 @@ def _processing_in_place(events):
 
 
 def fresh_activity():
-    return {"recent": [], "seen": deque(), "seen_set": set(), "count": 0, "version": 0, "applied": None}
+    return {"recent": [], "seen": deque(), "seen_set": set(), "count": 0, "purchased": [], "version": 0, "applied": None}
 
 
 def number(v):
@@ -261,6 +262,7 @@ def activity_item(customer, a, expires, stamp):
         "recent": [[p, t, at.isoformat()] for p, t, at in a["recent"]],
         "seen": list(a["seen"]),
         "count": a["count"],
+        "purchased": a["purchased"],
         "applied": None if a["applied"] is None else [a["applied"][0], str(a["applied"][1])],
     }
     return {

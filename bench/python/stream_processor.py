@@ -119,7 +119,6 @@ class Model:
                 v.append(p["id"])
         self.popular = {s: ids for s, ids in m["popular_by_segment"]}
         self.trending = {s: ids for s, ids in m["trending_by_segment"]}
-        self.purchased = {c: set(ps) for c, ps in m["purchased"]}
 
     def segment_of(self, recent):
         votes = {}
@@ -135,7 +134,7 @@ class Model:
                 best = (g, v)
         return best[0] if best else None
 
-    def recommend(self, customer, recent, now):
+    def recommend(self, purchased, recent, now):
         cand = {}
 
         def bump(p, s, reason):
@@ -168,8 +167,6 @@ class Model:
             mp = self.products.get(p)
             if mp is not None:
                 e[0] *= 1.0 + TREND_BOOST * mp["trend"]
-        purchased = self.purchased.get(customer, ())
-
         def keep(p):
             mp = self.products.get(p)
             return p not in purchased and mp is not None and mp["available"]
@@ -230,6 +227,7 @@ def load_warm(path):
             "seen": seen,
             "seen_set": set(seen),
             "count": a["count"],
+            "purchased": list(a.get("purchased", [])),
             "version": 1,
             "applied": None if a["applied"] is None else (a["applied"][0], int(a["applied"][1])),
         }
@@ -242,6 +240,7 @@ def copy_activity(a_):
         "seen": deque(a_["seen"]),
         "seen_set": set(a_["seen_set"]),
         "count": a_["count"],
+        "purchased": a_["purchased"],
         "version": a_["version"],
         "applied": a_["applied"],
     }
@@ -268,7 +267,7 @@ def run(batches, warm, catalog, model, now, max_seen):
         for customer in sorted(groups):
             a_ = activity.get(customer)
             if a_ is None:
-                a_ = {"recent": [], "seen": deque(), "seen_set": set(), "count": 0, "version": 0, "applied": None}
+                a_ = {"recent": [], "seen": deque(), "seen_set": set(), "count": 0, "purchased": [], "version": 0, "applied": None}
             new = 0
             for shard, seq, ev in groups[customer]:
                 applied = a_["applied"]
@@ -296,7 +295,7 @@ def run(batches, warm, catalog, model, now, max_seen):
                         del recent[0 : len(recent) - MAX_RECENT]
             if new == 0:
                 continue
-            items = model.recommend(customer, a_["recent"], now)
+            items = model.recommend(a_["purchased"], a_["recent"], now)
             if items:
                 recs[customer] = {"items": items, "model_version": model.version}
             a_["version"] += 1

@@ -1,9 +1,10 @@
-//! A customer's recent activity: what the stream processor remembers between batches, kept
-//! small enough for one DynamoDB write unit per update ([`codec`]: under 1 KB at every cap).
+//! A customer's recent activity: what the stream processor remembers between batches, and the
+//! products they bought most recently (written by the trainer, never recommended to them again),
+//! kept small enough for one DynamoDB write unit per update ([`codec`]: under 1 KB at every cap).
 
 use std::collections::{HashSet, VecDeque};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound as _, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::EventType;
@@ -19,6 +20,9 @@ pub const MAX_RECENT_INTERACTIONS: usize = 50;
 /// Replays of stream records (a retried batch) are recognised by their position instead
 /// ([`UserActivity::applied`]), whatever the batch size.
 pub const MAX_SEEN_EVENTS: usize = 32;
+/// Most recently bought products kept per customer. The recommender leaves them out; an older
+/// purchase may be recommended again (clothes wear out, and a customer's taste moves on).
+pub const MAX_PURCHASED: usize = 32;
 
 /// An event id as remembered: its 128 bits folded into 64 (the halves xor-ed). Event ids are
 /// random UUIDs (122 random bits), so two ids among one customer's [`MAX_SEEN_EVENTS`] collide
@@ -53,6 +57,16 @@ impl<'de> Deserialize<'de> for EventKey {
             Stored::Id(id) => Self::of(id),
         })
     }
+}
+
+/// A time as an activity record keeps it: to the millisecond (earlier digits dropped). The
+/// recommender weighs interactions by their age in hours, and a millisecond time takes four
+/// bytes where a nanosecond one takes seven ([`codec`]), which keeps a record at every cap
+/// within one DynamoDB write unit. The lake keeps events' times as they were sent.
+#[must_use]
+pub fn to_the_millisecond(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(chrono::TimeDelta::milliseconds(1))
+        .unwrap_or(at)
 }
 
 /// Where a record sits on the stream: its shard and its position there.
@@ -93,6 +107,9 @@ pub struct UserActivity {
     pub event_count: u64,
     /// Event time of the newest applied event.
     pub last_event_at: Option<DateTime<Utc>>,
+    /// Products bought, oldest first, at most [`MAX_PURCHASED`], each once.
+    #[serde(default)]
+    pub purchased: Vec<ProductId>,
     /// Optimistic-concurrency version; 0 for a record not yet stored.
     pub version: u64,
 }
@@ -108,6 +125,7 @@ impl UserActivity {
             applied: None,
             event_count: 0,
             last_event_at: None,
+            purchased: Vec::new(),
             version: 0,
         }
     }
@@ -155,8 +173,44 @@ impl UserActivity {
         }
     }
 
-    /// Adds an interaction, keeping the list in event-time order and within the cap.
+    /// Records products bought, in the order given (oldest first): each moves to the newest end
+    /// (once), and the oldest beyond [`MAX_PURCHASED`] are forgotten. True when the list changed.
+    pub fn remember_purchases(&mut self, products: impl IntoIterator<Item = ProductId>) -> bool {
+        let before = self.purchased.clone();
+        for p in products {
+            if self.purchased.last() == Some(&p) {
+                continue;
+            }
+            self.purchased.retain(|q| *q != p);
+            self.purchased.push(p);
+        }
+        let over = self.purchased.len().saturating_sub(MAX_PURCHASED);
+        self.purchased.drain(..over);
+        self.purchased != before
+    }
+
+    /// Whether the customer bought the product recently (see [`MAX_PURCHASED`]).
+    #[must_use]
+    pub fn bought(&self, product: ProductId) -> bool {
+        self.purchased.contains(&product)
+    }
+
+    /// Notes an event's time: the newest becomes `last_event_at` (to the millisecond, see
+    /// [`to_the_millisecond`]).
+    pub fn note_event_time(&mut self, at: DateTime<Utc>) {
+        let at = to_the_millisecond(at);
+        if self.last_event_at.is_none_or(|t| t < at) {
+            self.last_event_at = Some(at);
+        }
+    }
+
+    /// Adds an interaction, keeping the list in event-time order and within the cap; its time
+    /// is kept to the millisecond ([`to_the_millisecond`]).
     pub fn push_interaction(&mut self, it: Interaction) {
+        let it = Interaction {
+            at: to_the_millisecond(it.at),
+            ..it
+        };
         let pos = self
             .recent
             .iter()
@@ -166,9 +220,7 @@ impl UserActivity {
         while self.recent.len() > MAX_RECENT_INTERACTIONS {
             self.recent.pop_front();
         }
-        if self.last_event_at.is_none_or(|t| t < it.at) {
-            self.last_event_at = Some(it.at);
-        }
+        self.note_event_time(it.at);
     }
 }
 
@@ -230,6 +282,26 @@ mod tests {
     }
 
     #[test]
+    fn purchases_are_kept_once_newest_last_and_capped() {
+        let mut a = UserActivity::new(CustomerId::new(1).unwrap());
+        let p = |i: u32| ProductId::new(i).unwrap();
+        assert!(a.remember_purchases([p(1), p(2), p(1)]));
+        assert_eq!(a.purchased, vec![p(2), p(1)]);
+        assert!(
+            !a.remember_purchases([p(2), p(1)]),
+            "the same lines again change nothing"
+        );
+        let many = u32::try_from(MAX_PURCHASED).unwrap() + 5;
+        assert!(a.remember_purchases((10..10 + many).map(p)));
+        assert_eq!(a.purchased.len(), MAX_PURCHASED);
+        assert!(
+            !a.bought(p(1)) && !a.bought(p(14)),
+            "the oldest are forgotten"
+        );
+        assert!(a.bought(p(15)) && a.bought(p(9 + many)));
+    }
+
+    #[test]
     fn ids_stored_whole_before_read_as_their_keys() {
         let id = EventId::from_uuid(Uuid::new_v4());
         let stored = serde_json::json!({
@@ -239,6 +311,10 @@ mod tests {
         let a: UserActivity = serde_json::from_value(stored).unwrap();
         assert!(a.has_seen(id));
         assert_eq!(a.applied, None);
+        assert!(
+            a.purchased.is_empty(),
+            "records stored before purchases have none"
+        );
         let again: UserActivity =
             serde_json::from_value(serde_json::to_value(&a).unwrap()).unwrap();
         assert_eq!(again, a);

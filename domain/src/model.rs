@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CustomerId, ProductId};
+use crate::ids::ProductId;
 use crate::trends::TrendSignal;
 
 /// The product attributes the recommender needs, denormalised into the model so scoring never
@@ -37,7 +37,10 @@ pub struct Neighbour {
     pub score: f32,
 }
 
-/// A trained model. Plain data: serialisable, versioned, and the same on every stack.
+/// A trained model. Plain data: serialisable, versioned, and the same on every stack. Its size
+/// follows the catalog, never the customer count: what each customer bought lives in their
+/// activity record ([`crate::activity::UserActivity::purchased`]), which the trainer keeps up to
+/// date. (Models stored with a `purchased` list still load; the list is ignored.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecModel {
     /// Unique, sortable version (`20261125T000100Z-…`).
@@ -54,8 +57,6 @@ pub struct RecModel {
     pub popular_by_segment: Vec<(String, Vec<ProductId>)>,
     /// Fastest-rising products per segment, best first.
     pub trending_by_segment: Vec<(String, Vec<ProductId>)>,
-    /// Products each customer has bought (never recommended again).
-    pub purchased: Vec<(CustomerId, Vec<ProductId>)>,
     /// The trend signals computed at training time, best first.
     pub trends: Vec<TrendSignal>,
 }

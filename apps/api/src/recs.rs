@@ -282,7 +282,7 @@ pub(crate) async fn get_recommendations(
                 top_n: limit,
                 ..RecommenderConfig::default()
             };
-            let items = model.recommend(customer, &[], ports.clock.now(), &cfg);
+            let items = model.recommend(&[], &[], ports.clock.now(), &cfg);
             let version = (!model.is_empty()).then(|| model.version().to_owned());
             (RecommendationSource::Fallback, version, None, items)
         }

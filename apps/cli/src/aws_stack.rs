@@ -7,13 +7,16 @@
 use anyhow::Context;
 use fashion_aws::{
     AthenaQueryEngine, AwsConfig, DynamoDbDeadLetterSink, DynamoDbProductCatalog,
-    DynamoDbRecommendationStore, GlueTableCatalog, KinesisClickstream, S3HistorySource,
-    S3LakeWriter, S3ModelStore,
+    DynamoDbRecommendationStore, DynamoDbUserActivityStore, GlueTableCatalog, KinesisClickstream,
+    S3HistorySource, S3LakeWriter, S3ModelStore,
 };
 use provisioning::config::{StackConfig, StackName};
 use provisioning::engine::state::{StackOutputs, StackState};
 use provisioning::layout::{names, prefixes};
 use provisioning::providers::aws::{OUT_NAME, athena, dynamodb, glue, kinesis, s3};
+
+/// How long a customer's activity record is kept after its last write (the functions' default).
+pub const ACTIVITY_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// Credentials the emulator accepts (the ones provisioning uses for it).
 pub const EMULATOR_KEY: &str = "test";
@@ -173,6 +176,16 @@ impl AwsStack {
     pub fn recommendations(&self) -> anyhow::Result<DynamoDbRecommendationStore> {
         let table = self.name_of(dynamodb::KIND, names::RECOMMENDATIONS)?;
         Ok(self.aws.dynamodb_recommendation_store(&table))
+    }
+
+    /// Customers' activity records (DynamoDB), written with the stream processor's
+    /// time-to-live.
+    ///
+    /// # Errors
+    /// When the table was not provisioned.
+    pub fn activity(&self) -> anyhow::Result<DynamoDbUserActivityStore> {
+        let table = self.name_of(dynamodb::KIND, names::USER_ACTIVITY)?;
+        Ok(self.aws.dynamodb_user_activity_store(&table, ACTIVITY_TTL))
     }
 
     /// The records set aside (DynamoDB).

@@ -119,6 +119,8 @@ pub struct DemoStack {
     pub history: Arc<dyn HistorySource>,
     /// Model artifacts.
     pub models: Arc<dyn ModelStore>,
+    /// Customers' activity records (the trainer adds their purchases).
+    pub activity: Arc<dyn UserActivityStore>,
     /// The transactional database.
     pub purchases: Arc<dyn PurchaseDb>,
     /// The stream processor, as the stack runs it.

@@ -10,12 +10,21 @@ use std::sync::Arc;
 use fashion_domain::ports::{
     ClickstreamPublisher, Clock, DeadLetterReader, HistorySource, LakeWriter, ModelStore,
     ProductCatalog, QueryEngine, RecommendationReader, SystemClock, TableCatalog,
+    UserActivityStore,
 };
 use fashion_domain::services::trainer::{Trainer, TrainerParams};
 
 use crate::cli::{Command, SchedulerCommand, SinkCommand, SqlEngine, StreamCommand};
 use crate::settings::{Settings, StackKind};
 use crate::stack::{LocalStack, LocalStores, PurchaseDb};
+
+/// The trainer over any stack's ports.
+pub type DynTrainer = Trainer<
+    Arc<dyn HistorySource>,
+    Arc<dyn ProductCatalog>,
+    Arc<dyn ModelStore>,
+    Arc<dyn UserActivityStore>,
+>;
 
 /// The ports of the configured stack.
 pub struct Ports {
@@ -33,6 +42,8 @@ pub struct Ports {
     pub history: Arc<dyn HistorySource>,
     /// Trained models.
     pub models: Arc<dyn ModelStore>,
+    /// Customers' activity records (the trainer adds their purchases).
+    pub activity: Arc<dyn UserActivityStore>,
     /// The lake's writer, for the daily job's tables.
     pub lake: Arc<dyn LakeWriter>,
     /// The lake's table catalog.
@@ -57,6 +68,7 @@ impl Ports {
                     stream: stack.stream,
                     history: stack.history,
                     models: stack.models,
+                    activity: Arc::new(stack.state.activity()),
                     lake: Arc::new(stack.lake),
                     tables: stack.catalog,
                 })
@@ -67,13 +79,12 @@ impl Ports {
 
     /// The trainer over this stack's history, catalog and model store.
     #[must_use]
-    pub fn trainer(
-        &self,
-    ) -> Trainer<Arc<dyn HistorySource>, Arc<dyn ProductCatalog>, Arc<dyn ModelStore>> {
+    pub fn trainer(&self) -> DynTrainer {
         Trainer::new(
             self.history.clone(),
             self.products.clone(),
             self.models.clone(),
+            self.activity.clone(),
             TrainerParams::default(),
         )
     }
@@ -90,6 +101,7 @@ async fn aws(kind: StackKind) -> anyhow::Result<Ports> {
         stream: Arc::new(stack.clickstream()?),
         history: Arc::new(stack.history()?),
         models: Arc::new(stack.models()?),
+        activity: Arc::new(stack.activity()?),
         lake: Arc::new(stack.lake_writer()?),
         tables: Arc::new(stack.tables()?),
     })

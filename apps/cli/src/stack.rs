@@ -65,7 +65,8 @@ pub type LocalSink = LakeSink<
 >;
 
 /// The trainer as the local stack wires it.
-pub type LocalTrainer = Trainer<Arc<LocalHistory>, SqliteProductCatalog, Arc<FileModelStore>>;
+pub type LocalTrainer =
+    Trainer<Arc<LocalHistory>, SqliteProductCatalog, Arc<FileModelStore>, SqliteUserActivityStore>;
 
 /// Every adapter of the local stack: its stores (reached through it, `stack.lake`), the
 /// transactional database and the clock.
@@ -252,6 +253,7 @@ impl LocalStack {
             self.history.clone(),
             self.state.catalog(),
             self.models.clone(),
+            self.state.activity(),
             TrainerParams::default(),
         )
     }

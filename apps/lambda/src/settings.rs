@@ -248,6 +248,10 @@ impl DailyJobSettings {
 pub struct TrainerSettings {
     /// Catalog table (the products the model describes).
     pub catalog_table: String,
+    /// Activity table (where customers' recent purchases are kept).
+    pub activity_table: String,
+    /// Activity time-to-live (as the stream processor's).
+    pub activity_ttl: Duration,
     /// Models bucket.
     pub models_bucket: String,
     /// Models prefix.
@@ -283,6 +287,8 @@ impl TrainerSettings {
         let lookback_days = r.bounded(TRAINER_LOOKBACK_DAYS, 90, LOOKBACK_DAYS);
         let settings = Self {
             catalog_table: r.required(CATALOG_TABLE),
+            activity_table: r.required(ACTIVITY_TABLE),
+            activity_ttl: days(r.bounded(ACTIVITY_TTL_DAYS, 30, MAX_TTL_DAYS)),
             models_bucket: r.required(MODELS_BUCKET),
             models_prefix: r.or(MODELS_PREFIX, "models"),
             glue_database: r.required(GLUE_DATABASE),
@@ -441,9 +447,10 @@ mod tests {
     fn the_trainer_reports_every_missing_variable_and_fills_defaults() {
         let err = TrainerSettings::from_lookup(&env(&[(TRAINER_LOOKBACK_DAYS, "0")]))
             .expect_err("incomplete");
-        assert_eq!(err.problems.len(), 5, "{err}");
+        assert_eq!(err.problems.len(), 6, "{err}");
         for var in [
             CATALOG_TABLE,
+            ACTIVITY_TABLE,
             MODELS_BUCKET,
             GLUE_DATABASE,
             LAKE_BUCKET,
@@ -453,6 +460,7 @@ mod tests {
         }
         let s = TrainerSettings::from_lookup(&env(&[
             (CATALOG_TABLE, "c"),
+            (ACTIVITY_TABLE, "a"),
             (MODELS_BUCKET, "m"),
             (GLUE_DATABASE, "g"),
             (LAKE_BUCKET, "l"),
@@ -466,6 +474,7 @@ mod tests {
             ),
             ("models", "lake", 90)
         );
+        assert_eq!(s.activity_ttl, Duration::from_secs(30 * 24 * 3600));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The trainer function: invoked on its schedule (EventBridge Scheduler, or an EventBridge rule),
 //! it runs the domain's [`Trainer`] over the lake's history (Parquet on S3, found through Glue),
-//! the DynamoDB product catalog and the S3 model store, and returns the training report. The
-//! stream processor picks the new model up on its next refresh.
+//! the DynamoDB product catalog and the S3 model store, writes customers' new purchases to their
+//! DynamoDB activity records, and returns the training report. The stream processor picks the
+//! new model up on its next refresh.
 
 use chrono::{Duration, Utc};
-use fashion_aws::{AwsConfig, DynamoDbProductCatalog, S3HistorySource, S3ModelStore};
+use fashion_aws::{
+    AwsConfig, DynamoDbProductCatalog, DynamoDbUserActivityStore, S3HistorySource, S3ModelStore,
+};
 use fashion_domain::services::trainer::{TrainReport, Trainer, TrainerParams};
 use serde_json::Value;
 
@@ -12,7 +15,8 @@ pub use crate::events::{TrainerFunctionError, training_time};
 use crate::settings::TrainerSettings;
 
 /// The trainer over the AWS adapters.
-pub type AwsTrainer = Trainer<S3HistorySource, DynamoDbProductCatalog, S3ModelStore>;
+pub type AwsTrainer =
+    Trainer<S3HistorySource, DynamoDbProductCatalog, S3ModelStore, DynamoDbUserActivityStore>;
 
 /// The function: its clients live as long as the execution environment.
 pub struct TrainerFunction {
@@ -35,6 +39,7 @@ impl TrainerFunction {
             ),
             aws.dynamodb_product_catalog(&settings.catalog_table),
             aws.s3_model_store(&settings.models_bucket, &settings.models_prefix),
+            aws.dynamodb_user_activity_store(&settings.activity_table, settings.activity_ttl),
             params,
         ))
     }

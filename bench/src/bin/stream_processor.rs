@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release -p fashion-bench --bin stream_processor [-- --users N --runs N]`
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,14 +20,14 @@ use fashion_datagen::{GenConfig, GeneratedEvent, Generator};
 use fashion_domain::activity::{MAX_SEEN_EVENTS, UserActivity, codec};
 use fashion_domain::event::ClickEvent;
 use fashion_domain::history::TrainingEvent;
-use fashion_domain::ids::CustomerId;
+use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::model::RecModel;
 use fashion_domain::ports::{ProductCatalog, RecommendationReader, UserActivityStore};
 use fashion_domain::services::recommender::ModelIndex;
 use fashion_domain::services::stream_processor::{
     BatchReport, ModelHandle, ProcessorConfig, StreamProcessor,
 };
-use fashion_domain::services::trainer::{TrainerParams, build_model};
+use fashion_domain::services::trainer::{TrainerParams, build_model, remember_purchases};
 use fashion_domain::stream::{SequenceNumber, ShardId, StreamRecord};
 use fashion_memory::{
     InMemoryDeadLetterSink, InMemoryProductCatalog, InMemoryRecommendationStore,
@@ -263,10 +263,34 @@ async fn warm_store(
     for batch in by_shard(records, 1, BATCH, 0) {
         p.process(&batch, now).await;
     }
+    // What the trainer adds: the week's purchases, in each customer's activity record.
+    let mut bought: BTreeMap<CustomerId, Vec<(DateTime<Utc>, ProductId)>> = BTreeMap::new();
+    for d in 0..WARM_DAYS {
+        for o in generator.day(d).orders {
+            let Some(customer) = o
+                .order
+                .customer_id
+                .and_then(|c| CustomerId::from_i64(c).ok())
+            else {
+                continue;
+            };
+            for item in &o.items {
+                if let Some(product) = item.product_id.and_then(|p| ProductId::from_i64(p).ok()) {
+                    bought
+                        .entry(customer)
+                        .or_default()
+                        .push((o.order.ordered_at, product));
+                }
+            }
+        }
+    }
+    let buyers: Vec<CustomerId> = bought.keys().copied().collect();
+    remember_purchases(activity.as_ref(), bought).await?;
     let customers: Vec<CustomerId> = records
         .iter()
         .filter_map(|e| e.partition_key.parse().ok())
         .filter_map(|c| CustomerId::new(c).ok())
+        .chain(buyers)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -556,6 +580,7 @@ fn python_peer(
                 "customer": a.customer_id.get(),
                 "recent": a.recent.iter().map(|i| json!([i.product_id.get(), i.event_type, i.at.to_rfc3339()])).collect::<Vec<_>>(),
                 "seen": a.seen_events.iter().map(|k| k.0).collect::<Vec<_>>(),
+                "purchased": a.purchased.iter().map(|p| p.get()).collect::<Vec<_>>(),
                 "applied": a.applied.as_ref().map(|p| json!([p.shard.0, p.sequence.0])),
                 "count": a.event_count,
             })

@@ -4,18 +4,23 @@
 //! Layout (integers are LEB128 varints; signed ones zigzag-encoded first):
 //!
 //! ```text
-//! u8      format (1)
+//! u8      format (2)
 //! varint  customer id
 //! varint  event count
 //! u8      flags: 1 = last event time follows, 2 = applied position follows
-//! [svar]  last event time, nanoseconds since the epoch
-//! varint  interactions; each: varint product id, u8 event type, svar nanoseconds since the
+//! u8      time unit: 0 ns, 1 µs, 2 ms, 3 s (the coarsest that holds every time exactly)
+//! [svar]  last event time, units since the epoch
+//! varint  interactions; each: varint product id, u8 event type, svar units since the
 //!         previous interaction's time (the first: since the epoch)
 //! varint  event keys; each: 8 bytes, little-endian
 //! [pos]   varint shard length, shard bytes; u8 0 then varint digit count and the digits two
 //!         to a byte (a decimal sequence number, as Kinesis's are), or u8 1 then varint length
 //!         and bytes
+//! varint  purchased products; each: varint product id
 //! ```
+//!
+//! Format 1 (records stored before purchases were kept) has no time unit byte (nanoseconds)
+//! and no purchased products; it still decodes.
 //!
 //! The version is not part of it: stores keep it beside, where their conditional write checks it.
 
@@ -28,7 +33,11 @@ use crate::event::EventType;
 use crate::ids::{CustomerId, ProductId};
 use crate::stream::{SequenceNumber, ShardId};
 
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// Records written before purchases and time units: nanoseconds, no purchases.
+const FORMAT_1: u8 = 1;
+/// Nanoseconds per time unit, by unit code.
+const UNITS: [i64; 4] = [1, 1_000, 1_000_000, 1_000_000_000];
 const HAS_LAST_EVENT: u8 = 1;
 const HAS_APPLIED: u8 = 2;
 const DIGITS: u8 = 0;
@@ -116,13 +125,23 @@ pub fn encode(a: &UserActivity) -> Result<Vec<u8>, EncodeError> {
         flags |= HAS_APPLIED;
     }
     out.push(flags);
+    let times = a
+        .last_event_at
+        .iter()
+        .chain(a.recent.iter().map(|it| &it.at))
+        .map(|t| nanos(*t))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let (code, unit) = coarsest_unit(&times);
+    out.push(code);
+    // Exact: `unit` divides every time.
+    let units = |t: DateTime<Utc>| nanos(t).map(|n| n.checked_div(unit).unwrap_or(n));
     if let Some(t) = a.last_event_at {
-        put_varint(&mut out, zigzag(nanos(t)?));
+        put_varint(&mut out, zigzag(units(t)?));
     }
     put_len(&mut out, a.recent.len());
     let mut previous = 0_i64;
     for it in &a.recent {
-        let at = nanos(it.at)?;
+        let at = units(it.at)?;
         put_varint(&mut out, u64::from(it.product_id.get()));
         out.push(type_code(it.event_type));
         put_varint(&mut out, zigzag(at.wrapping_sub(previous)));
@@ -151,7 +170,22 @@ pub fn encode(a: &UserActivity) -> Result<Vec<u8>, EncodeError> {
             out.extend_from_slice(digits);
         }
     }
+    put_len(&mut out, a.purchased.len());
+    for p in &a.purchased {
+        put_varint(&mut out, u64::from(p.get()));
+    }
     Ok(out)
+}
+
+/// The code and size in nanoseconds of the coarsest unit every time is a whole number of.
+fn coarsest_unit(times: &[i64]) -> (u8, i64) {
+    let mut best = (0, 1);
+    for (code, unit) in (0_u8..).zip(UNITS) {
+        if times.iter().all(|t| t.checked_rem(unit) == Some(0)) {
+            best = (code, unit);
+        }
+    }
+    best
 }
 
 /// Reads bytes front to back.
@@ -203,10 +237,6 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-
-    fn time(nanos: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp_nanos(nanos)
-    }
 }
 
 /// The record the bytes hold, with `version`.
@@ -216,8 +246,10 @@ impl<'a> Reader<'a> {
 pub fn decode(bytes: &[u8], version: u64) -> Result<UserActivity, DecodeError> {
     let mut r = Reader { bytes };
     let format = r.byte("format")?;
-    if format != FORMAT {
-        return Err(DecodeError(format!("format {format}, expected {FORMAT}")));
+    if format != FORMAT && format != FORMAT_1 {
+        return Err(DecodeError(format!(
+            "format {format}, expected {FORMAT_1} or {FORMAT}"
+        )));
     }
     let customer_id = CustomerId::new(r.varint("customer id")?)
         .map_err(|e| DecodeError(format!("customer id: {e}")))?;
@@ -226,8 +258,22 @@ pub fn decode(bytes: &[u8], version: u64) -> Result<UserActivity, DecodeError> {
     if flags & !(HAS_LAST_EVENT | HAS_APPLIED) != 0 {
         return Err(DecodeError(format!("unknown flags {flags:#04x}")));
     }
+    let unit = if format == FORMAT_1 {
+        1
+    } else {
+        let code = r.byte("time unit")?;
+        *UNITS
+            .get(usize::from(code))
+            .ok_or_else(|| DecodeError(format!("time unit {code}")))?
+    };
+    let time = |units: i64| {
+        units
+            .checked_mul(unit)
+            .map(DateTime::from_timestamp_nanos)
+            .ok_or_else(|| DecodeError("a time outside the encodable years".into()))
+    };
     let last_event_at = if flags & HAS_LAST_EVENT != 0 {
-        Some(Reader::time(unzigzag(r.varint("last event time")?)))
+        Some(time(unzigzag(r.varint("last event time")?))?)
     } else {
         None
     };
@@ -235,16 +281,13 @@ pub fn decode(bytes: &[u8], version: u64) -> Result<UserActivity, DecodeError> {
     let mut recent = VecDeque::with_capacity(n);
     let mut previous = 0_i64;
     for _ in 0..n {
-        let product = u32::try_from(r.varint("product id")?)
-            .ok()
-            .and_then(|p| ProductId::new(p).ok())
-            .ok_or_else(|| DecodeError("an invalid product id".into()))?;
+        let product = product_id(&mut r)?;
         let event_type = type_of(r.byte("event type")?)?;
         previous = previous.wrapping_add(unzigzag(r.varint("interaction time")?));
         recent.push_back(Interaction {
             product_id: product,
             event_type,
-            at: Reader::time(previous),
+            at: time(previous)?,
         });
     }
     let n = r.count("event key count", 8)?;
@@ -293,6 +336,14 @@ pub fn decode(bytes: &[u8], version: u64) -> Result<UserActivity, DecodeError> {
     } else {
         None
     };
+    let mut purchased = Vec::new();
+    if format == FORMAT {
+        let n = r.count("purchased count", 1)?;
+        purchased.reserve(n);
+        for _ in 0..n {
+            purchased.push(product_id(&mut r)?);
+        }
+    }
     if !r.bytes.is_empty() {
         return Err(DecodeError(format!(
             "{} bytes after its end",
@@ -306,18 +357,27 @@ pub fn decode(bytes: &[u8], version: u64) -> Result<UserActivity, DecodeError> {
         applied,
         event_count,
         last_event_at,
+        purchased,
         version,
     })
+}
+
+fn product_id(r: &mut Reader<'_>) -> Result<ProductId, DecodeError> {
+    u32::try_from(r.varint("product id")?)
+        .ok()
+        .and_then(|p| ProductId::new(p).ok())
+        .ok_or_else(|| DecodeError("an invalid product id".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activity::{MAX_RECENT_INTERACTIONS, MAX_SEEN_EVENTS};
+    use crate::activity::{MAX_PURCHASED, MAX_RECENT_INTERACTIONS, MAX_SEEN_EVENTS};
     use crate::ids::EventId;
     use proptest::prelude::*;
 
-    /// A customer at every cap: 50 interactions a day apart, 32 ids, a Kinesis position.
+    /// A customer at every cap: 50 interactions a day apart (to the nanosecond), 32 ids, a
+    /// Kinesis position, 32 purchased products.
     fn full() -> UserActivity {
         let mut a = UserActivity::new(CustomerId::new(u64::MAX >> 1).unwrap());
         let start: DateTime<Utc> = "2026-11-01T08:00:00.123456789Z".parse().unwrap();
@@ -337,6 +397,8 @@ mod tests {
             &SequenceNumber("49656710925460612948726418238117592893458306101542584338".into()),
         );
         a.event_count = 1_000_000;
+        let purchased = u32::try_from(MAX_PURCHASED).unwrap();
+        assert!(a.remember_purchases((0..purchased).map(|i| ProductId::new(60_000 + i).unwrap())));
         a.version = 9;
         a
     }
@@ -358,6 +420,56 @@ mod tests {
     }
 
     #[test]
+    fn times_are_kept_in_the_coarsest_exact_unit() {
+        // A record holds times to the millisecond; the codec keeps whatever it is given.
+        let a = full();
+        let millis = encode(&a).unwrap();
+        let mut fine = a.clone();
+        for (i, it) in (1..).zip(&mut fine.recent) {
+            it.at += chrono::Duration::nanoseconds(i);
+        }
+        let nanos = encode(&fine).unwrap();
+        assert_eq!(decode(&nanos, 9).unwrap(), fine);
+        assert_eq!(decode(&millis, 9).unwrap(), a);
+        assert!(
+            millis.len() + 100 < nanos.len(),
+            "milliseconds {} bytes, nanoseconds {}",
+            millis.len(),
+            nanos.len()
+        );
+    }
+
+    #[test]
+    fn records_of_the_first_format_still_decode_without_purchases() {
+        // Format 1: nanoseconds, no time unit byte, nothing after the position.
+        let at: DateTime<Utc> = "2026-11-01T08:00:00.123456789Z".parse().unwrap();
+        let nanos = at.timestamp_nanos_opt().unwrap();
+        let mut bytes = vec![FORMAT_1];
+        put_varint(&mut bytes, 7);
+        put_varint(&mut bytes, 3);
+        bytes.push(HAS_LAST_EVENT);
+        put_varint(&mut bytes, zigzag(nanos));
+        put_varint(&mut bytes, 1);
+        put_varint(&mut bytes, 42);
+        bytes.push(type_code(EventType::AddToCart));
+        put_varint(&mut bytes, zigzag(nanos));
+        put_varint(&mut bytes, 0);
+        let a = decode(&bytes, 4).unwrap();
+        // Stored to the nanosecond, read as stored.
+        let mut expected = UserActivity::new(CustomerId::new(7).unwrap());
+        expected.recent.push_back(Interaction {
+            product_id: ProductId::new(42).unwrap(),
+            event_type: EventType::AddToCart,
+            at,
+        });
+        expected.last_event_at = Some(at);
+        expected.event_count = 3;
+        expected.version = 4;
+        assert_eq!(a, expected);
+        assert!(a.purchased.is_empty());
+    }
+
+    #[test]
     fn damaged_bytes_are_an_error_never_a_panic_or_another_record() {
         let bytes = encode(&full()).unwrap();
         for cut in 0..bytes.len() {
@@ -367,7 +479,7 @@ mod tests {
         longer.push(0);
         assert!(decode(&longer, 1).is_err());
         let mut other = bytes;
-        other[0] = 2;
+        other[0] = 3;
         assert!(decode(&other, 1).is_err());
     }
 
@@ -384,6 +496,8 @@ mod tests {
             times in proptest::collection::vec(-4_000_000_000_000_000_000_i64..4_000_000_000_000_000_000, 0..60),
             keys in proptest::collection::vec(any::<u64>(), 0..40),
             sequence in "[0-9]{0,60}|[a-z:]{1,20}",
+            unit in 0_usize..4,
+            bought in proptest::collection::vec(1_u32..u32::MAX, 0..40),
         ) {
             let mut a = UserActivity::new(CustomerId::new(customer).unwrap());
             a.event_count = count;
@@ -391,9 +505,10 @@ mod tests {
                 a.push_interaction(Interaction {
                     product_id: ProductId::new(u32::try_from(i).unwrap() + 1).unwrap(),
                     event_type: type_of(u8::try_from(i % 5).unwrap()).unwrap(),
-                    at: DateTime::from_timestamp_nanos(*t),
+                    at: DateTime::from_timestamp_nanos(t - t % UNITS[unit]),
                 });
             }
+            a.remember_purchases(bought.into_iter().map(|p| ProductId::new(p).unwrap()));
             a.seen_events = keys.into_iter().map(EventKey).collect();
             if !sequence.is_empty() {
                 a.advance(&ShardId("s".into()), &SequenceNumber(sequence));

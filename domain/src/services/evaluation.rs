@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::recommender::{ALL_SEGMENTS, ModelIndex, RecommenderConfig};
 use super::trainer::{TrainerParams, build_model};
 use super::trends::{TrendAttributes, compute_trends};
-use crate::activity::{Interaction, MAX_RECENT_INTERACTIONS};
+use crate::activity::{Interaction, MAX_RECENT_INTERACTIONS, UserActivity};
 use crate::event::EventType;
 use crate::history::{PurchaseRecord, TrainingEvent};
 use crate::ids::{CustomerId, ProductId};
@@ -153,6 +153,16 @@ pub fn evaluate(
             target.entry(e.customer).or_insert(e.product);
         }
     }
+    // What each customer bought before the cut-off, as their activity record keeps it.
+    let mut bought: HashMap<CustomerId, UserActivity> = HashMap::new();
+    let mut before: Vec<&PurchaseRecord> = purchases.iter().filter(|p| p.at < cutoff).collect();
+    before.sort_by_key(|p| (p.at, p.customer, p.product));
+    for p in before {
+        bought
+            .entry(p.customer)
+            .or_insert_with(|| UserActivity::new(p.customer))
+            .remember_purchases([p.product]);
+    }
     let all_ids: Vec<ProductId> = products.iter().map(|p| p.id).collect();
     let mut rng = XorShift(params.seed | 1);
     let (mut n, mut hr, mut ndcg, mut phr, mut pndcg, mut rhr) = (0u64, 0.0, 0.0, 0.0, 0.0, 0.0);
@@ -163,7 +173,14 @@ pub fn evaluate(
         let start = hist.len().saturating_sub(MAX_RECENT_INTERACTIONS);
         hist.drain(..start);
         let ours: Vec<ProductId> = index
-            .recommend(customer, &hist, cutoff, &params.recommender)
+            .recommend(
+                &hist,
+                bought
+                    .get(&customer)
+                    .map_or(&[], |a| a.purchased.as_slice()),
+                cutoff,
+                &params.recommender,
+            )
             .iter()
             .map(|r| r.product_id)
             .collect();

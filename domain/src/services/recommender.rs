@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::activity::Interaction;
 use crate::event::EventType;
-use crate::ids::{CustomerId, ProductId};
+use crate::ids::ProductId;
 use crate::model::{ModelProduct, Neighbour, RecModel};
 use crate::recommendation::{Reason, RecommendedItem};
 
@@ -83,7 +83,6 @@ pub struct ModelIndex {
     similar: FastMap<ProductId, Arc<[ProductId]>>,
     popular: HashMap<String, Vec<ProductId>>,
     trending: HashMap<String, Vec<ProductId>>,
-    purchased: FastMap<CustomerId, FastSet<ProductId>>,
 }
 
 /// Most content-similar items kept per (gender, article type).
@@ -116,12 +115,6 @@ impl ModelIndex {
                     .map(|g| (p.id, g.clone()))
             })
             .collect();
-        // A customer listed twice (a model is data read back from storage) keeps every purchase:
-        // collecting into the map would keep only the last list.
-        let mut purchased: FastMap<CustomerId, FastSet<ProductId>> = FastMap::default();
-        for (c, ps) in &model.purchased {
-            purchased.entry(*c).or_default().extend(ps.iter().copied());
-        }
         Self {
             version: model.version.clone(),
             products,
@@ -129,7 +122,6 @@ impl ModelIndex {
             similar,
             popular: model.popular_by_segment.iter().cloned().collect(),
             trending: model.trending_by_segment.iter().cloned().collect(),
-            purchased,
         }
     }
 
@@ -171,12 +163,13 @@ impl ModelIndex {
             .map(|(g, _)| g)
     }
 
-    /// Scores candidates for a customer and returns the top items, best first.
+    /// Scores candidates for a customer from their recent interactions and returns the top items,
+    /// best first, leaving out what they `purchased` (their activity record's list).
     #[must_use]
     pub fn recommend(
         &self,
-        customer: CustomerId,
         recent: &[Interaction],
+        purchased: &[ProductId],
         now: DateTime<Utc>,
         cfg: &RecommenderConfig,
     ) -> Vec<RecommendedItem> {
@@ -240,10 +233,8 @@ impl ModelIndex {
                 *s *= 1.0 + cfg.trend_boost * mp.trend;
             }
         }
-        let purchased = self.purchased.get(&customer);
         let keep = |p: &ProductId| {
-            purchased.is_none_or(|set| !set.contains(p))
-                && self.products.get(p).is_some_and(|m| m.available)
+            !purchased.contains(p) && self.products.get(p).is_some_and(|m| m.available)
         };
         let mut ranked: Vec<(ProductId, f32, Reason)> = cand
             .into_iter()
@@ -438,7 +429,6 @@ mod tests {
                 ("Women".into(), vec![pid(5)]),
                 (ALL_SEGMENTS.into(), vec![pid(5)]),
             ],
-            purchased: vec![(CustomerId::new(7).unwrap(), vec![pid(2)])],
             trends: vec![],
         }
     }
@@ -459,8 +449,8 @@ mod tests {
     fn neighbours_of_recent_items_come_first_and_unavailable_or_purchased_items_never() {
         let idx = ModelIndex::new(&model());
         let recs = idx.recommend(
-            CustomerId::new(7).unwrap(),
             &[seen(1, EventType::AddToCart)],
+            &[pid(2)],
             now(),
             &RecommenderConfig::default(),
         );
@@ -480,8 +470,8 @@ mod tests {
     fn items_without_co_occurrence_fall_back_to_similar_content() {
         let idx = ModelIndex::new(&model());
         let recs = idx.recommend(
-            CustomerId::new(8).unwrap(),
             &[seen(4, EventType::ProductView)],
+            &[],
             now(),
             &RecommenderConfig::default(),
         );
@@ -501,12 +491,7 @@ mod tests {
     #[test]
     fn cold_start_customers_get_trending_then_popular_items() {
         let idx = ModelIndex::new(&model());
-        let recs = idx.recommend(
-            CustomerId::new(9).unwrap(),
-            &[],
-            now(),
-            &RecommenderConfig::default(),
-        );
+        let recs = idx.recommend(&[], &[], now(), &RecommenderConfig::default());
         assert!(!recs.is_empty());
         assert_eq!(recs[0].product_id, pid(5));
         assert_eq!(recs[0].reason, Reason::Trending);
@@ -530,12 +515,7 @@ mod tests {
         });
         let idx = ModelIndex::new(&m);
         let cfg = RecommenderConfig::default();
-        let recs = idx.recommend(
-            CustomerId::new(8).unwrap(),
-            &[seen(1, EventType::Click)],
-            now(),
-            &cfg,
-        );
+        let recs = idx.recommend(&[seen(1, EventType::Click)], &[], now(), &cfg);
         assert_eq!(recs.len(), cfg.top_n);
         let watches = recs
             .iter()
@@ -569,12 +549,7 @@ mod tests {
         )];
         let idx = ModelIndex::new(&m);
         let cfg = RecommenderConfig::default();
-        let recs = idx.recommend(
-            CustomerId::new(8).unwrap(),
-            &[seen(1, EventType::Click)],
-            now(),
-            &cfg,
-        );
+        let recs = idx.recommend(&[seen(1, EventType::Click)], &[], now(), &cfg);
         assert_eq!(recs.len(), cfg.top_n);
         let trending: Vec<u32> = recs
             .iter()
@@ -588,11 +563,11 @@ mod tests {
     fn a_removed_item_does_not_seed_recommendations() {
         let idx = ModelIndex::new(&model());
         let recs = idx.recommend(
-            CustomerId::new(8).unwrap(),
             &[
                 seen(1, EventType::ProductView),
                 seen(1, EventType::RemoveFromCart),
             ],
+            &[],
             now(),
             &RecommenderConfig::default(),
         );
@@ -659,23 +634,16 @@ mod tests {
                 neighbours,
                 segments(arb_ids()),
                 segments(arb_ids()),
-                prop::collection::vec((1u64..5, arb_ids()), 0..4),
             )
-                .prop_map(|(products, neighbours, popular, trending, purchased)| {
-                    RecModel {
-                        version: "prop".into(),
-                        trained_at: now(),
-                        trained_on_events: 0,
-                        products,
-                        neighbours,
-                        popular_by_segment: popular,
-                        trending_by_segment: trending,
-                        purchased: purchased
-                            .into_iter()
-                            .map(|(c, ps)| (CustomerId::new(c).unwrap(), ps))
-                            .collect(),
-                        trends: vec![],
-                    }
+                .prop_map(|(products, neighbours, popular, trending)| RecModel {
+                    version: "prop".into(),
+                    trained_at: now(),
+                    trained_on_events: 0,
+                    products,
+                    neighbours,
+                    popular_by_segment: popular,
+                    trending_by_segment: trending,
+                    trends: vec![],
                 })
         }
 
@@ -711,19 +679,12 @@ mod tests {
             #[test]
             fn lists_are_finite_distinct_unbought_available_and_bounded(
                 model in arb_model(),
-                customer in 1u64..6,
+                bought in arb_ids(),
                 recent in arb_recent(),
                 cfg in arb_config(),
             ) {
                 let index = ModelIndex::new(&model);
-                let customer = CustomerId::new(customer).unwrap();
-                let list = index.recommend(customer, &recent, now(), &cfg);
-                let bought: Vec<ProductId> = model
-                    .purchased
-                    .iter()
-                    .filter(|(c, _)| *c == customer)
-                    .flat_map(|(_, ps)| ps.iter().copied())
-                    .collect();
+                let list = index.recommend(&recent, &bought, now(), &cfg);
                 prop_assert!(list.len() <= cfg.top_n, "{} > {}", list.len(), cfg.top_n);
                 let mut seen = std::collections::HashSet::new();
                 for item in &list {

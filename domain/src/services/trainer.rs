@@ -1,6 +1,7 @@
 //! The trainer: from clickstream and purchase history to a versioned model artifact with
 //! time-decayed item-to-item neighbours (session co-views, co-carts, co-purchases), popularity and
-//! trend scores per product, per-segment popular and trending lists, and customers' purchases.
+//! trend scores per product, and per-segment popular and trending lists; and customers' recent
+//! purchases, kept in their activity records ([`remember_purchases`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,10 +11,13 @@ use serde::Serialize;
 
 use super::recommender::ALL_SEGMENTS;
 use super::trends::{TrendAttributes, TrendCounter, TrendParams, interest_weight};
+use crate::activity::UserActivity;
 use crate::history::{PurchaseRecord, TrainingEvent};
 use crate::ids::{CustomerId, ProductId};
 use crate::model::{ModelProduct, Neighbour, RecModel};
-use crate::ports::{HistorySource, LakeError, ModelStore, ProductCatalog, StoreError};
+use crate::ports::{
+    HistorySource, LakeError, ModelStore, ProductCatalog, StoreError, UserActivityStore,
+};
 use crate::product::Product;
 use crate::trends::{TrendDimension, TrendSignal, article_type_colour_key};
 
@@ -59,6 +63,10 @@ pub struct TrainReport {
     /// The most sessions and orders held open at once while reading: what training holds
     /// beyond the model itself (about a day of sessions, whatever the window).
     pub peak_open_sessions: usize,
+    /// Customers with purchases since the previous run (less [`PURCHASE_LATENESS`]).
+    pub customers_with_recent_purchases: usize,
+    /// Of their activity records, those written (the others held those purchases already).
+    pub activity_records_written: u64,
     /// Products in the model.
     pub products: usize,
     /// Products with at least one neighbour.
@@ -89,29 +97,69 @@ impl TrainError {
     }
 }
 
-/// Trains and stores models.
-pub struct Trainer<H, C, M> {
+/// Trains and stores models, and keeps customers' recent purchases in their activity records
+/// (the recommender leaves those out; the model itself carries no per-customer data).
+pub struct Trainer<H, C, M, A> {
     history: H,
     catalog: C,
     models: M,
+    activity: A,
     params: TrainerParams,
 }
 
-impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
+/// How far before the previous model's training time a run looks for purchases it has not yet
+/// written to activity records: a day's orders reach the lake after the day ends (the daily job
+/// runs at 00:01), so lines older than the previous run may be new to the lake. Writing them
+/// again changes nothing (and costs no write).
+pub const PURCHASE_LATENESS: Duration = Duration::days(2);
+
+/// Attempts to write one activity record before a run of version conflicts fails training.
+const CONFLICT_ATTEMPTS: usize = 5;
+
+/// Activity records read per request.
+const ACTIVITY_BATCH: usize = 100;
+
+impl<H: HistorySource, C: ProductCatalog, M: ModelStore, A: UserActivityStore> Trainer<H, C, M, A> {
     /// A trainer over the given ports.
-    pub const fn new(history: H, catalog: C, models: M, params: TrainerParams) -> Self {
+    pub const fn new(
+        history: H,
+        catalog: C,
+        models: M,
+        activity: A,
+        params: TrainerParams,
+    ) -> Self {
         Self {
             history,
             catalog,
             models,
+            activity,
             params,
         }
     }
 
-    /// Trains on the history up to `now`, stores the model and returns it with a report.
+    /// Where this run starts looking for purchases new to activity records: the previous
+    /// model's training time less [`PURCHASE_LATENESS`], or the window's start.
+    async fn purchases_since(
+        &self,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let previous = self
+            .models
+            .latest_version()
+            .await?
+            .and_then(|v| trained_at_of_version(&v))
+            .filter(|t| *t <= now)
+            .and_then(|t| t.checked_sub_signed(PURCHASE_LATENESS));
+        Ok(previous.map_or(from, |t| t.max(from)))
+    }
+
+    /// Trains on the history up to `now`, records the purchases new since the previous run in
+    /// customers' activity, stores the model and returns it with a report.
     ///
     /// # Errors
-    /// [`TrainError`] when the history, catalog or model store fails.
+    /// [`TrainError`] when the history, catalog, activity or model store fails. Purchases are
+    /// written before the model, so a failed run's are written again by the next.
     #[tracing::instrument(skip_all, fields(now = %now), err)]
     pub async fn train(&self, now: DateTime<Utc>) -> Result<(RecModel, TrainReport), TrainError> {
         let from = now
@@ -125,9 +173,17 @@ impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
         while let Some(chunk) = clicks.try_next().await? {
             builder.add_interactions(&chunk);
         }
+        let since = self.purchases_since(from, now).await?;
+        let mut bought: BTreeMap<CustomerId, Vec<(DateTime<Utc>, ProductId)>> = BTreeMap::new();
         let mut lines = self.history.purchases(from, now);
         while let Some(chunk) = lines.try_next().await? {
             builder.add_purchases(&chunk);
+            for p in chunk.iter().filter(|p| p.at >= since && p.at < now) {
+                bought
+                    .entry(p.customer)
+                    .or_default()
+                    .push((p.at, p.product));
+            }
         }
         let (interactions, purchases, peak_open) = (
             builder.interactions(),
@@ -135,12 +191,16 @@ impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
             builder.peak_open(),
         );
         let model = builder.finish();
+        let customers_with_recent_purchases = bought.len();
+        let activity_records_written = remember_purchases(&self.activity, bought).await?;
         self.models.put(&model).await?;
         let report = TrainReport {
             version: model.version.clone(),
             interactions,
             purchases,
             peak_open_sessions: peak_open,
+            customers_with_recent_purchases,
+            activity_records_written,
             products: model.products.len(),
             products_with_neighbours: model
                 .neighbours
@@ -152,6 +212,69 @@ impl<H: HistorySource, C: ProductCatalog, M: ModelStore> Trainer<H, C, M> {
         tracing::info!(version = %report.version, interactions = report.interactions, "Trained model.");
         Ok((model, report))
     }
+}
+
+/// The training time a model version starts with (`20261125T000100Z-…`).
+fn trained_at_of_version(version: &str) -> Option<DateTime<Utc>> {
+    let stamp = version.get(..16)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Adds each customer's purchased lines to their activity record (creating it when there is
+/// none), in time order; writes only the records that change. A version conflict (the stream
+/// processor wrote the record meanwhile) re-reads and tries again. Returns the records written.
+///
+/// # Errors
+/// The store's error, or a conflict that persisted over [`CONFLICT_ATTEMPTS`] attempts.
+pub async fn remember_purchases(
+    store: &(impl UserActivityStore + ?Sized),
+    bought: BTreeMap<CustomerId, Vec<(DateTime<Utc>, ProductId)>>,
+) -> Result<u64, StoreError> {
+    let mut written = 0_u64;
+    let customers: Vec<(CustomerId, Vec<ProductId>)> = bought
+        .into_iter()
+        .map(|(c, mut lines)| {
+            lines.sort_unstable();
+            (c, lines.into_iter().map(|(_, p)| p).collect())
+        })
+        .collect();
+    for batch in customers.chunks(ACTIVITY_BATCH) {
+        let ids: Vec<CustomerId> = batch.iter().map(|(c, _)| *c).collect();
+        let mut stored: HashMap<CustomerId, UserActivity> = store
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.customer_id, a))
+            .collect();
+        for (customer, products) in batch {
+            let mut activity = stored
+                .remove(customer)
+                .unwrap_or_else(|| UserActivity::new(*customer));
+            for attempt in 1..=CONFLICT_ATTEMPTS {
+                if !activity.remember_purchases(products.iter().copied()) {
+                    break;
+                }
+                match store.put(&activity).await {
+                    Ok(()) => {
+                        written = written.saturating_add(1);
+                        break;
+                    }
+                    Err(StoreError::Conflict { .. }) if attempt < CONFLICT_ATTEMPTS => {
+                        activity = store
+                            .get_many(&[*customer])
+                            .await?
+                            .into_iter()
+                            .next()
+                            .unwrap_or_else(|| UserActivity::new(*customer));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(written)
 }
 
 fn decay(now: DateTime<Utc>, at: DateTime<Utc>, half_life_days: f64) -> f32 {
@@ -212,7 +335,6 @@ pub struct ModelBuilder<'a> {
     baskets: HashMap<u64, Visit>,
     co: HashMap<(ProductId, ProductId), f32>,
     trends: TrendCounter,
-    purchased: BTreeMap<CustomerId, Vec<ProductId>>,
     interactions: u64,
     purchases: u64,
     peak_open: usize,
@@ -232,7 +354,6 @@ impl<'a> ModelBuilder<'a> {
             baskets: HashMap::new(),
             co: HashMap::new(),
             trends: TrendCounter::new(now, params.trends),
-            purchased: BTreeMap::new(),
             interactions: 0,
             purchases: 0,
             peak_open: 0,
@@ -288,10 +409,6 @@ impl<'a> ModelBuilder<'a> {
             let b = self.baskets.entry(p.order.get()).or_default();
             b.last = Some(b.last.map_or(p.at, |l| l.max(p.at)));
             b.items.insert(p.product, weight);
-            self.purchased
-                .entry(p.customer)
-                .or_default()
-                .push(p.product);
         }
         self.note_open();
     }
@@ -360,7 +477,6 @@ impl<'a> ModelBuilder<'a> {
             pop,
             co,
             trends,
-            purchased,
             interactions,
             ..
         } = self;
@@ -369,7 +485,6 @@ impl<'a> ModelBuilder<'a> {
             &pop,
             co,
             &trends.signals(),
-            purchased,
             interactions,
             now,
             &params,
@@ -395,13 +510,11 @@ pub fn build_model(
 }
 
 /// The model from its folded parts.
-#[allow(clippy::too_many_arguments)]
 fn assemble(
     products: &[Product],
     pop: &HashMap<ProductId, f32>,
     co: HashMap<(ProductId, ProductId), f32>,
     trends: &[TrendSignal],
-    purchased: BTreeMap<CustomerId, Vec<ProductId>>,
     interactions: u64,
     now: DateTime<Utc>,
     params: &TrainerParams,
@@ -507,14 +620,6 @@ fn assemble(
         .map(|s| (s.clone(), list(s, &|p| p.trend * (0.2 + p.popularity))))
         .collect();
 
-    let purchased = purchased
-        .into_iter()
-        .map(|(c, mut ps)| {
-            ps.sort();
-            ps.dedup();
-            (c, ps)
-        })
-        .collect();
     let mut model = RecModel {
         version: String::new(),
         trained_at: now,
@@ -523,7 +628,6 @@ fn assemble(
         neighbours,
         popular_by_segment,
         trending_by_segment,
-        purchased,
         trends: trends.to_vec(),
     };
     // Deterministic version: training time plus a digest of the model's content, so the same
@@ -544,6 +648,9 @@ fn content_digest(model: &RecModel) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::activity::Interaction;
     use crate::event::EventType;
     use crate::ids::OrderId;
 
@@ -642,13 +749,6 @@ mod tests {
         assert_eq!(n4.len(), 1);
         assert_eq!(n4[0].product_id.get(), 5);
         assert_eq!(
-            m.purchased,
-            vec![(
-                CustomerId::new(1).unwrap(),
-                vec![ProductId::new(6).unwrap()]
-            )]
-        );
-        assert_eq!(
             m.popular_by_segment
                 .iter()
                 .find(|(s, _)| s == "Men")
@@ -736,8 +836,9 @@ mod tests {
         assert_eq!(keys(&whole), keys(&chunked));
     }
 
-    /// History in hourly chunks, as the lake's readers give it.
-    struct Hourly(Vec<Vec<TrainingEvent>>);
+    /// History in hourly chunks, as the lake's readers give it, and purchased lines (read as
+    /// one chunk, within the window asked for).
+    struct Hourly(Vec<Vec<TrainingEvent>>, Vec<PurchaseRecord>);
 
     #[async_trait::async_trait]
     impl HistorySource for Hourly {
@@ -766,11 +867,17 @@ mod tests {
 
         fn purchases(
             &self,
-            _from: DateTime<Utc>,
-            _to: DateTime<Utc>,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
         ) -> futures::stream::BoxStream<'static, Result<Vec<PurchaseRecord>, LakeError>> {
             use futures::StreamExt as _;
-            futures::stream::empty().boxed()
+            let lines: Vec<PurchaseRecord> = self
+                .1
+                .iter()
+                .filter(|p| p.at >= from && p.at < to)
+                .copied()
+                .collect();
+            futures::stream::iter([Ok(lines)]).boxed()
         }
     }
 
@@ -786,10 +893,12 @@ mod tests {
             .returning(move || Ok(products.clone()));
         let mut models = crate::ports::MockModelStore::new();
         models.expect_put().returning(|_| Ok(()));
+        models.expect_latest_version().returning(|| Ok(None));
         let trainer = Trainer::new(
-            Hourly(by_hour(&events)),
+            Hourly(by_hour(&events), vec![]),
             catalog,
             models,
+            crate::ports::MockUserActivityStore::new(),
             TrainerParams::default(),
         );
 
@@ -815,5 +924,142 @@ mod tests {
         ];
         let m = build_model(&products, &events, &[], now, &TrainerParams::default());
         assert!(m.neighbours.is_empty());
+    }
+
+    /// Activity records in memory, with versions checked as the stores check them; the first
+    /// `conflicts` writes lose a race.
+    #[derive(Default)]
+    struct Activity {
+        records: std::sync::Mutex<HashMap<CustomerId, UserActivity>>,
+        conflicts: std::sync::Mutex<u32>,
+        puts: std::sync::Mutex<u32>,
+    }
+
+    #[async_trait::async_trait]
+    impl UserActivityStore for Activity {
+        async fn get_many(
+            &self,
+            customers: &[CustomerId],
+        ) -> Result<Vec<UserActivity>, StoreError> {
+            let records = self.records.lock().unwrap();
+            Ok(customers
+                .iter()
+                .filter_map(|c| records.get(c).cloned())
+                .collect())
+        }
+
+        async fn put(&self, a: &UserActivity) -> Result<(), StoreError> {
+            *self.puts.lock().unwrap() += 1;
+            let mut conflicts = self.conflicts.lock().unwrap();
+            let mut records = self.records.lock().unwrap();
+            let stored = records.get(&a.customer_id).map_or(0, |r| r.version);
+            if *conflicts > 0 || stored != a.version {
+                *conflicts = conflicts.saturating_sub(1);
+                // The race: someone else wrote meanwhile.
+                if let Some(r) = records.get_mut(&a.customer_id) {
+                    r.version += 1;
+                }
+                return Err(StoreError::Conflict {
+                    key: a.customer_id.to_string(),
+                    expected: a.version,
+                });
+            }
+            records.insert(
+                a.customer_id,
+                UserActivity {
+                    version: stored + 1,
+                    ..a.clone()
+                },
+            );
+            Ok(())
+        }
+    }
+
+    /// Issue 13: the model carries no customer's purchases; the trainer writes each buyer's to
+    /// their activity record, only what is new since the previous run, and only records that
+    /// change, keeping what the stream processor wrote there.
+    #[tokio::test]
+    async fn purchases_go_to_buyers_activity_records_once_and_never_into_the_model() {
+        // Arrange
+        let now: DateTime<Utc> = "2026-11-25T00:00:00Z".parse().unwrap();
+        let products: Vec<Product> = (1..=17).map(|i| product(i, "Shirts", "Blue")).collect();
+        let line = |customer: u64, product: u32, hours_ago: i64| PurchaseRecord {
+            customer: CustomerId::new(customer).unwrap(),
+            order: OrderId::new(customer * 100 + u64::from(product)).unwrap(),
+            product: ProductId::new(product).unwrap(),
+            at: now - Duration::hours(hours_ago),
+        };
+        // Customer 1 bought 3 a month ago and 5 and 4 yesterday; customer 2 bought 6.
+        let lines = vec![
+            line(1, 3, 24 * 30),
+            line(1, 5, 20),
+            line(1, 4, 10),
+            line(2, 6, 5),
+        ];
+        let activity = Arc::new(Activity::default());
+        let mut clicked = UserActivity::new(CustomerId::new(1).unwrap());
+        clicked.push_interaction(Interaction {
+            product_id: ProductId::new(7).unwrap(),
+            event_type: EventType::Click,
+            at: now - Duration::hours(1),
+        });
+        activity.put(&clicked).await.unwrap();
+        *activity.puts.lock().unwrap() = 0;
+        *activity.conflicts.lock().unwrap() = 1;
+        let trainer = |previous: Option<String>| {
+            let mut catalog = crate::ports::MockProductCatalog::new();
+            let listed = products.clone();
+            catalog.expect_list().returning(move || Ok(listed.clone()));
+            let mut models = crate::ports::MockModelStore::new();
+            models.expect_put().returning(|_| Ok(()));
+            models
+                .expect_latest_version()
+                .returning(move || Ok(previous.clone()));
+            Trainer::new(
+                Hourly(by_hour(&visits(now, 3, 20)), lines.clone()),
+                catalog,
+                models,
+                activity.clone(),
+                TrainerParams::default(),
+            )
+        };
+
+        // Act: a first run (no model yet), then one an hour later.
+        let (model, first) = trainer(None).train(now).await.unwrap();
+        let later = now + Duration::hours(1);
+        let (_, second) = trainer(Some(model.version.clone()))
+            .train(later)
+            .await
+            .unwrap();
+
+        // Assert
+        let json = serde_json::to_string(&model).unwrap();
+        assert!(!json.contains("purchased"), "the model holds no customer");
+        assert_eq!(first.customers_with_recent_purchases, 2);
+        assert_eq!(first.activity_records_written, 2);
+        assert_eq!(
+            *activity.puts.lock().unwrap(),
+            3,
+            "one conflict, retried once"
+        );
+        let records = activity.records.lock().unwrap().clone();
+        let one = &records[&CustomerId::new(1).unwrap()];
+        let pid = |i: u32| ProductId::new(i).unwrap();
+        assert_eq!(one.purchased, vec![pid(3), pid(5), pid(4)], "oldest first");
+        assert_eq!(one.recent.len(), 1, "the processor's interactions are kept");
+        assert_eq!(
+            records[&CustomerId::new(2).unwrap()].purchased,
+            vec![pid(6)]
+        );
+        // The second run looks back from the first run's time less the lateness, not the window.
+        assert_eq!(
+            second.customers_with_recent_purchases, 2,
+            "yesterday's lines are read again"
+        );
+        assert_eq!(second.activity_records_written, 0, "and change nothing");
+        assert_eq!(
+            second.purchases, 4,
+            "the model still learns from every line"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use fashion_domain::model::{ModelProduct, Neighbour, RecModel};
 use fashion_domain::ports::ModelStore;
 
-use crate::fixtures::{cid, pid, t0};
+use crate::fixtures::{pid, t0};
 
 fn model(version: &str) -> RecModel {
     RecModel {
@@ -29,7 +29,6 @@ fn model(version: &str) -> RecModel {
         )],
         popular_by_segment: vec![("Men".into(), vec![pid(1)])],
         trending_by_segment: vec![],
-        purchased: vec![(cid(9), vec![pid(1)])],
         trends: vec![],
     }
 }

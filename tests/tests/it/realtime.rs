@@ -366,8 +366,9 @@ async fn generate_consume_train_and_evaluate_in_memory_beats_popularity_and_find
     let checkpoints = Arc::new(InMemoryCheckpointStore::new());
     let dead = Arc::new(InMemoryDeadLetterSink::new());
     let recs = Arc::new(InMemoryRecommendationStore::new());
+    let activity = Arc::new(InMemoryUserActivityStore::new());
     let processor = StreamProcessor::new(
-        Arc::new(InMemoryUserActivityStore::new()),
+        activity.clone(),
         recs.clone(),
         catalog.clone(),
         dead.clone(),
@@ -387,6 +388,7 @@ async fn generate_consume_train_and_evaluate_in_memory_beats_popularity_and_find
         lake.clone(),
         catalog.clone(),
         models.clone(),
+        activity.clone(),
         TrainerParams::default(),
     );
     let mut truth = g.ground_truth();

@@ -163,7 +163,9 @@ impl UserActivityStore for DynamoDbUserActivityStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fashion_domain::activity::{Interaction, MAX_RECENT_INTERACTIONS, MAX_SEEN_EVENTS};
+    use fashion_domain::activity::{
+        Interaction, MAX_PURCHASED, MAX_RECENT_INTERACTIONS, MAX_SEEN_EVENTS,
+    };
     use fashion_domain::event::EventType;
     use fashion_domain::ids::{EventId, ProductId};
     use fashion_domain::stream::{SequenceNumber, ShardId};
@@ -188,7 +190,7 @@ mod tests {
     }
 
     /// Issue 13: an update costs one write unit (items up to 1 KB) even for a customer at every
-    /// cap; the record as JSON took up to 44 write units.
+    /// cap (their last purchases included); the record as JSON took up to 44 write units.
     #[test]
     fn a_customer_at_every_cap_is_one_write_unit() {
         let mut a = UserActivity::new(CustomerId::new(9_000_000_000_000).unwrap());
@@ -209,6 +211,8 @@ mod tests {
             &SequenceNumber("49656710925460612948726418238117592893458306101542584338".into()),
         );
         a.event_count = u64::MAX;
+        let bought = u32::try_from(MAX_PURCHASED).unwrap();
+        a.remember_purchases((0..bought).map(|i| ProductId::new(2_000_000 + i).unwrap()));
         a.version = u64::MAX - 1;
         let item = to_item(
             &a,

@@ -93,7 +93,6 @@ fn model() -> RecModel {
         neighbours: vec![],
         popular_by_segment: vec![("all".into(), vec![pid(4), pid(3)])],
         trending_by_segment: vec![("all".into(), vec![pid(3)])],
-        purchased: vec![],
         trends: vec![],
     }
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::ports::DynTrainer;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Days, Duration, TimeZone, Utc};
@@ -110,7 +111,7 @@ impl DemoStack {
             .await
             .context("failed to load the latest model")?;
         let processor = StreamProcessor::new(
-            activity,
+            activity.clone(),
             recommendations.clone() as Arc<dyn RecommendationStore>,
             products.clone(),
             dead_letters.clone(),
@@ -133,6 +134,7 @@ impl DemoStack {
             lake,
             history: stack.history.clone(),
             models: models.clone(),
+            activity,
             purchases: stack.purchases.clone(),
             processor: Box::new(ConsumerRun {
                 source: stack.stream.clone(),
@@ -159,13 +161,12 @@ impl DemoStack {
     }
 
     /// The trainer over this stack's lake, catalog and model store.
-    fn trainer(
-        &self,
-    ) -> Trainer<Arc<dyn HistorySource>, Arc<dyn ProductCatalog>, Arc<dyn ModelStore>> {
+    fn trainer(&self) -> DynTrainer {
         Trainer::new(
             self.history.clone(),
             self.products.clone(),
             self.models.clone(),
+            self.activity.clone(),
             TrainerParams::default(),
         )
     }

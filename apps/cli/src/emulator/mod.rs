@@ -51,7 +51,7 @@ use provisioning::layout::{names, prefixes};
 use provisioning::package::bootstrap_zip;
 use provisioning::providers::aws::{OUT_ARN, dynamodb, firehose, glue, kinesis, s3};
 
-use crate::aws_stack::{AwsStack, sdk};
+use crate::aws_stack::{ACTIVITY_TTL, AwsStack, sdk};
 use crate::commands::pipeline::ProcessorTotals;
 use crate::demo_stack::{DemoStack, StackInfo, StreamRunner};
 use crate::settings::Settings;
@@ -64,8 +64,6 @@ use firehose_stand_in::{BufferingHints, Destination, FirehoseStandIn};
 const STATE_DIR: &str = ".state";
 /// Where placeholder Lambda packages go, inside the data directory.
 const PLACEHOLDER_DIR: &str = "lambda-placeholders";
-/// How long the processor's activity is kept (the Lambda's default).
-const ACTIVITY_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 /// A stream source whose records arrived, as far as its readers can tell, at the simulated time
 /// they are read (see the module's documentation for why).
@@ -320,6 +318,7 @@ pub async fn open(
         lake,
         history: Arc::new(stack.history()?),
         models: Arc::new(stack.models()?),
+        activity: Arc::new(stack.activity()?),
         purchases: purchases(settings).await?,
         processor: Box::new(poller),
         delivery: Box::new(delivery),

@@ -1,6 +1,6 @@
 //! The trainer function on the AWS emulator: clickstream and order lines in the S3 lake
 //! (catalogued in Glue), products in DynamoDB; a scheduled event in, a model in the S3 model
-//! store out. Both through the handler and through the real `bootstrap` binary against the fake
+//! store and the buyers' purchases in their DynamoDB activity records out. Both through the handler and through the real `bootstrap` binary against the fake
 //! Lambda Runtime API.
 
 use crate::common;
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use common::{FakeRuntime, Outcome, catalog_table, emulator, lake};
+use common::{FakeRuntime, Outcome, activity_table, catalog_table, emulator, lake};
 use fashion_aws::AwsConfig;
 use fashion_domain::event::{ClickEvent, EventType};
 use fashion_domain::ids::OrderId;
@@ -17,7 +17,9 @@ use fashion_domain::lake::{PartitionKey, TableDef, TableRows, tables};
 use fashion_domain::model::RecModel;
 use fashion_domain::money::Cents;
 use fashion_domain::order::OrderLine;
-use fashion_domain::ports::{LakeWriter, ModelStore, ProductCatalog, TableCatalog, WriteMode};
+use fashion_domain::ports::{
+    LakeWriter, ModelStore, ProductCatalog, TableCatalog, UserActivityStore, WriteMode,
+};
 use fashion_lambda::settings::{self, TrainerSettings};
 use fashion_lambda::trainer::TrainerFunction;
 use fashion_tests::fixtures::{cid, pid, product, t0, view};
@@ -31,6 +33,7 @@ const LOOKBACK_DAYS: &str = "30";
 /// The trainer's resources on the emulator, with history in them.
 struct Resources {
     catalog: String,
+    activity: String,
     bucket: String,
     database: String,
 }
@@ -39,6 +42,7 @@ impl Resources {
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             (settings::CATALOG_TABLE, self.catalog.clone()),
+            (settings::ACTIVITY_TABLE, self.activity.clone()),
             (settings::MODELS_BUCKET, self.bucket.clone()),
             (settings::MODELS_PREFIX, MODELS_PREFIX.to_owned()),
             (settings::GLUE_DATABASE, self.database.clone()),
@@ -93,6 +97,7 @@ async fn arrange(aws: &AwsConfig) -> Resources {
     let (bucket, database) = lake(aws).await;
     let r = Resources {
         catalog: catalog_table(aws).await,
+        activity: activity_table(aws).await,
         bucket,
         database,
     };
@@ -189,6 +194,17 @@ async fn a_scheduled_event_trains_on_the_s3_lake_and_stores_the_model_in_s3() {
     );
     assert_eq!(neighbours_of(&model, 3), vec![4], "bought together");
     assert!(neighbours_of(&model, 5).is_empty(), "viewed alone");
+    assert_eq!(report.activity_records_written, 1);
+    let buyer = aws
+        .dynamodb_user_activity_store(&r.activity, StdDuration::from_secs(3600))
+        .get_many(&[cid(9)])
+        .await
+        .expect("read activity");
+    assert_eq!(
+        buyer.first().map(|a| a.purchased.clone()),
+        Some(vec![pid(3), pid(4)]),
+        "the buyer's record holds what they bought, never recommended to them again"
+    );
 }
 
 #[tokio::test]
@@ -216,6 +232,7 @@ async fn the_trainer_bootstrap_answers_a_scheduled_event_with_its_report() {
     };
     assert_eq!(report["interactions"], json!(9));
     assert_eq!(report["purchases"], json!(2));
+    assert_eq!(report["activity_records_written"], json!(1));
     let version = report["version"].as_str().expect("version").to_owned();
     assert_eq!(
         aws.s3_model_store(&r.bucket, MODELS_PREFIX)
@@ -268,6 +285,7 @@ async fn a_missing_setting_fails_the_trainer_cold_start_with_every_problem_named
     );
     for var in [
         settings::CATALOG_TABLE,
+        settings::ACTIVITY_TABLE,
         settings::MODELS_BUCKET,
         settings::GLUE_DATABASE,
         settings::LAKE_BUCKET,

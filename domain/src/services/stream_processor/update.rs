@@ -40,8 +40,8 @@ pub(super) fn apply_events(
                 event_type: ev.event_type,
                 at: ev.occurred_utc(),
             });
-        } else if activity.last_event_at.is_none_or(|t| t < ev.occurred_utc()) {
-            activity.last_event_at = Some(ev.occurred_utc());
+        } else {
+            activity.note_event_time(ev.occurred_utc());
         }
     }
     (activity, new, dups)
@@ -63,7 +63,7 @@ pub(super) fn score(
     };
     Recommendations {
         customer_id: a.customer_id,
-        items: model.recommend(a.customer_id, recent, now, cfg),
+        items: model.recommend(recent, &a.purchased, now, cfg),
         model_version: model.version().to_owned(),
         updated_at: now,
     }

@@ -380,9 +380,15 @@ pub fn small_model() -> fashion_domain::model::RecModel {
             ("Women".into(), vec![pid(4), pid(5)]),
         ],
         trending_by_segment: vec![],
-        purchased: vec![],
         trends: vec![],
     }
+}
+
+/// A fresh activity table; returns its name.
+pub async fn activity_table(aws: &AwsConfig) -> String {
+    let name = unique("activity");
+    table(aws, &name, &schema::USER_ACTIVITY).await;
+    name
 }
 
 /// A fresh product catalog table; returns its name.

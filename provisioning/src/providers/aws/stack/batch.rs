@@ -45,6 +45,10 @@ pub fn declare(b: &mut Builder<'_>) {
     role_policy(b, names::TRAINER, &statements);
     let mut env = lake_env(b);
     env.extend(models_env(b));
+    env.push(var(
+        vars::ACTIVITY_TABLE,
+        table_name(b, names::USER_ACTIVITY),
+    ));
     function(b, names::TRAINER, &cfg.functions.trainer, env, None);
 }
 
@@ -199,6 +203,12 @@ fn trainer_statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
             "ReadProducts",
             &["dynamodb:Scan"],
             &[table_arn(b, names::PRODUCTS)],
+        ),
+        // Customers' new purchases, into their activity records (read, then a conditional put).
+        allow(
+            "RememberPurchases",
+            &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+            &[table_arn(b, names::USER_ACTIVITY)],
         ),
         // The model store's `put`: reads `LATEST`, writes the version, then `LATEST`.
         allow(

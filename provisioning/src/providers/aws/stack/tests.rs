@@ -608,7 +608,8 @@ fn each_role_may_touch_only_what_its_function_uses() {
     );
     assert!(!daily_prefixes.contains(&"lake/clickstream/"));
 
-    // The trainer: the history it reads, the products it lists, the models it writes.
+    // The trainer: the history it reads, the products it lists, the buyers' activity records it
+    // adds purchases to, the models it writes.
     let history = ["lake/clickstream/", "lake/order_items/"];
     assert_eq!(
         grants(names::TRAINER),
@@ -620,6 +621,10 @@ fn each_role_may_touch_only_what_its_function_uses() {
                 &refs(&glue_tables(&["clickstream", "order_items"])),
             ),
             on(&["dynamodb:Scan"], &[&table(names::PRODUCTS)]),
+            on(
+                &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                &[&table(names::USER_ACTIVITY)]
+            ),
             on(
                 &["s3:GetObject", "s3:PutObject"],
                 &[&format!("{LAKE}/models/*")]

@@ -16,7 +16,8 @@ letter tables. Both read the same catalog table, filled from the models' product
 
 A run: a fresh process; the time from just before it is spawned to the arrival of its first
 invocation's response at the Runtime API (the cold start: process start, init with the model load
-from S3, and the first batch), and its peak resident memory (VmHWM of /proc/<pid>/status, read
+from S3, and the first batch), the part of it before its first request for an event (init), and
+its peak resident memory (VmHWM of /proc/<pid>/status, read
 as soon as the response has arrived); then the process is killed. Per implementation and model:
 one discarded warm-up run, then --runs timed runs. A run whose response is not
 {"batchItemFailures": []}, that reports an error to the Runtime API, exits, or takes longer than
@@ -29,7 +30,8 @@ before every run instead, so that every run re-scores and writes.
 
 Prints one JSON object on stdout:
     {"python": ..., "boto3": ..., "runs": R,
-     "results": {"ours": {"N": {"seconds": [...], "peak_kb": [...], "response": {...}}, ...},
+     "results": {"ours": {"N": {"seconds": [...], "init_seconds": [...], "peak_kb": [...],
+                                "response": {...}}, ...},
                  "python": {...}}}
 Diagnostics go to stderr.
 """
@@ -105,6 +107,7 @@ class RuntimeApi:
         self.served = 0
         self.done = threading.Event()
         self.release = threading.Event()
+        self.next_at = None
         self.response_at = None
         self.response = None
         self.error = None
@@ -144,6 +147,9 @@ class RuntimeApi:
                 with api.lock:
                     first = api.served == 0
                     api.served += 1
+                    if first:
+                        # Init is over: the function asks for its first event.
+                        api.next_at = time.monotonic()
                 if not first:
                     # The function is idle now: keep it waiting until the harness kills it.
                     api.release.wait()
@@ -367,13 +373,14 @@ def one_run(name, label, cmd, env, event, timeout, log_path):
                 raise Failure(f"{name} {label}: the function reported an error: {api.error}\n{tail(log_path)}")
             kb = peak_kb(proc.pid)
             seconds = api.response_at - started
+            init = api.next_at - started
         try:
             response = json.loads(api.response)
         except ValueError:
             raise Failure(f"{name} {label}: the response is not JSON: {api.response!r}")
         if response != EXPECTED:
             raise Failure(f"{name} {label}: expected {EXPECTED}, got {response}\n{tail(log_path)}")
-        return seconds, kb, response
+        return seconds, init, kb, response
     finally:
         if proc is not None:
             if proc.poll() is None:
@@ -476,19 +483,20 @@ def main():
             for label, _ in models:
                 prefix_var = "FASHION_MODELS_PREFIX" if name == "ours" else "PEER_MODELS_PREFIX"
                 run_env = dict(env, **{prefix_var: prefixes[label]})
-                seconds, kbs, response = [], [], None
+                seconds, inits, kbs, response = [], [], [], None
                 for i in range(a.runs + 1):
                     if customers:
                         reset_activity(ddb, tables, customers)
                     log_path = os.path.join(scratch, f"{name}-{label}-{i}.log")
-                    s, kb, response = one_run(name, label, cmd, run_env, event, a.timeout, log_path)
+                    s, init, kb, response = one_run(name, label, cmd, run_env, event, a.timeout, log_path)
                     if i == 0:
                         say(f"{name} {label}: warm-up {s:.3f} s, {kb} kB; its log:\n{tail(log_path, 15)}")
                     else:
                         seconds.append(s)
+                        inits.append(init)
                         kbs.append(kb)
                 say(f"{name} {label}: {' '.join(f'{s:.3f}' for s in seconds)} s; {' '.join(map(str, kbs))} kB")
-                results[name][label] = {"seconds": seconds, "peak_kb": kbs, "response": response}
+                results[name][label] = {"seconds": seconds, "init_seconds": inits, "peak_kb": kbs, "response": response}
     except Failure as e:
         say(f"FAILED: {e}")
         sys.exit(1)

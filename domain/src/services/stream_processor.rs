@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::recommender::RecommenderConfig;
@@ -45,6 +46,9 @@ pub struct ProcessorConfig {
     pub recommender: RecommenderConfig,
     /// Attempts of a customer's conditional write after a version conflict.
     pub conflict_retries: usize,
+    /// Customers' activity writes in flight at once (each customer's own stay in order). One at
+    /// a time, a batch of 100 customers on DynamoDB waits 100 round trips.
+    pub write_concurrency: usize,
 }
 
 impl Default for ProcessorConfig {
@@ -52,6 +56,7 @@ impl Default for ProcessorConfig {
         Self {
             recommender: RecommenderConfig::default(),
             conflict_retries: 3,
+            write_concurrency: 16,
         }
     }
 }
@@ -328,8 +333,17 @@ where
             return unreadable;
         }
         report.recommendations_written = report.recommendations_written.saturating_add(recs.len());
-        for (activity, _, events, new, dups) in updates {
-            match self.put_activity(activity, events, records, now).await {
+        let writes: Vec<_> = futures::stream::iter(updates.into_iter().map(
+            |(activity, _, events, new, dups)| async move {
+                let outcome = self.put_activity(activity, events, records, now).await;
+                (outcome, events, new, dups)
+            },
+        ))
+        .buffer_unordered(self.config.write_concurrency.max(1))
+        .collect()
+        .await;
+        for (outcome, events, new, dups) in writes {
+            match outcome {
                 Ok(written) => {
                     report.customers_updated = report.customers_updated.saturating_add(1);
                     report.processed = report.processed.saturating_add(new);

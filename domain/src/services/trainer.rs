@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::recommender::ALL_SEGMENTS;
@@ -118,6 +118,9 @@ const CONFLICT_ATTEMPTS: usize = 5;
 
 /// Activity records read per request.
 const ACTIVITY_BATCH: usize = 100;
+
+/// Activity records written at once (each customer's once).
+const WRITE_CONCURRENCY: usize = 16;
 
 impl<H: HistorySource, C: ProductCatalog, M: ModelStore, A: UserActivityStore> Trainer<H, C, M, A> {
     /// A trainer over the given ports.
@@ -248,33 +251,51 @@ pub async fn remember_purchases(
             .into_iter()
             .map(|a| (a.customer_id, a))
             .collect();
-        for (customer, products) in batch {
-            let mut activity = stored
-                .remove(customer)
-                .unwrap_or_else(|| UserActivity::new(*customer));
-            for attempt in 1..=CONFLICT_ATTEMPTS {
-                if !activity.remember_purchases(products.iter().copied()) {
-                    break;
-                }
-                match store.put(&activity).await {
-                    Ok(()) => {
-                        written = written.saturating_add(1);
-                        break;
-                    }
-                    Err(StoreError::Conflict { .. }) if attempt < CONFLICT_ATTEMPTS => {
-                        activity = store
-                            .get_many(&[*customer])
-                            .await?
-                            .into_iter()
-                            .next()
-                            .unwrap_or_else(|| UserActivity::new(*customer));
-                    }
-                    Err(e) => return Err(e),
-                }
+        let writes: Vec<Result<bool, StoreError>> =
+            futures::stream::iter(batch.iter().map(|(customer, products)| {
+                let activity = stored
+                    .remove(customer)
+                    .unwrap_or_else(|| UserActivity::new(*customer));
+                add_purchases(store, activity, products)
+            }))
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        for w in writes {
+            if w? {
+                written = written.saturating_add(1);
             }
         }
     }
     Ok(written)
+}
+
+/// Adds `products` to one customer's record and writes it if it changed (true); on a version
+/// conflict re-reads and tries again, up to [`CONFLICT_ATTEMPTS`] writes.
+async fn add_purchases(
+    store: &(impl UserActivityStore + ?Sized),
+    mut activity: UserActivity,
+    products: &[ProductId],
+) -> Result<bool, StoreError> {
+    let customer = activity.customer_id;
+    for attempt in 1..=CONFLICT_ATTEMPTS {
+        if !activity.remember_purchases(products.iter().copied()) {
+            return Ok(false);
+        }
+        match store.put(&activity).await {
+            Ok(()) => return Ok(true),
+            Err(StoreError::Conflict { .. }) if attempt < CONFLICT_ATTEMPTS => {
+                activity = store
+                    .get_many(&[customer])
+                    .await?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| UserActivity::new(customer));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 fn decay(now: DateTime<Utc>, at: DateTime<Utc>, half_life_days: f64) -> f32 {

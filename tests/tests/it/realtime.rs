@@ -246,6 +246,55 @@ impl UserActivityStore for DownFor {
     }
 }
 
+/// An activity store whose writes take a while (a network round trip), counting how many are in
+/// flight at once.
+#[derive(Default)]
+struct SlowWrites {
+    inner: InMemoryUserActivityStore,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl UserActivityStore for SlowWrites {
+    async fn get_many(&self, customers: &[CustomerId]) -> Result<Vec<UserActivity>, StoreError> {
+        self.inner.get_many(customers).await
+    }
+    async fn put(&self, a: &UserActivity) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        self.inner.put(a).await
+    }
+}
+
+/// Issue 13: a batch's customers are written concurrently, not one round trip after another
+/// (on DynamoDB, 100 customers one by one cost 100 round trips per batch).
+#[tokio::test]
+async fn a_batch_writes_its_customers_activity_concurrently() {
+    // Arrange: 30 events of 5 customers.
+    let activity = Arc::new(SlowWrites::default());
+    let p = processor_with(
+        activity.clone(),
+        Arc::new(InMemoryRecommendationStore::new()),
+        Arc::new(InMemoryDeadLetterSink::new()),
+    )
+    .await;
+
+    // Act
+    let report = p.process(&batch(), fashion_tests::fixtures::t0()).await;
+
+    // Assert
+    assert_eq!(report.customers_updated, 5);
+    assert_eq!(
+        activity.most.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "every customer's write in flight at once"
+    );
+}
+
 #[tokio::test]
 async fn a_failing_store_write_marks_exactly_the_affected_records_as_failed() {
     // Arrange: customer 3's activity writes fail.

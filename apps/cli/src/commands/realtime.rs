@@ -204,6 +204,10 @@ pub async fn train(settings: &Settings, json: bool) -> anyhow::Result<()> {
         report.products,
         report.products_with_neighbours
     );
+    println!(
+        "Recent purchases of {} customers checked; {} activity records updated.",
+        report.customers_with_recent_purchases, report.activity_records_written
+    );
     for t in report.top_trends.iter().take(5) {
         println!(
             "  trending {:<20} {:<28} growth x{:.1}",

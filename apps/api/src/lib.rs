@@ -46,7 +46,7 @@ use axum::routing::{get, post};
 use chrono_tz::Tz;
 use fashion_domain::ports::{
     ClickstreamPublisher, Clock, DeadLetterReader, DeadLetterSink, HistorySource, ModelStore,
-    ProductCatalog, QueryEngine, RecommendationReader,
+    ProductCatalog, QueryEngine, RecommendationReader, UserActivityStore,
 };
 use tower_http::cors::{Any, CorsLayer};
 
@@ -88,6 +88,8 @@ pub struct ApiPorts {
     pub recommendations: Arc<dyn RecommendationReader>,
     /// Products, for names and attributes.
     pub catalog: Arc<dyn ProductCatalog>,
+    /// Customers' activity records: what a customer bought, left out of their fallback list.
+    pub activity: Arc<dyn UserActivityStore>,
     /// Trained models: the cold-start fallback and trends.
     pub models: Arc<dyn ModelStore>,
     /// The lake's clickstream and order lines, for trends and the funnel.

@@ -282,7 +282,17 @@ pub(crate) async fn get_recommendations(
                 top_n: limit,
                 ..RecommenderConfig::default()
             };
-            let items = model.recommend(&[], &[], ports.clock.now(), &cfg);
+            // What the customer bought stays out of their list, as it does of a personal one.
+            let bought = ports
+                .activity
+                .get_many(&[customer])
+                .await
+                .map_err(|e| store_unavailable("activity store", &e))?
+                .into_iter()
+                .next()
+                .map(|a| a.purchased)
+                .unwrap_or_default();
+            let items = model.recommend(&[], &bought, ports.clock.now(), &cfg);
             let version = (!model.is_empty()).then(|| model.version().to_owned());
             (RecommendationSource::Fallback, version, None, items)
         }

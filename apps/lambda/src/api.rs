@@ -1,6 +1,7 @@
 //! The API function: the front door's router (`fashion-api`) over the AWS adapters, run by
 //! `lambda_http` behind a Lambda function URL. Clicks go to Kinesis (`PutRecords`, failed records
-//! retried one by one, then 503), recommendations and products come from DynamoDB, trends from
+//! retried one by one, then 503), recommendations, products and (for the fallback list) what a
+//! customer bought come from DynamoDB, trends from
 //! the S3 lake, the dashboard's batch figures from Athena.
 
 use std::sync::Arc;
@@ -21,6 +22,11 @@ pub fn router(settings: &ApiSettings, aws: &AwsConfig) -> axum::Router {
             aws.dynamodb_recommendation_store(&settings.recommendations_table),
         ),
         catalog: Arc::new(aws.dynamodb_product_catalog(&settings.catalog_table)),
+        // Read only: the time-to-live is the stream processor's business.
+        activity: Arc::new(aws.dynamodb_user_activity_store(
+            &settings.activity_table,
+            std::time::Duration::from_secs(30 * 24 * 3600),
+        )),
         models: Arc::new(aws.s3_model_store(&settings.models_bucket, &settings.models_prefix)),
         history: Arc::new(aws.s3_history_source(
             &settings.glue_database,

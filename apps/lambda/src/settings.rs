@@ -310,6 +310,8 @@ pub struct ApiSettings {
     pub recommendations_table: String,
     /// Catalog table.
     pub catalog_table: String,
+    /// Activity table (read: what a customer bought stays out of their fallback list).
+    pub activity_table: String,
     /// Dead-letter table.
     pub dead_letters_table: String,
     /// Models bucket.
@@ -357,6 +359,7 @@ impl ApiSettings {
             stream: r.required(CLICKSTREAM_STREAM),
             recommendations_table: r.required(RECOMMENDATIONS_TABLE),
             catalog_table: r.required(CATALOG_TABLE),
+            activity_table: r.required(ACTIVITY_TABLE),
             dead_letters_table: r.required(DEAD_LETTERS_TABLE),
             models_bucket: r.required(MODELS_BUCKET),
             models_prefix: r.or(MODELS_PREFIX, "models"),

@@ -268,10 +268,13 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         preview.write_calls
     );
     // What references a resource to be created sees its outputs only after apply (Pulumi's
-    // "known after apply"): the stream processor's policy and function name the activity table.
+    // "known after apply"): the stream processor's and the API's policies and functions name the
+    // activity table.
     for dependent in [
         "aws:iam:role-policy::stream-processor",
         "aws:lambda:function::stream-processor",
+        "aws:iam:role-policy::api",
+        "aws:lambda:function::api",
     ] {
         let s = preview
             .steps
@@ -288,7 +291,7 @@ async fn out_of_band_drift_is_previewed_and_repaired_by_up() {
         );
     }
     let untouched = plan.values().filter(|op| **op == Op::Same).count();
-    assert_eq!(untouched, plan.len() - 11, "{text}");
+    assert_eq!(untouched, plan.len() - 13, "{text}");
     assert!(text.contains("retention_hours: 72 → 24"), "{text}");
     // `preview --diff`: the out-of-band policy as a line diff against the least-privilege one,
     // and every property of what is to be created.

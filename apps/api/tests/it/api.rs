@@ -8,17 +8,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use fashion_api::{ApiConfig, ApiPorts, EventsResponse, RecommendationsResponse};
+use fashion_domain::activity::UserActivity;
 use fashion_domain::ids::{CustomerId, ProductId};
 use fashion_domain::model::{ModelProduct, RecModel};
 use fashion_domain::ports::{
     ClickstreamPublisher, ClickstreamSource, DeadLetterReader, MockClickstreamPublisher,
-    ModelStore, ProductCatalog, PublishReport, RecommendationStore, StreamError,
+    ModelStore, ProductCatalog, PublishReport, RecommendationStore, StreamError, UserActivityStore,
 };
 use fashion_domain::product::Product;
 use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
 use fashion_memory::{
     InMemoryDeadLetterSink, InMemoryLake, InMemoryModelStore, InMemoryProductCatalog,
-    InMemoryRecommendationStore, InMemoryStream, ManualClock,
+    InMemoryRecommendationStore, InMemoryStream, InMemoryUserActivityStore, ManualClock,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -115,10 +116,16 @@ async fn spawn_app_with(publisher: Option<Arc<dyn ClickstreamPublisher>>) -> Tes
     models.put(&model()).await.unwrap();
     let dead_letters = Arc::new(InMemoryDeadLetterSink::new());
     let lake = InMemoryLake::new();
+    // Customer 778 bought product 3 (the trending one).
+    let activity = Arc::new(InMemoryUserActivityStore::new());
+    let mut buyer = UserActivity::new(CustomerId::new(778).unwrap());
+    buyer.remember_purchases([ProductId::new(3).unwrap()]);
+    activity.put(&buyer).await.unwrap();
     let ports = ApiPorts {
         publisher: publisher.unwrap_or_else(|| stream.clone()),
         recommendations: recs.clone(),
         catalog,
+        activity,
         models,
         history: Arc::new(lake.clone()),
         lake: Arc::new(lake.query_engine()),
@@ -539,6 +546,18 @@ async fn an_unknown_customer_gets_the_trending_fallback_flagged_as_such() {
     assert!(ids.contains(&4));
     assert_eq!(body.items[0].reason, "trending");
     assert_eq!(body.items[0].product.as_ref().unwrap().name, "Trending Top");
+}
+
+#[tokio::test]
+async fn a_fallback_list_leaves_out_what_the_customer_bought() {
+    let app = spawn_app().await;
+    let res = request(&app, "GET", "/users/778/recommendations", &[], b"").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let body: RecommendationsResponse = res.json();
+    assert_eq!(body.source, fashion_api::RecommendationSource::Fallback);
+    let ids: Vec<_> = body.items.iter().map(|i| i.product_id).collect();
+    assert!(!ids.contains(&3), "customer 778 bought product 3: {ids:?}");
+    assert!(ids.contains(&4), "{ids:?}");
 }
 
 #[tokio::test]

@@ -91,6 +91,7 @@ pub async fn run(settings: &Settings, args: &ServeArgs) -> anyhow::Result<()> {
         publisher: stack.stream.clone(),
         recommendations: Arc::new(stack.state.recommendations()),
         catalog: Arc::new(stack.state.catalog()),
+        activity: Arc::new(stack.state.activity()),
         models: stack.models.clone(),
         history: stack.history.clone(),
         lake: stack.sql()?,

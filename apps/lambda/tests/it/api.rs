@@ -2,7 +2,7 @@
 //! function-URL (HTTP API v2) event through `lambda_http`'s adapter, and the real `bootstrap`
 //! binary behind the fake Lambda Runtime API. Clicks land on Kinesis, refused ones in the
 //! DynamoDB dead letters, recommendations and products come from DynamoDB, the fallback from the
-//! model in S3.
+//! model in S3 (less what the customer bought, from their DynamoDB activity record).
 
 use crate::common;
 
@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use common::{FakeRuntime, Outcome, ProcessorResources, emulator, small_model, unique};
 use fashion_aws::AwsConfig;
+use fashion_domain::activity::UserActivity;
 use fashion_domain::ports::{
     ClickstreamSource, DeadLetterReader, ModelStore, ProductCatalog, RecommendationStore,
+    UserActivityStore,
 };
 use fashion_domain::recommendation::{Reason, Recommendations, RecommendedItem};
 use fashion_lambda::settings::{self, ApiSettings};
@@ -59,6 +61,7 @@ impl Resources {
                 self.tables.recommendations.clone(),
             ),
             (settings::CATALOG_TABLE, self.tables.catalog.clone()),
+            (settings::ACTIVITY_TABLE, self.tables.activity.clone()),
             (
                 settings::DEAD_LETTERS_TABLE,
                 self.tables.dead_letters.clone(),
@@ -76,7 +79,8 @@ impl Resources {
         ApiSettings::from_lookup(&|name| env.get(name).cloned()).expect("settings")
     }
 
-    /// Products 1..=5, a model over them, and a stored list for customer 42.
+    /// Products 1..=5, a model over them, a stored list for customer 42, and customer 7's
+    /// purchase of product 5.
     async fn fill(&self, aws: &AwsConfig) {
         aws.dynamodb_product_catalog(&self.tables.catalog)
             .upsert_many(&(1..=5).map(product).collect::<Vec<_>>())
@@ -104,6 +108,12 @@ impl Resources {
             }])
             .await
             .expect("recommendations");
+        let mut buyer = UserActivity::new(cid(7));
+        buyer.remember_purchases([pid(5)]);
+        aws.dynamodb_user_activity_store(&self.tables.activity, Duration::from_secs(3600))
+            .put(&buyer)
+            .await
+            .expect("activity");
     }
 }
 
@@ -203,6 +213,10 @@ async fn the_api_handler_publishes_to_kinesis_and_reads_dynamodb_like_a_function
     assert_eq!(fallback["source"], "fallback");
     assert_eq!(fallback["model_version"], "20261125T000100Z-test");
     assert_eq!(fallback["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        fallback["items"][0]["product_id"], 4,
+        "the most popular, 5, was bought by customer 7: {fallback}"
+    );
 
     assert_eq!(product["statusCode"], 200);
     assert_eq!(body_json(&product)["product_id"], 3);

@@ -44,6 +44,7 @@ fn env(b: &Builder<'_>) -> Vec<(String, String)> {
             table_name(b, names::RECOMMENDATIONS),
         ),
         var(vars::CATALOG_TABLE, table_name(b, names::PRODUCTS)),
+        var(vars::ACTIVITY_TABLE, table_name(b, names::USER_ACTIVITY)),
         var(vars::DEAD_LETTERS_TABLE, table_name(b, names::DEAD_LETTERS)),
         var(
             vars::ATHENA_WORKGROUP,
@@ -66,6 +67,12 @@ fn statements(b: &Builder<'_>) -> Vec<serde_json::Value> {
             "ReadRecommendations",
             &["dynamodb:GetItem"],
             &[table_arn(b, names::RECOMMENDATIONS)],
+        ),
+        // `get_many` of the activity store: what a customer bought stays out of their fallback.
+        allow(
+            "ReadPurchases",
+            &["dynamodb:BatchGetItem"],
+            &[table_arn(b, names::USER_ACTIVITY)],
         ),
         // `get_many` (BatchGetItem) and `list` (Scan) of the product catalog.
         allow(

@@ -262,6 +262,13 @@ fn the_api_may_make_exactly_the_calls_of_its_adapters_on_exact_arns() {
         ["${aws::aws:dynamodb:table::dead-letters.arn}/index/by_time"]
     );
     assert_eq!(
+        grants("ReadPurchases"),
+        (
+            vec!["dynamodb:BatchGetItem"],
+            vec!["${aws::aws:dynamodb:table::user-activity.arn}"]
+        )
+    );
+    assert_eq!(
         grants("AthenaResults").1,
         ["${aws::aws:s3:bucket::lake.arn}/athena-results/*"]
     );
@@ -648,6 +655,7 @@ fn each_role_may_touch_only_what_its_function_uses() {
                 &["dynamodb:BatchGetItem", "dynamodb:Scan"],
                 &[&table(names::PRODUCTS)]
             ),
+            on(&["dynamodb:BatchGetItem"], &[&table(names::USER_ACTIVITY)]),
             on(&["dynamodb:PutItem"], &[&table(names::DEAD_LETTERS)]),
             on(
                 &["dynamodb:Query"],

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use fashion_api::{ApiConfig, ApiPorts};
 use fashion_memory::{
     InMemoryDeadLetterSink, InMemoryLake, InMemoryModelStore, InMemoryProductCatalog,
-    InMemoryRecommendationStore, InMemoryStream, ManualClock,
+    InMemoryRecommendationStore, InMemoryStream, InMemoryUserActivityStore, ManualClock,
 };
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt as _;
@@ -80,6 +80,7 @@ fn app() -> axum::Router {
         let ports = ApiPorts {
             publisher: stream,
             recommendations: Arc::new(InMemoryRecommendationStore::new()),
+            activity: Arc::new(InMemoryUserActivityStore::new()),
             catalog: Arc::new(InMemoryProductCatalog::new()),
             models: Arc::new(InMemoryModelStore::new()),
             history: Arc::new(lake.clone()),

@@ -150,6 +150,9 @@ pub struct LakeConfig {
     pub dead_letter_expiry_days: i32,
     /// Days after which incomplete multipart uploads are aborted.
     pub abort_incomplete_upload_days: i32,
+    /// Days a lake object's old version is kept after it was overwritten or deleted (the window
+    /// in which a bad backfill or a mistaken delete can be undone).
+    pub noncurrent_version_expiry_days: i32,
     /// Bucket policies deny every request not made over TLS. Off on the emulator stack: moto
     /// answers over plain HTTP and enforces a bucket policy's Deny on object calls, so the apps
     /// could not read or write the lake there.
@@ -342,6 +345,7 @@ impl StackConfig {
                 athena_results_expiry_days: 30,
                 dead_letter_expiry_days: 30,
                 abort_incomplete_upload_days: 7,
+                noncurrent_version_expiry_days: 30,
                 require_tls: true,
             },
             stream: StreamConfig {

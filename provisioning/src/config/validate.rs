@@ -157,6 +157,10 @@ impl StackConfig {
                     "lake.abort_incomplete_upload_days",
                     self.lake.abort_incomplete_upload_days,
                 ),
+                (
+                    "lake.noncurrent_version_expiry_days",
+                    self.lake.noncurrent_version_expiry_days,
+                ),
             ] {
                 check(days >= 1, format!("{name} {days} must be at least 1"));
             }

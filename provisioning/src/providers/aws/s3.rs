@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
     BucketVersioningStatus, CreateBucketConfiguration, Delete, ExpirationStatus,
-    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
-    VersioningConfiguration,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
+    ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,10 @@ pub struct Lifecycle {
     pub expiration_days: Option<i32>,
     /// Incomplete multipart uploads are aborted after this many days.
     pub abort_incomplete_upload_days: Option<i32>,
+    /// Object versions are deleted this many days after they stop being current (overwritten or
+    /// deleted), in a versioned bucket.
+    #[serde(default)]
+    pub noncurrent_expiry_days: Option<i32>,
 }
 
 /// Desired (and observed) settings of a bucket.
@@ -239,6 +243,13 @@ impl S3Bucket {
                         if let Some(days) = r.expiration_days {
                             rule =
                                 rule.expiration(LifecycleExpiration::builder().days(days).build());
+                        }
+                        if let Some(days) = r.noncurrent_expiry_days {
+                            rule = rule.noncurrent_version_expiration(
+                                NoncurrentVersionExpiration::builder()
+                                    .noncurrent_days(days)
+                                    .build(),
+                            );
                         }
                         if let Some(days) = r.abort_incomplete_upload_days {
                             rule = rule.abort_incomplete_multipart_upload(
@@ -460,6 +471,9 @@ impl ResourceKind for S3Bucket {
                     abort_incomplete_upload_days: r
                         .abort_incomplete_multipart_upload()
                         .and_then(|a| a.days_after_initiation()),
+                    noncurrent_expiry_days: r
+                        .noncurrent_version_expiration()
+                        .and_then(|n| n.noncurrent_days()),
                 })
                 .collect()
         })
@@ -580,6 +594,7 @@ mod tests {
                 prefix: "raw/".into(),
                 expiration_days: Some(30),
                 abort_incomplete_upload_days: None,
+                noncurrent_expiry_days: None,
             }],
             tags: BTreeMap::from([("stack".into(), "aws".into())]),
         }
@@ -615,6 +630,28 @@ mod tests {
         };
         let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["lifecycle", "policy"]);
+    }
+
+    #[test]
+    fn bucket_diff_updates_the_lifecycle_when_old_versions_expire_later_or_never() {
+        // Arrange
+        let mut wanted = props();
+        wanted.lifecycle[0].noncurrent_expiry_days = Some(30);
+        let mut later = wanted.clone();
+        later.lifecycle[0].noncurrent_expiry_days = Some(90);
+        // Act
+        let changes = [
+            S3Bucket.diff(&spec(&wanted), &seen(&later)),
+            S3Bucket.diff(&spec(&wanted), &seen(&props())),
+        ];
+        // Assert
+        for change in changes {
+            let Change::Update { fields } = change else {
+                panic!("expected an update, got {change:?}")
+            };
+            let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+            assert_eq!(names, ["lifecycle"]);
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn expiry(id: &str, prefix: String, days: i32) -> Lifecycle {
         prefix,
         expiration_days: Some(days),
         abort_incomplete_upload_days: None,
+        noncurrent_expiry_days: None,
     }
 }
 
@@ -36,6 +37,7 @@ fn buckets(b: &mut Builder<'_>) {
             prefix: String::new(),
             expiration_days: None,
             abort_incomplete_upload_days: Some(lake.abort_incomplete_upload_days),
+            noncurrent_expiry_days: None,
         });
         rules.sort_by(|a, b| a.id.cmp(&b.id));
         rules
@@ -53,11 +55,19 @@ fn buckets(b: &mut Builder<'_>) {
     };
     let name = cfg.lake_bucket();
     // Overwritten and deleted lake objects stay recoverable (a bad backfill, a mistaken
-    // delete); the lake writer's superseded version directories become noncurrent.
+    // delete) for a while; the lake writer's superseded version directories become noncurrent,
+    // and noncurrent versions expire so that reruns and backfills do not pile up storage.
     let props = bucket(
         name.clone(),
         true,
         vec![
+            Lifecycle {
+                id: "noncurrent-version-expiry".into(),
+                prefix: String::new(),
+                expiration_days: None,
+                abort_incomplete_upload_days: None,
+                noncurrent_expiry_days: Some(lake.noncurrent_version_expiry_days),
+            },
             expiry(
                 "raw-zone-expiry",
                 lake.raw_prefix.clone(),

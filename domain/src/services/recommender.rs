@@ -81,8 +81,8 @@ pub struct ModelIndex {
     neighbours: FastMap<ProductId, Vec<Neighbour>>,
     /// The most popular items of each product's (gender, article type), precomputed per product.
     similar: FastMap<ProductId, Arc<[ProductId]>>,
-    popular: HashMap<String, Vec<ProductId>>,
-    trending: HashMap<String, Vec<ProductId>>,
+    popular: FastMap<String, Vec<ProductId>>,
+    trending: FastMap<String, Vec<ProductId>>,
 }
 
 /// Most content-similar items kept per (gender, article type).
@@ -329,7 +329,7 @@ impl ModelIndex {
         ranked: Vec<(ProductId, f32, Reason)>,
         cfg: &RecommenderConfig,
     ) -> Vec<RecommendedItem> {
-        let mut per_type: HashMap<&str, usize> = HashMap::new();
+        let mut per_type: FastMap<&str, usize> = FastMap::default();
         let mut out = Vec::with_capacity(cfg.top_n);
         let mut overflow = Vec::new();
         for (p, s, r) in ranked {

@@ -15,13 +15,11 @@
 //!   their process is gone. A crash before the swap leaves the live partition untouched and only
 //!   staging garbage, removed the same way.
 //!
-//!   Known window, not closed: `object_store`'s local listing drops an entry whose path no longer
-//!   exists when it looks it up, as it does for files deleted during a listing. A reader that
-//!   read the old directory's names just before the swap and looks them up just after finds none,
-//!   and its query sees the partition empty instead of failing. The property test
-//!   `replace_property` catches this under heavy load (about 1 run in 20 with three busy loops on
-//!   two cores). Closing it means immutable version directories named by the catalog, as the S3
-//!   lake has.
+//!   A listing must not look the names it read up again by path: after a swap the path names
+//!   the other directory. `object_store`'s own local listing did, and dropped the names it no
+//!   longer found, so a reader could see the partition empty (the property test
+//!   `replace_property` caught it in about 1 run in 12). The query engine lists through the
+//!   directory handles instead (`query::listing`).
 //!
 //! A commit reports the partition's files, rows and bytes; `sizes` keeps the row counts it has
 //! already read in the partition's `_sizes.json`, so an append reads no earlier file's footer.

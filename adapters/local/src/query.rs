@@ -32,6 +32,10 @@ use serde_json::Value;
 
 use crate::lake::LocalLake;
 
+mod listing;
+
+use listing::StrictLocalStore;
+
 /// Where the lake's tables live.
 #[derive(Clone)]
 pub enum LakeRoot {
@@ -135,6 +139,11 @@ impl DataFusionEngine {
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()
             .map_err(query_err)?;
+        // Local files are listed through their directory handles (see `listing`).
+        made.register_object_store(
+            ObjectStoreUrl::local_filesystem().as_ref(),
+            Arc::new(StrictLocalStore::default()),
+        );
         Ok(self.runtime.get_or_init(|| made).clone())
     }
 

@@ -24,7 +24,7 @@ use fashion_domain::ports::{HistorySource, LakeError, TableCatalog};
 use fashion_domain::services::history::latest_day;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use crate::lake::LocalLake;
+use crate::lake::{LocalLake, hidden};
 
 /// Files decoded at once.
 const CONCURRENCY: usize = 2;
@@ -81,10 +81,6 @@ impl LocalHistory {
 
 fn io_err(e: &std::io::Error, path: &Path) -> LakeError {
     LakeError::Unexpected(anyhow::anyhow!("failed to read {}: {e}", path.display()))
-}
-
-fn hidden(name: &str) -> bool {
-    name.starts_with('.') || name.starts_with('_')
 }
 
 /// The visible entries of a directory, sorted by name; none when it does not exist.

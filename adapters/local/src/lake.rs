@@ -44,6 +44,12 @@ const RETIRED: &str = "retired-";
 /// How long a replaced partition is kept for readers that listed it just before its swap.
 pub const RETIRED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Names the lake's writers give their unfinished work (`.tmp-…`, `.staging`) and bookkeeping
+/// (`_sizes.json`): never data, and free to vanish at any time.
+pub(crate) fn hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
 /// Nanoseconds since the epoch, now.
 fn now_nanos() -> u128 {
     std::time::SystemTime::now()

@@ -10,7 +10,7 @@ use fashion_api::{ApiConfig, ApiPorts};
 use fashion_aws::AwsConfig;
 use fashion_domain::ports::SystemClock;
 
-use crate::settings::ApiSettings;
+use crate::settings::{ApiSettings, DEFAULT_ACTIVITY_TTL};
 
 /// The router with the AWS adapters the settings name. Clients are built once per cold start;
 /// the model and the product cache are loaded on first use and refreshed in the background.
@@ -23,10 +23,9 @@ pub fn router(settings: &ApiSettings, aws: &AwsConfig) -> axum::Router {
         ),
         catalog: Arc::new(aws.dynamodb_product_catalog(&settings.catalog_table)),
         // Read only: the time-to-live is the stream processor's business.
-        activity: Arc::new(aws.dynamodb_user_activity_store(
-            &settings.activity_table,
-            std::time::Duration::from_secs(30 * 24 * 3600),
-        )),
+        activity: Arc::new(
+            aws.dynamodb_user_activity_store(&settings.activity_table, DEFAULT_ACTIVITY_TTL),
+        ),
         models: Arc::new(aws.s3_model_store(&settings.models_bucket, &settings.models_prefix)),
         history: Arc::new(aws.s3_history_source(
             &settings.glue_database,

@@ -84,6 +84,10 @@ impl Reader<'_> {
 
 /// The activity time-to-live may be 1 day to 10 years.
 pub const MAX_TTL_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+/// The activity time-to-live when `FASHION_ACTIVITY_TTL_DAYS` is not set.
+const DEFAULT_TTL_DAYS: u64 = 30;
+/// [`DEFAULT_TTL_DAYS`] as a duration, for readers of the table that never write it.
+pub const DEFAULT_ACTIVITY_TTL: Duration = Duration::from_secs(DEFAULT_TTL_DAYS * 24 * 3600);
 /// The model may be re-checked every second to once a day.
 pub const REFRESH_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
@@ -177,7 +181,7 @@ impl StreamProcessorSettings {
             dead_letters_table: r.required(DEAD_LETTERS_TABLE),
             models_bucket: r.required(MODELS_BUCKET),
             models_prefix: r.or(MODELS_PREFIX, "models"),
-            activity_ttl: days(r.bounded(ACTIVITY_TTL_DAYS, 30, MAX_TTL_DAYS)),
+            activity_ttl: days(r.bounded(ACTIVITY_TTL_DAYS, DEFAULT_TTL_DAYS, MAX_TTL_DAYS)),
             model_refresh: Duration::from_secs(r.bounded(MODEL_REFRESH_SECS, 300, REFRESH_SECS)),
         };
         r.finish(settings)
@@ -288,7 +292,7 @@ impl TrainerSettings {
         let settings = Self {
             catalog_table: r.required(CATALOG_TABLE),
             activity_table: r.required(ACTIVITY_TABLE),
-            activity_ttl: days(r.bounded(ACTIVITY_TTL_DAYS, 30, MAX_TTL_DAYS)),
+            activity_ttl: days(r.bounded(ACTIVITY_TTL_DAYS, DEFAULT_TTL_DAYS, MAX_TTL_DAYS)),
             models_bucket: r.required(MODELS_BUCKET),
             models_prefix: r.or(MODELS_PREFIX, "models"),
             glue_database: r.required(GLUE_DATABASE),

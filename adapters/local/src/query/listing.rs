@@ -23,6 +23,8 @@ use datafusion::object_store::{
 };
 use futures::stream::{self, BoxStream, StreamExt};
 
+use crate::lake::hidden;
+
 /// The store's name in errors.
 const STORE: &str = "LocalLakeFiles";
 
@@ -43,12 +45,6 @@ fn io_error(path: &std::path::Path, e: &std::io::Error) -> Error {
         store: STORE,
         source: format!("{}: {e}", path.display()).into(),
     }
-}
-
-/// Names the lake's writers give their unfinished work (`.tmp-…`) and its bookkeeping
-/// (`_sizes.json`): never data, and free to vanish at any time.
-fn hidden(name: &str) -> bool {
-    name.starts_with('.') || name.starts_with('_')
 }
 
 /// One directory read through one handle: the files (looked up through that handle) and the
